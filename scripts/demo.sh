@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Sets everything up (idempotent), then runs the main job on the bundled data: token corpora from the
+# E. coli K-12 GenBank (Debian cct-examples) and 16 bacterial genomes (Debian ragout-examples).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+G=target/release/genolm
+
+echo; echo "== E. coli K-12 MG1655 corpus (GenBank, k=5 stride 2) =="
+$G corpus build --config configs/corpus-ecoli.toml --force
+$G corpus stats out/corpus-ecoli
+
+echo; echo "== Multi-genome bacterial corpus (16 genomes, 4 species) =="
+$G corpus build --config configs/corpus-bacteria.toml --force
+$G corpus stats out/corpus-bacteria
+
+echo; echo "== Tokenizing a sequence with the E. coli vocabulary =="
+$G tokenize --tokenizer out/corpus-ecoli --seq ATGAAACGCATTAGCACCACCATTACCACC --kmers
+
+echo
+echo "Corpora: out/corpus-ecoli, out/corpus-bacteria (tokens.bin, documents.bin, tokenizer.json, corpus.toml)"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Sets everything up (idempotent) and runs every test, unit and integration, in the release profile
+# (the one setup builds, so libtorch's C++ wrapper compiles once).
+# Integration tests read ../shared/data; without it they say SKIPPED, and in CI (CI=true) they fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --no-corpora
+source scripts/env.sh
+if [ "${CI:-}" = true ]; then
+  export GENOLM_REQUIRE_SHARED_DATA=1
+fi
+cargo test --release --workspace --no-fail-fast

@@ -1,0 +1,101 @@
+//! The `genolm` command line. Library errors become one readable line and an exit code here.
+
+mod corpus;
+mod tokenize;
+
+use std::ffi::OsString;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Parser, Subcommand};
+
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Exit code of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+#[derive(Parser)]
+#[command(
+    name = "genolm",
+    version,
+    about = "Genomic language models: k-mer corpora, AWD-LSTM pretraining, ULMFiT transfer learning",
+    after_help = "Model commands (run by genolm-torch, beside this binary):\n  info    Show the build, libtorch and device (--device auto|cpu|cuda|cuda:N)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build and inspect token corpora.
+    #[command(subcommand)]
+    Corpus(corpus::CorpusCommand),
+    /// Print the token ids of a sequence or of each FASTA record.
+    Tokenize(tokenize::TokenizeArgs),
+    /// Cut regions (chr:start-end, 1-based) or BED intervals from a reference, as FASTA.
+    Extract(tokenize::ExtractArgs),
+    /// Model commands (info, and from later releases pretrain, classify, predict...) run in
+    /// `genolm-torch`, the libtorch half of genolm, so data commands start instantly.
+    #[command(external_subcommand)]
+    Torch(Vec<OsString>),
+}
+
+fn install_interrupt_handler() {
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(EXIT_INTERRUPTED); // a second Ctrl-C: stop now
+        }
+        eprintln!("\ngenolm: interrupted, cleaning up (Ctrl-C again to stop at once)");
+    });
+}
+
+/// Hands a model command to `genolm-torch` (installed beside this binary), replacing this process so
+/// that signals and the exit code are the child's own.
+fn exec_torch(args: Vec<OsString>) -> i32 {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("genolm-torch")))
+        .filter(|p| p.exists());
+    let Some(exe) = exe else {
+        eprintln!(
+            "genolm: error: '{}' is a model command, which needs genolm-torch beside the genolm binary; \
+             run scripts/setup.sh (it builds both)",
+            args.first().map(|a| a.to_string_lossy()).unwrap_or_default()
+        );
+        return 2;
+    };
+    let err = std::process::Command::new(&exe).args(&args).exec();
+    eprintln!("genolm: error: cannot run {}: {err}", exe.display());
+    1
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    install_interrupt_handler();
+    let result = match cli.command {
+        Command::Corpus(cmd) => corpus::run(cmd),
+        Command::Tokenize(args) => tokenize::run_tokenize(args),
+        Command::Extract(args) => tokenize::run_extract(args),
+        Command::Torch(args) => return exec_torch(args),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                eprintln!("genolm: interrupted: {e}");
+                return EXIT_INTERRUPTED;
+            }
+            eprintln!("genolm: error: {e}");
+            let head = e.to_string();
+            for cause in e.chain().skip(1) {
+                let text = cause.to_string();
+                if !head.contains(&text) {
+                    eprintln!("  caused by: {text}");
+                }
+            }
+            1
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! Cutting records into documents, streamed: the reader side of the corpus builder.
+//!
+//! A document ends at the end of a record, after `doc_len` bases, or at a run of at least
+//! `n_run_split` non-ACGT bases (the run is dropped). Documents are handed to the tokenizer in blocks
+//! of bounded size; a document longer than a block continues in the next one, which starts with the
+//! bases of the first k-mer not yet tokenized, so pieces tokenize independently and exactly.
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+
+use crate::genome::nucleotide::{is_acgt, BaseCounts};
+use crate::genome::{self, RecordStream, SequenceFormat};
+use crate::tokenize::KmerSpec;
+
+/// Bases per block handed to the tokenizer (bounds memory: a few blocks are in flight).
+pub const BLOCK_BASES: usize = 1 << 22;
+const READ_PIECE: usize = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocStart {
+    pub record: u32,
+    pub start: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Piece {
+    pub range: Range<usize>,
+    /// Set on the first piece of a document.
+    pub starts_doc: Option<DocStart>,
+    /// Genome bases of the document this piece adds (excluding the overlap carried from the last piece).
+    pub new_bases: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecordInfo {
+    pub source: usize,
+    pub name: String,
+    pub length: u64,
+    pub bases: BaseCounts,
+    pub dropped_n: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Block {
+    pub bases: Vec<u8>,
+    pub pieces: Vec<Piece>,
+    /// Records finished in this block.
+    pub records: Vec<RecordInfo>,
+}
+
+pub struct SegmentParams {
+    pub spec: KmerSpec,
+    pub doc_len: u64,
+    pub n_run_split: u64,
+    /// Bases per block ([`BLOCK_BASES`] outside tests).
+    pub block_bases: usize,
+}
+
+/// Turns a stream of bases into document pieces inside blocks.
+pub struct Segmenter<'a> {
+    params: &'a SegmentParams,
+    tx: &'a SyncSender<Result<Block, genome::Error>>,
+    block: Block,
+    /// Start of the current piece in `block.bases`, when a document is open.
+    piece_start: Option<usize>,
+    piece_doc: Option<DocStart>,
+    piece_new_bases: u64,
+    doc_bases: u64,
+    record: u32,
+    /// Genome position of the next base to place or drop.
+    cursor: u64,
+    pending_n: u64,
+    pub dropped_n: u64,
+}
+
+impl<'a> Segmenter<'a> {
+    pub fn new(
+        params: &'a SegmentParams,
+        tx: &'a SyncSender<Result<Block, genome::Error>>,
+    ) -> Self {
+        Self {
+            params,
+            tx,
+            block: Block::default(),
+            piece_start: None,
+            piece_doc: None,
+            piece_new_bases: 0,
+            doc_bases: 0,
+            record: 0,
+            cursor: 0,
+            pending_n: 0,
+            dropped_n: 0,
+        }
+    }
+
+    pub fn start_record(&mut self, record: u32) {
+        self.record = record;
+        self.cursor = 0;
+        self.pending_n = 0;
+        self.dropped_n = 0;
+    }
+
+    fn place(&mut self, base: u8) -> bool {
+        if self.piece_start.is_none() {
+            self.piece_start = Some(self.block.bases.len());
+            self.piece_doc = Some(DocStart {
+                record: self.record,
+                start: self.cursor,
+            });
+            self.piece_new_bases = 0;
+            self.doc_bases = 0;
+        }
+        self.block.bases.push(base);
+        self.piece_new_bases += 1;
+        self.doc_bases += 1;
+        self.cursor += 1;
+        if self.params.doc_len > 0 && self.doc_bases == self.params.doc_len {
+            self.end_doc();
+        }
+        if self.block.bases.len() >= self.params.block_bases {
+            return self.flush_block();
+        }
+        true
+    }
+
+    fn emit_piece(&mut self) {
+        if let Some(start) = self.piece_start {
+            self.block.pieces.push(Piece {
+                range: start..self.block.bases.len(),
+                starts_doc: self.piece_doc.take(),
+                new_bases: self.piece_new_bases,
+            });
+        }
+    }
+
+    fn end_doc(&mut self) {
+        self.emit_piece();
+        self.piece_start = None;
+    }
+
+    /// Sends the full block on; an open document continues in the next block from its first
+    /// untokenized k-mer. Returns false when the receiver has gone (it stopped on an error).
+    fn flush_block(&mut self) -> bool {
+        let carry = self.piece_start.map(|start| {
+            self.emit_piece();
+            let len = self.block.bases.len() - start;
+            let spec = self.params.spec;
+            let consumed = spec.n_tokens(len) * spec.stride;
+            self.block.bases[start + consumed..].to_vec()
+        });
+        let block = std::mem::take(&mut self.block);
+        if self.tx.send(Ok(block)).is_err() {
+            return false;
+        }
+        if let Some(carry) = carry {
+            self.block.bases.extend_from_slice(&carry);
+            self.piece_start = Some(0);
+            self.piece_new_bases = 0;
+        }
+        true
+    }
+
+    /// Feeds bases of the current record. Returns false if the consumer has stopped.
+    pub fn feed(&mut self, bases: &[u8]) -> bool {
+        for &b in bases {
+            if is_acgt(b) {
+                if self.pending_n > 0 && !self.resolve_pending(false) {
+                    return false;
+                }
+                if !self.place(b) {
+                    return false;
+                }
+            } else {
+                self.pending_n += 1;
+            }
+        }
+        true
+    }
+
+    /// Decides what a held-back run of non-ACGT bases is: a split (dropped) or part of the document.
+    fn resolve_pending(&mut self, at_record_end: bool) -> bool {
+        let run = std::mem::take(&mut self.pending_n);
+        let split = self.params.n_run_split > 0 && run >= self.params.n_run_split;
+        if split || (at_record_end && self.piece_start.is_none()) {
+            self.end_doc();
+            self.cursor += run;
+            self.dropped_n += run;
+            return true;
+        }
+        for _ in 0..run {
+            if !self.place(b'N') {
+                return false;
+            }
+        }
+        true
+    }
+
+    pub fn end_record(&mut self) -> bool {
+        if self.pending_n > 0 && !self.resolve_pending(true) {
+            return false;
+        }
+        self.end_doc();
+        true
+    }
+
+    pub fn push_record_info(&mut self, info: RecordInfo) {
+        self.block.records.push(info);
+    }
+
+    pub fn finish(mut self) -> bool {
+        self.end_doc();
+        let block = std::mem::take(&mut self.block);
+        self.tx.send(Ok(block)).is_ok()
+    }
+}
+
+/// Reads every input in order, segments it and sends blocks down `tx`. Errors are sent too.
+pub fn read_inputs(
+    inputs: &[(PathBuf, SequenceFormat)],
+    params: &SegmentParams,
+    tx: SyncSender<Result<Block, genome::Error>>,
+    interrupted: &AtomicBool,
+    bytes_read: &std::sync::atomic::AtomicU64,
+) {
+    let mut seg = Segmenter::new(params, &tx);
+    let mut record_id: u32 = 0;
+    let mut buf = Vec::with_capacity(READ_PIECE + 4096);
+    for (source, (path, format)) in inputs.iter().enumerate() {
+        let opened = genome::open::open_records_counted(path, Some(*format), Some(bytes_read));
+        let mut stream: Box<dyn RecordStream> = match opened {
+            Ok((_, s)) => s,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        loop {
+            let name = match stream.next_record() {
+                Ok(Some(name)) => name,
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            seg.start_record(record_id);
+            let mut info = RecordInfo {
+                source,
+                name,
+                length: 0,
+                bases: BaseCounts::default(),
+                dropped_n: 0,
+            };
+            loop {
+                if interrupted.load(Ordering::Relaxed) {
+                    return;
+                }
+                buf.clear();
+                match stream.read_bases(&mut buf, READ_PIECE) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                }
+                info.length += buf.len() as u64;
+                info.bases.add(&buf);
+                if !seg.feed(&buf) {
+                    return;
+                }
+            }
+            if !seg.end_record() {
+                return;
+            }
+            info.dropped_n = seg.dropped_n;
+            seg.push_record_info(info);
+            record_id += 1;
+        }
+        // The record check (empty / all-N) of the last record runs on the final next_record().
+    }
+    seg.finish();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::sync_channel;
+
+    /// Runs the segmenter over records and returns (doc start, doc bases) pairs, rebuilt from pieces.
+    fn segment(
+        records: &[&[u8]],
+        doc_len: u64,
+        n_run_split: u64,
+        spec: KmerSpec,
+    ) -> Vec<(DocStart, Vec<u8>)> {
+        let a = segment_blocks(records, doc_len, n_run_split, spec, BLOCK_BASES);
+        for block_bases in [1, 2, 5, 7] {
+            assert_eq!(
+                a,
+                segment_blocks(records, doc_len, n_run_split, spec, block_bases),
+                "block {block_bases}"
+            );
+        }
+        a
+    }
+
+    fn segment_blocks(
+        records: &[&[u8]],
+        doc_len: u64,
+        n_run_split: u64,
+        spec: KmerSpec,
+        block_bases: usize,
+    ) -> Vec<(DocStart, Vec<u8>)> {
+        let params = SegmentParams {
+            spec,
+            doc_len,
+            n_run_split,
+            block_bases,
+        };
+        let (tx, rx) = sync_channel(1000);
+        {
+            let mut seg = Segmenter::new(&params, &tx);
+            for (i, r) in records.iter().enumerate() {
+                seg.start_record(i as u32);
+                for chunk in r.chunks(3) {
+                    assert!(seg.feed(chunk));
+                }
+                assert!(seg.end_record());
+            }
+            assert!(seg.finish());
+        }
+        drop(tx);
+        let mut docs: Vec<(DocStart, Vec<u8>)> = Vec::new();
+        for block in rx {
+            let block = block.unwrap();
+            for p in &block.pieces {
+                let bases = &block.bases[p.range.clone()];
+                match p.starts_doc {
+                    Some(start) => docs.push((start, bases.to_vec())),
+                    None => {
+                        // A continuation repeats the bases of the first untokenized k-mer.
+                        let overlap = bases.len() - p.new_bases as usize;
+                        let last = &mut docs.last_mut().unwrap().1;
+                        assert_eq!(&last[last.len() - overlap..], &bases[..overlap]);
+                        last.extend_from_slice(&bases[overlap..]);
+                    }
+                }
+            }
+        }
+        docs
+    }
+
+    #[test]
+    fn test_long_n_runs_split_and_short_runs_stay() {
+        let spec = KmerSpec::new(3, 1).unwrap();
+        let docs = segment(&[b"ACGTNNACGTNNNNNGGGCCC"], 0, 5, spec);
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].1, b"ACGTNNACGT");
+        assert_eq!(docs[1].0.start, 15);
+        assert_eq!(docs[1].1, b"GGGCCC");
+    }
+
+    #[test]
+    fn test_doc_len_cuts_and_coordinates() {
+        let spec = KmerSpec::new(2, 2).unwrap();
+        let docs = segment(&[b"AAAACCCCGG", b"TTTT"], 4, 0, spec);
+        let got: Vec<(u32, u64, &[u8])> = docs
+            .iter()
+            .map(|(s, b)| (s.record, s.start, b.as_slice()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (0, 0, &b"AAAA"[..]),
+                (0, 4, &b"CCCC"[..]),
+                (0, 8, &b"GG"[..]),
+                (1, 0, &b"TTTT"[..])
+            ]
+        );
+    }
+
+    #[test]
+    fn test_leading_and_trailing_n() {
+        let spec = KmerSpec::new(2, 1).unwrap();
+        let docs = segment(&[b"NNACGTNN"], 0, 3, spec);
+        assert_eq!(docs[0].1, b"NNACGTNN");
+        assert_eq!(docs[0].0.start, 0);
+        let docs = segment(&[b"NNNNACGTNNNN"], 0, 3, spec);
+        assert_eq!((docs[0].0.start, docs[0].1.as_slice()), (4, &b"ACGT"[..]));
+    }
+}

@@ -1,0 +1,137 @@
+//! Outputs that are never half-written: files go to a temporary name and are renamed, directories
+//! are built under a staging name and renamed into place when complete.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+fn sibling(path: &Path, tag: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.{tag}-{}", std::process::id()))
+}
+
+/// Writes `bytes` to `path` through a temporary sibling file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = sibling(path, "tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// A directory under construction. Dropped without [`commit`](Self::commit) (an error, Ctrl-C), it is
+/// removed, so the final path either holds a complete result or nothing new.
+pub struct StagingDir {
+    target: PathBuf,
+    staging: PathBuf,
+    committed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StagingError {
+    #[error("{path}: output directory already exists (use --force to replace it)", path = path.display())]
+    Exists { path: PathBuf },
+    #[error("{path}: cannot create output directory: {source}", path = path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: cannot move the finished output into place: {source}", path = path.display())]
+    Commit {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl StagingDir {
+    pub fn create(target: &Path, overwrite: bool) -> Result<Self, StagingError> {
+        if target.exists() && !overwrite {
+            return Err(StagingError::Exists {
+                path: target.to_path_buf(),
+            });
+        }
+        let create_err = |source| StagingError::Create {
+            path: target.to_path_buf(),
+            source,
+        };
+        if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(create_err)?;
+        }
+        let staging = sibling(target, "partial");
+        if staging.exists() {
+            std::fs::remove_dir_all(&staging).map_err(create_err)?;
+        }
+        std::fs::create_dir(&staging).map_err(create_err)?;
+        Ok(Self {
+            target: target.to_path_buf(),
+            staging,
+            committed: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.staging
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Moves the finished directory into place, replacing an older one only now that the new one is whole.
+    pub fn commit(mut self) -> Result<PathBuf, StagingError> {
+        let commit_err = |source| StagingError::Commit {
+            path: self.target.clone(),
+            source,
+        };
+        if self.target.exists() {
+            let old = sibling(&self.target, "old");
+            std::fs::rename(&self.target, &old).map_err(commit_err)?;
+            std::fs::rename(&self.staging, &self.target).map_err(commit_err)?;
+            let _ = std::fs::remove_dir_all(&old);
+        } else {
+            std::fs::rename(&self.staging, &self.target).map_err(commit_err)?;
+        }
+        self.committed = true;
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_staging_dir_removed_unless_committed() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("out");
+        {
+            let s = StagingDir::create(&target, false).unwrap();
+            std::fs::write(s.path().join("x"), b"1").unwrap();
+        }
+        assert_eq!(
+            std::fs::read_dir(root.path()).unwrap().count(),
+            0,
+            "nothing left behind"
+        );
+        let s = StagingDir::create(&target, false).unwrap();
+        std::fs::write(s.path().join("x"), b"2").unwrap();
+        s.commit().unwrap();
+        assert_eq!(std::fs::read(target.join("x")).unwrap(), b"2");
+        assert!(StagingDir::create(&target, false).is_err());
+        let s = StagingDir::create(&target, true).unwrap();
+        s.commit().unwrap();
+        assert!(!target.join("x").exists(), "replaced by the new output");
+    }
+}

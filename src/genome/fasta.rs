@@ -1,0 +1,237 @@
+//! A streaming FASTA parser: records are read line by line into caller-sized pieces.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use super::nucleotide::{describe_byte, push_sequence_line};
+use super::{Error, RecordStream, RecordTally, Result};
+
+pub struct FastaStream<R> {
+    reader: R,
+    path: PathBuf,
+    line: Vec<u8>,
+    /// Line number of the line held in `line` (1-based).
+    line_no: u64,
+    /// A header line read ahead of its record (the end marker of the previous record).
+    pending_header: Option<(String, u64)>,
+    current: Option<(String, u64)>,
+    tally: RecordTally,
+    eof: bool,
+}
+
+impl<R: BufRead + Send> FastaStream<R> {
+    pub fn new(reader: R, path: impl Into<PathBuf>) -> Self {
+        Self {
+            reader,
+            path: path.into(),
+            line: Vec::with_capacity(256),
+            line_no: 0,
+            pending_header: None,
+            current: None,
+            tally: RecordTally::default(),
+            eof: false,
+        }
+    }
+
+    /// Reads the next line into `self.line` (without the newline). Returns false at end of input.
+    fn next_line(&mut self) -> Result<bool> {
+        self.line.clear();
+        let n = self
+            .reader
+            .read_until(b'\n', &mut self.line)
+            .map_err(|e| read_error(&self.path, e))?;
+        if n == 0 {
+            self.eof = true;
+            return Ok(false);
+        }
+        self.line_no += 1;
+        if self.line.last() == Some(&b'\n') {
+            self.line.pop();
+        }
+        if self.line.last() == Some(&b'\r') {
+            self.line.pop();
+        }
+        Ok(true)
+    }
+
+    fn parse_header(&self) -> Result<String> {
+        let text = String::from_utf8_lossy(&self.line[1..]);
+        match text.split_whitespace().next() {
+            Some(name) => Ok(name.to_string()),
+            None => Err(Error::parse(
+                &self.path,
+                self.line_no,
+                "FASTA header '>' has no sequence name",
+            )),
+        }
+    }
+
+    fn finish_current(&mut self) -> Result<()> {
+        if let Some((name, line)) = self.current.take() {
+            self.tally.check(&self.path, &name, line)?;
+        }
+        Ok(())
+    }
+
+    fn first_header(&mut self) -> Result<()> {
+        while self.next_line()? {
+            let first = self.line.iter().position(|b| !b.is_ascii_whitespace());
+            match first {
+                None => continue,
+                Some(i) if self.line[i] == b'>' && i == 0 => {
+                    self.pending_header = Some((self.parse_header()?, self.line_no));
+                    return Ok(());
+                }
+                Some(_) => {
+                    let shown: String = String::from_utf8_lossy(&self.line)
+                        .chars()
+                        .take(60)
+                        .collect();
+                    return Err(Error::UnknownFormat {
+                        path: self.path.clone(),
+                        first_line: shown,
+                    });
+                }
+            }
+        }
+        Err(Error::Empty {
+            path: self.path.clone(),
+        })
+    }
+}
+
+pub(crate) fn read_error(path: &Path, e: std::io::Error) -> Error {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::UnexpectedEof | ErrorKind::InvalidInput | ErrorKind::InvalidData => {
+            Error::Gzip {
+                path: path.to_path_buf(),
+                source: e,
+            }
+        }
+        _ => Error::io(path, e),
+    }
+}
+
+impl<R: BufRead + Send> RecordStream for FastaStream<R> {
+    fn next_record(&mut self) -> Result<Option<String>> {
+        if self.line_no == 0 && !self.eof {
+            self.first_header()?;
+        }
+        // Skip whatever is left of the current record.
+        let mut sink = Vec::new();
+        while self.current.is_some() && self.read_bases(&mut sink, 1 << 20)? > 0 {
+            sink.clear();
+        }
+        self.finish_current()?;
+        match self.pending_header.take() {
+            Some((name, line)) => {
+                self.tally = RecordTally::default();
+                self.current = Some((name.clone(), line));
+                Ok(Some(name))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn read_bases(&mut self, out: &mut Vec<u8>, max: usize) -> Result<usize> {
+        if self.current.is_none() || self.pending_header.is_some() {
+            return Ok(0);
+        }
+        let start = out.len();
+        while out.len() - start < max {
+            if !self.next_line()? {
+                break;
+            }
+            if self.line.first() == Some(&b'>') {
+                self.pending_header = Some((self.parse_header()?, self.line_no));
+                break;
+            }
+            if self.line.first() == Some(&b';') {
+                continue; // old-style FASTA comment line
+            }
+            let before = out.len();
+            if let Err(i) = push_sequence_line(&self.line, out) {
+                let record = self.current.as_ref().map(|c| c.0.as_str()).unwrap_or("");
+                return Err(Error::parse(
+                    &self.path,
+                    self.line_no,
+                    format!(
+                        "column {}: {} is not a nucleotide (record '{record}')",
+                        i + 1,
+                        describe_byte(self.line[i])
+                    ),
+                ));
+            }
+            self.tally.add(&out[before..]);
+        }
+        Ok(out.len() - start)
+    }
+}
+
+/// Reads every record of a (small) FASTA stream into memory: (name, sequence) pairs.
+pub fn read_all(stream: &mut dyn RecordStream) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut records = Vec::new();
+    while let Some(name) = stream.next_record()? {
+        let mut seq = Vec::new();
+        while stream.read_bases(&mut seq, 1 << 22)? > 0 {}
+        records.push((name, seq));
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut s = FastaStream::new(text.as_bytes(), "test.fa");
+        read_all(&mut s)
+    }
+
+    #[test]
+    fn test_multi_record_wrapped_crlf_lowercase() {
+        let recs = parse(">chr1 desc\r\nacgT\r\nNNac\r\n>chr2\nGG\nCC\n").unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[0], ("chr1".to_string(), b"ACGTNNAC".to_vec()));
+        assert_eq!(recs[1], ("chr2".to_string(), b"GGCC".to_vec()));
+    }
+
+    #[test]
+    fn test_header_with_space_after_marker() {
+        let recs = parse("> 17\nACGT\n").unwrap();
+        assert_eq!(recs[0].0, "17");
+    }
+
+    #[test]
+    fn test_pieces_are_bounded_and_concatenate() {
+        let seq: String = "ACGT".repeat(1000);
+        let text = format!(">r\n{}\n{}\n", &seq[..2000], &seq[2000..]);
+        let mut s = FastaStream::new(text.as_bytes(), "t.fa");
+        s.next_record().unwrap();
+        let mut out = Vec::new();
+        let mut pieces = 0;
+        while s.read_bases(&mut out, 100).unwrap() > 0 {
+            pieces += 1;
+        }
+        assert_eq!(out, seq.as_bytes());
+        assert_eq!(pieces, 2, "one line per piece when lines exceed max");
+    }
+
+    #[test]
+    fn test_errors_name_line_and_record() {
+        let err = parse(">a\nACGT\nAC9T\n").unwrap_err().to_string();
+        assert!(
+            err.contains("line 3") && err.contains("'9'") && err.contains("'a'"),
+            "{err}"
+        );
+        let err = parse(">a\n>b\nACGT\n").unwrap_err().to_string();
+        assert!(err.contains("'a'") && err.contains("no sequence"), "{err}");
+        let err = parse(">a\nNNNN\n").unwrap_err().to_string();
+        assert!(err.contains("none of them"), "{err}");
+        let err = parse("hello\n").unwrap_err().to_string();
+        assert!(err.contains("not FASTA"), "{err}");
+        let err = parse("\n\n").unwrap_err().to_string();
+        assert!(err.contains("empty"), "{err}");
+    }
+}

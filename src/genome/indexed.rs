@@ -1,0 +1,178 @@
+//! Random access to a reference by region: bgzf/plain FASTA with .fai (+ .gzi) through noodles, or a
+//! small FASTA/GenBank held in memory when there is no index.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use noodles::fasta;
+
+use super::nucleotide::{describe_byte, push_sequence_line, reverse_complement_in_place};
+use super::region::{Interval, Strand};
+use super::{Error, Result};
+
+type IndexedFasta = fasta::io::IndexedReader<fasta::io::BufReader<File>>;
+
+enum Backend {
+    Indexed(Box<IndexedFasta>),
+    InMemory(HashMap<String, Vec<u8>>),
+}
+
+/// A reference genome that sequences can be cut from by interval, strand-aware.
+pub struct Genome {
+    path: PathBuf,
+    backend: Backend,
+    lengths: Vec<(String, u64)>,
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn is_gzip(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut magic = [0u8; 2];
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let n = f.read(&mut magic).map_err(|e| Error::io(path, e))?;
+    Ok(n == 2 && magic == [0x1f, 0x8b])
+}
+
+impl Genome {
+    /// Opens `path` with its `.fai` index when present (bgzf also needs `.gzi`); otherwise loads the
+    /// whole file (fine for bacterial genomes; large genomes should be bgzipped and indexed).
+    pub fn open(path: &Path) -> Result<Self> {
+        let fai = with_suffix(path, ".fai");
+        if fai.exists() {
+            return Self::open_indexed(path, &fai);
+        }
+        let records = super::open::read_sequences(path)?;
+        let lengths = records
+            .iter()
+            .map(|(n, s)| (n.clone(), s.len() as u64))
+            .collect();
+        Ok(Self {
+            path: path.to_path_buf(),
+            backend: Backend::InMemory(records.into_iter().collect()),
+            lengths,
+        })
+    }
+
+    fn open_indexed(path: &Path, fai: &Path) -> Result<Self> {
+        let gz = is_gzip(path)?;
+        if gz && !with_suffix(path, ".gzi").exists() {
+            return Err(Error::Index {
+                path: path.to_path_buf(),
+                message:
+                    "gzip-compressed FASTA with a .fai needs bgzf compression and a .gzi index \
+                          (make both with `bgzip -i` and `samtools faidx`)"
+                        .into(),
+            });
+        }
+        let index = fasta::fai::fs::read(fai).map_err(|e| Error::Index {
+            path: fai.to_path_buf(),
+            message: format!("cannot read FASTA index: {e}"),
+        })?;
+        let lengths = index
+            .as_ref()
+            .iter()
+            .map(|r| (String::from_utf8_lossy(r.name()).into_owned(), r.length()))
+            .collect();
+        let reader = fasta::io::indexed_reader::Builder::default()
+            .set_index(index)
+            .build_from_path(path)
+            .map_err(|e| Error::Index {
+                path: path.to_path_buf(),
+                message: format!("cannot open for random access (is it bgzf, with a .gzi?): {e}"),
+            })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            backend: Backend::Indexed(Box::new(reader)),
+            lengths,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Sequence names and lengths, in file order.
+    pub fn sequences(&self) -> &[(String, u64)] {
+        &self.lengths
+    }
+
+    pub fn length(&self, name: &str) -> Result<u64> {
+        self.lengths
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, l)| *l)
+            .ok_or_else(|| self.unknown(name))
+    }
+
+    fn unknown(&self, name: &str) -> Error {
+        let mut known: Vec<&str> = self
+            .lengths
+            .iter()
+            .take(5)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        if self.lengths.len() > 5 {
+            known.push("...");
+        }
+        Error::UnknownSequence {
+            path: self.path.clone(),
+            name: name.to_string(),
+            known: known.join(", "),
+        }
+    }
+
+    /// The bases of `interval` (uppercase), reverse-complemented when it is on the '-' strand.
+    pub fn fetch(&mut self, interval: &Interval) -> Result<Vec<u8>> {
+        let length = self.length(&interval.name)?;
+        if interval.end > length || interval.start >= interval.end {
+            return Err(Error::OutOfBounds {
+                path: self.path.clone(),
+                name: interval.name.clone(),
+                start: interval.start,
+                end: interval.end,
+                length,
+            });
+        }
+        let mut seq = match &mut self.backend {
+            Backend::InMemory(map) => {
+                map[&interval.name][interval.start as usize..interval.end as usize].to_vec()
+            }
+            Backend::Indexed(reader) => {
+                let region = format!("{}:{}-{}", interval.name, interval.start + 1, interval.end)
+                    .parse::<noodles::core::Region>()
+                    .map_err(|e| Error::Region {
+                        text: interval.name.clone(),
+                        message: e.to_string(),
+                    })?;
+                let record = reader
+                    .query(&region)
+                    .map_err(|e| super::fasta::read_error(&self.path, e))?;
+                let raw = record.sequence().as_ref();
+                let mut out = Vec::with_capacity(raw.len());
+                push_sequence_line(raw, &mut out).map_err(|i| {
+                    Error::parse(
+                        &self.path,
+                        0,
+                        format!(
+                            "{} in {}:{} is not a nucleotide",
+                            describe_byte(raw[i]),
+                            interval.name,
+                            interval.start + 1 + i as u64
+                        ),
+                    )
+                })?;
+                out
+            }
+        };
+        if interval.strand == Strand::Reverse {
+            reverse_complement_in_place(&mut seq);
+        }
+        Ok(seq)
+    }
+}

@@ -1,0 +1,176 @@
+//! Opening a sequence file whatever its container: plain, gzip or bgzf; FASTA or GenBank.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use flate2::bufread::MultiGzDecoder;
+
+use super::fasta::{read_error, FastaStream};
+use super::genbank::GenBankStream;
+use super::{Error, RecordStream, Result};
+
+const READ_BUFFER: usize = 1 << 18;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SequenceFormat {
+    Fasta,
+    GenBank,
+}
+
+impl std::fmt::Display for SequenceFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SequenceFormat::Fasta => "fasta",
+            SequenceFormat::GenBank => "genbank",
+        })
+    }
+}
+
+/// Counts the (compressed) bytes read from a file, for progress bars.
+struct CountingReader<'a> {
+    inner: File,
+    counter: Option<&'a AtomicU64>,
+}
+
+impl Read for CountingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(c) = self.counter {
+            c.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        Ok(n)
+    }
+}
+
+/// Opens a file as a byte stream, transparently decompressing gzip and bgzf (multi-member gzip).
+pub fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead + Send>> {
+    open_decompressed_counted(path, None)
+}
+
+fn open_decompressed_counted<'a>(
+    path: &Path,
+    counter: Option<&'a AtomicU64>,
+) -> Result<Box<dyn BufRead + Send + 'a>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(Error::io(
+            path,
+            std::io::Error::other("is a directory, not a sequence file"),
+        ));
+    }
+    let mut raw = BufReader::with_capacity(
+        READ_BUFFER,
+        CountingReader {
+            inner: file,
+            counter,
+        },
+    );
+    let magic = raw.fill_buf().map_err(|e| Error::io(path, e))?;
+    if magic.len() >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+        let decoder = MultiGzDecoder::new(raw);
+        Ok(Box::new(BufReader::with_capacity(READ_BUFFER, decoder)))
+    } else {
+        Ok(Box::new(raw))
+    }
+}
+
+/// Looks at the first non-blank line of the (decompressed) stream.
+fn sniff(path: &Path, reader: &mut dyn BufRead) -> Result<SequenceFormat> {
+    loop {
+        let buf = reader.fill_buf().map_err(|e| read_error(path, e))?;
+        if buf.is_empty() {
+            return Err(Error::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        let skip = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        if skip == buf.len() {
+            reader.consume(skip);
+            continue;
+        }
+        let rest = &buf[skip..];
+        if rest[0] == b'>' {
+            return Ok(SequenceFormat::Fasta);
+        }
+        if rest.starts_with(b"LOCUS") {
+            return Ok(SequenceFormat::GenBank);
+        }
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(rest.len())
+            .min(60);
+        return Err(Error::UnknownFormat {
+            path: path.to_path_buf(),
+            first_line: String::from_utf8_lossy(&rest[..end]).into_owned(),
+        });
+    }
+}
+
+/// Detects the format of a sequence file without reading it all.
+pub fn detect_format(path: &Path) -> Result<SequenceFormat> {
+    let mut reader = open_decompressed(path)?;
+    sniff(path, &mut *reader)
+}
+
+/// Opens any supported sequence file as a [`RecordStream`]. `expected` (when given) must match the
+/// detected format, so `--genbank x.fa` is an error rather than a surprise.
+pub fn open_records(
+    path: &Path,
+    expected: Option<SequenceFormat>,
+) -> Result<(SequenceFormat, Box<dyn RecordStream>)> {
+    open_records_counted(path, expected, None)
+}
+
+/// [`open_records`], adding the compressed bytes read to `counter` as it goes.
+pub fn open_records_counted<'a>(
+    path: &Path,
+    expected: Option<SequenceFormat>,
+    counter: Option<&'a AtomicU64>,
+) -> Result<(SequenceFormat, Box<dyn RecordStream + 'a>)> {
+    let mut reader = open_decompressed_counted(path, counter)?;
+    let format = sniff(path, &mut *reader)?;
+    if let Some(want) = expected {
+        if want != format {
+            return Err(Error::FormatMismatch {
+                path: path.to_path_buf(),
+                detected: format.to_string(),
+                given: want.to_string(),
+            });
+        }
+    }
+    let stream: Box<dyn RecordStream + 'a> = match format {
+        SequenceFormat::Fasta => Box::new(FastaStream::new(reader, path)),
+        SequenceFormat::GenBank => Box::new(GenBankStream::new(reader, path)),
+    };
+    Ok((format, stream))
+}
+
+/// Reads a whole small file (FASTA or GenBank) into (name, sequence) pairs.
+pub fn read_sequences(path: &Path) -> Result<Vec<(String, Vec<u8>)>> {
+    let (_, mut stream) = open_records(path, None)?;
+    super::fasta::read_all(&mut *stream)
+}
+
+/// SHA-256 of a file's bytes, hex-encoded, for provenance records.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

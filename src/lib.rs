@@ -1,0 +1,11 @@
+//! genolm: genomic language models. Genomes -> k-mer token corpora -> AWD-LSTM pretraining ->
+//! ULMFiT fine-tuning and classifiers, CNN transfer learning, genome-scale inference.
+
+pub mod cli;
+pub mod config;
+pub mod corpus;
+pub mod fsutil;
+pub mod genome;
+pub mod progress;
+pub mod rng;
+pub mod tokenize;

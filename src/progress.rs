@@ -1,0 +1,54 @@
+//! Progress bars (indicatif) on stderr: drawn only on a terminal, with throughput and ETA.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+pub struct Progress {
+    bar: ProgressBar,
+    started: Instant,
+    bp: AtomicU64,
+}
+
+impl Progress {
+    /// A bar over input bytes (compressed size, known up front) that also reports bases per second.
+    pub fn bytes_with_bp(total_bytes: u64, label: &str, enabled: bool) -> Self {
+        let bar = if enabled {
+            ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr())
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} ETA {eta}",
+            )
+            .expect("valid template"),
+        );
+        bar.set_prefix(label.to_string());
+        Self {
+            bar,
+            started: Instant::now(),
+            bp: AtomicU64::new(0),
+        }
+    }
+
+    pub fn set_position(&self, bytes: u64, new_bp: u64) {
+        let bp = self.bp.fetch_add(new_bp, Ordering::Relaxed) + new_bp;
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        self.bar.set_position(bytes);
+        self.bar.set_message(format!(
+            "{:.1} Mbp, {:.1} Mbp/s",
+            bp as f64 / 1e6,
+            bp as f64 / 1e6 / secs
+        ));
+    }
+
+    pub fn set_message(&self, msg: &str) {
+        self.bar.set_message(msg.to_string());
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}

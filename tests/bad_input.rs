@@ -1,0 +1,314 @@
+//! Every bad input gets a clear error naming the file/record, a non-zero exit, and leaves no output.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+/// Runs a corpus build into `<tmp>/out` that must fail; checks the message and that nothing is left.
+fn expect_failure(tmp: &Path, extra: &[&str], must_contain: &[&str]) -> String {
+    let out = tmp.join("out");
+    let mut args = vec!["corpus", "build", "--out", out.to_str().unwrap(), "--quiet"];
+    args.extend_from_slice(extra);
+    let o = run(&args);
+    let err = stderr(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "should fail with exit 1: {args:?}\n{err}"
+    );
+    for s in must_contain {
+        assert!(err.contains(s), "error should mention {s:?}:\n{err}");
+    }
+    assert!(!err.contains("panicked"), "no panic: {err}");
+    assert!(!out.exists(), "no output directory left behind");
+    let leftovers: Vec<String> = std::fs::read_dir(tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("partial"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "staging directories left: {leftovers:?}"
+    );
+    err
+}
+
+fn file(tmp: &Path, name: &str, bytes: &[u8]) -> String {
+    let p = tmp.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn test_empty_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = file(tmp.path(), "empty.fa", b"");
+    expect_failure(tmp.path(), &["--fasta", &f], &["empty.fa", "empty"]);
+}
+
+#[test]
+fn test_not_fasta_or_genbank() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = file(
+        tmp.path(),
+        "notes.txt",
+        b"hello world\nthis is not a genome\n",
+    );
+    expect_failure(
+        tmp.path(),
+        &["--fasta", &f],
+        &["notes.txt", "not FASTA or GenBank", "hello world"],
+    );
+    let f = file(tmp.path(), "seq.fa", b">ok\nACGT\n");
+    expect_failure(
+        tmp.path(),
+        &["--genbank", &f],
+        &["seq.fa", "fasta", "genbank"],
+    );
+}
+
+#[test]
+fn test_truncated_gzip() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = fasta_text(&[("chr1", &random_seq(200_000, 1, b"ACGT"))], 60, "\n");
+    let gz = gzip(text.as_bytes());
+    let f = file(tmp.path(), "cut.fa.gz", &gz[..gz.len() / 2]);
+    expect_failure(
+        tmp.path(),
+        &["--fasta", &f],
+        &["cut.fa.gz", "truncated or corrupt gzip"],
+    );
+}
+
+#[test]
+fn test_record_with_no_sequence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = file(
+        tmp.path(),
+        "hole.fa",
+        b">a\nACGTACGT\n>b empty one\n>c\nACGTAC\n",
+    );
+    expect_failure(
+        tmp.path(),
+        &["--fasta", &f],
+        &["hole.fa", "'b'", "line 3", "no sequence"],
+    );
+}
+
+#[test]
+fn test_all_n_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = file(
+        tmp.path(),
+        "gap.fa",
+        b">a\nACGTACGT\n>gap\nNNNNNNNN\nnnnn\n",
+    );
+    expect_failure(
+        tmp.path(),
+        &["--fasta", &f],
+        &["gap.fa", "'gap'", "12 bases", "all N"],
+    );
+}
+
+#[test]
+fn test_invalid_character_names_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = file(tmp.path(), "bad.fa", b">a\nACGT\nAC#T\n");
+    expect_failure(tmp.path(), &["--fasta", &f], &["bad.fa", "line 3", "'#'"]);
+}
+
+#[test]
+fn test_bad_k_and_stride() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = file(tmp.path(), "ok.fa", b">a\nACGTACGTACGTACGT\n");
+    expect_failure(
+        tmp.path(),
+        &["--fasta", &f, "--k", "0"],
+        &["k = 0", "1..=12"],
+    );
+    expect_failure(
+        tmp.path(),
+        &["--fasta", &f, "--k", "13"],
+        &["k = 13", "1..=12"],
+    );
+    expect_failure(
+        tmp.path(),
+        &["--fasta", &f, "--k", "4", "--stride", "5"],
+        &["stride = 5", "1..=k"],
+    );
+}
+
+#[test]
+fn test_unknown_config_key_names_key_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = file(tmp.path(), "ok.fa", b">a\nACGTACGTACGTACGT\n");
+    let cfg = file(
+        tmp.path(),
+        "c.toml",
+        format!("[inputs]\nfasta = [\"{f}\"]\n\n[tokenizer]\nk = 5\nkmer_size = 3\n").as_bytes(),
+    );
+    expect_failure(
+        tmp.path(),
+        &["--config", &cfg],
+        &["c.toml", "line 6", "kmer_size"],
+    );
+    let o = run(&[
+        "corpus",
+        "build",
+        "--config",
+        &cfg,
+        "--set",
+        "tokenizer.bogus=1",
+        "--out",
+        tmp.path().join("o").to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+}
+
+#[test]
+fn test_unwritable_output_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = file(tmp.path(), "ok.fa", b">a\nACGTACGTACGTACGT\n");
+    // A path under a regular file can never be created (even by root, unlike a chmod'ed directory).
+    let blocker = file(tmp.path(), "blocker", b"x");
+    let out = format!("{blocker}/corpus");
+    let o = run(&["corpus", "build", "--fasta", &f, "--out", &out]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("blocker/corpus") && err.contains("cannot create output directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn test_existing_output_is_kept_unless_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = file(tmp.path(), "ok.fa", b">a\nACGTACGTACGTACGT\n");
+    let out = tmp.path().join("c");
+    ok(&[
+        "corpus",
+        "build",
+        "--fasta",
+        &f,
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let o = run(&[
+        "corpus",
+        "build",
+        "--fasta",
+        &f,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("--force"),
+        "{}",
+        stderr(&o)
+    );
+    // A failing forced rebuild leaves the old corpus intact.
+    let bad = file(tmp.path(), "bad.fa", b">a\nNNNN\n");
+    let o = run(&[
+        "corpus",
+        "build",
+        "--fasta",
+        &bad,
+        "--out",
+        out.to_str().unwrap(),
+        "--force",
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        genolm::corpus::Corpus::open(&out).is_ok(),
+        "old corpus still whole"
+    );
+}
+
+#[test]
+fn test_vocab_too_large_for_forced_u16() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 2 Mbp of random sequence holds far more than 65,534 distinct 9-mers.
+    let text = fasta_text(&[("r", &random_seq(2_000_000, 4, b"ACGT"))], 80, "\n");
+    let f = file(tmp.path(), "big.fa", text.as_bytes());
+    expect_failure(
+        tmp.path(),
+        &[
+            "--fasta",
+            &f,
+            "--k",
+            "9",
+            "--stride",
+            "1",
+            "--token-width",
+            "u16",
+        ],
+        &["does not fit", "u16"],
+    );
+    let out = tmp.path().join("auto");
+    ok(&[
+        "corpus",
+        "build",
+        "--fasta",
+        &f,
+        "--k",
+        "9",
+        "--stride",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(
+        genolm::corpus::Corpus::open(&out)
+            .unwrap()
+            .manifest
+            .tokenizer
+            .token_dtype,
+        "u32"
+    );
+}
+
+#[test]
+fn test_missing_input_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    expect_failure(
+        tmp.path(),
+        &["--fasta", "/nonexistent/genome.fa"],
+        &["/nonexistent/genome.fa", "No such file"],
+    );
+}
+
+#[test]
+fn test_bad_region_and_bed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = file(tmp.path(), "g.fa", b">chr1\nACGTACGTACGT\n");
+    let o = run(&["extract", "--fasta", &f, "--region", "chr1:10-5"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("end is before start"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["extract", "--fasta", &f, "--region", "chr2:1-5"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("'chr2' not found"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["extract", "--fasta", &f, "--region", "chr1:5-50"]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("outside the sequence"),
+        "{}",
+        stderr(&o)
+    );
+    let bed = file(tmp.path(), "x.bed", b"chr1\t0\t4\tp\t0\t+\nchr1\tfive\t9\n");
+    let o = run(&["extract", "--fasta", &f, "--bed", &bed]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("x.bed: line 2"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -1,0 +1,97 @@
+//! Helpers shared by the integration tests: the real binary, generated data, and ../shared/data.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use genolm::rng::SplitMix64;
+
+pub fn genolm() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_genolm"))
+}
+
+/// Runs genolm with args; returns the output.
+pub fn run(args: &[&str]) -> Output {
+    genolm().args(args).output().expect("genolm runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "genolm {args:?} failed:\n{}",
+        stderr(&o)
+    );
+    stdout(&o)
+}
+
+/// Random bases from `alphabet`, reproducible from the seed.
+pub fn random_seq(len: usize, seed: u64, alphabet: &[u8]) -> Vec<u8> {
+    let mut rng = SplitMix64::new(seed);
+    (0..len)
+        .map(|_| alphabet[rng.below(alphabet.len() as u64) as usize])
+        .collect()
+}
+
+/// FASTA text with lines wrapped at `width`, with the given line ending.
+pub fn fasta_text(records: &[(&str, &[u8])], width: usize, eol: &str) -> String {
+    let mut s = String::new();
+    for (name, seq) in records {
+        s.push_str(&format!(">{name} generated{eol}"));
+        for line in seq.chunks(width) {
+            s.push_str(std::str::from_utf8(line).unwrap());
+            s.push_str(eol);
+        }
+    }
+    s
+}
+
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+/// Nothing under `dir` but the listed names (no half-written output, no staging leftovers).
+pub fn assert_only(dir: &Path, names: &[&str]) {
+    let mut found: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    found.sort();
+    let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(found, want, "unexpected files in {}", dir.display());
+}
+
+/// `../shared/data`. When it is missing: a clear skip message on a user's machine, a failure in CI
+/// (CI=true or GENOLM_REQUIRE_SHARED_DATA=1), where the data must be present.
+pub fn shared_data() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let required = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+        || std::env::var("GENOLM_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1");
+    if required {
+        panic!(
+            "{} is missing: CI must have the shared real data beside the checkout",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: real-data test needs {} (the project's shared data, present in CI); not found on this machine",
+        dir.display()
+    );
+    None
+}

@@ -1,0 +1,370 @@
+//! `genolm corpus build` / `stats` / `tokenize` on generated genomes: counts, coordinates, formats.
+
+mod common;
+
+use common::*;
+use genolm::corpus::{Corpus, Split};
+use genolm::tokenize::{hf, KmerSpec};
+
+fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn test_doc_len_0_token_count_is_exact_per_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lens = [5usize, 6, 1000, 4097, 12345];
+    let seqs: Vec<Vec<u8>> = lens
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| random_seq(l, i as u64, b"ACGT"))
+        .collect();
+    let names: Vec<String> = (0..lens.len()).map(|i| format!("r{i}")).collect();
+    let recs: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(|n| n.as_str())
+        .zip(seqs.iter().map(|s| s.as_slice()))
+        .collect();
+    let fa = write(tmp.path(), "g.fa", fasta_text(&recs, 61, "\n").as_bytes());
+    for (k, stride) in [(5, 2), (3, 1), (5, 5), (1, 1), (12, 7)] {
+        let out = tmp.path().join(format!("c{k}_{stride}"));
+        ok(&[
+            "corpus",
+            "build",
+            "--fasta",
+            &fa,
+            "--k",
+            &k.to_string(),
+            "--stride",
+            &stride.to_string(),
+            "--doc-len",
+            "0",
+            "--valid-frac",
+            "0",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        let corpus = Corpus::open(&out).unwrap();
+        let expected: Vec<u64> = lens
+            .iter()
+            .filter(|&&l| l >= k)
+            .map(|&l| ((l - k) / stride + 1) as u64)
+            .collect();
+        let got: Vec<u64> = corpus.documents.iter().map(|d| d.n_tokens as u64).collect();
+        assert_eq!(got, expected, "k={k} stride={stride}");
+    }
+}
+
+#[test]
+fn test_tokens_map_back_to_genome_coordinates() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Soft-masked, with short N runs (kept as unk) and one long run (splits the record).
+    let mut seq = random_seq(30_000, 7, b"ACGTacgt");
+    seq[100..103].copy_from_slice(b"NNN");
+    for b in &mut seq[20_000..20_050] {
+        *b = b'N';
+    }
+    let fa = write(
+        tmp.path(),
+        "g.fa",
+        fasta_text(&[("chrA", &seq)], 70, "\r\n").as_bytes(),
+    );
+    let out = tmp.path().join("c");
+    ok(&[
+        "corpus",
+        "build",
+        "--fasta",
+        &fa,
+        "--k",
+        "6",
+        "--stride",
+        "3",
+        "--doc-len",
+        "1000",
+        "--n-run-split",
+        "20",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let corpus = Corpus::open(&out).unwrap();
+    let tok = hf::load(&out).unwrap();
+    let upper = seq.to_ascii_uppercase();
+    let mut covered = 0u64;
+    for doc in &corpus.documents {
+        let ids = corpus.document_tokens(doc);
+        for (j, &id) in ids.iter().enumerate() {
+            let s = doc.start as usize + j * 3;
+            let kmer = std::str::from_utf8(&upper[s..s + 6]).unwrap();
+            let expected = if kmer.contains('N') { "<unk>" } else { kmer };
+            assert_eq!(
+                tok.token(id).unwrap(),
+                expected,
+                "doc at {} token {j}",
+                doc.start
+            );
+        }
+        assert!(
+            doc.start + doc.n_bases as u64 <= 20_000 || doc.start >= 20_050,
+            "no doc spans the N run"
+        );
+        covered += doc.n_bases as u64;
+    }
+    assert_eq!(
+        covered,
+        30_000 - 50,
+        "every base outside the long N run is in a document"
+    );
+    assert!(
+        corpus.documents.iter().any(|d| d.start == 20_050),
+        "a document starts right after the run"
+    );
+}
+
+#[test]
+fn test_plain_gzip_and_genbank_agree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seq = random_seq(50_000, 11, b"ACGT");
+    let text = fasta_text(&[("x", &seq)], 80, "\n");
+    let plain = write(tmp.path(), "g.fa", text.as_bytes());
+    let gz = write(tmp.path(), "g.fa.gz", &gzip(text.as_bytes()));
+    let mut gb = String::from("LOCUS       x                      50000 bp    DNA     linear   BCT 01-JAN-2000\nFEATURES             Location/Qualifiers\n     source          1..50000\nORIGIN\n");
+    for (i, chunk) in seq.chunks(60).enumerate() {
+        let groups: Vec<String> = chunk
+            .chunks(10)
+            .map(|g| String::from_utf8_lossy(g).to_lowercase())
+            .collect();
+        gb.push_str(&format!("{:>9} {}\n", i * 60 + 1, groups.join(" ")));
+    }
+    gb.push_str("//\n");
+    let gbk = write(tmp.path(), "g.gbk", gb.as_bytes());
+    let mut all = Vec::new();
+    for (flag, path) in [("--fasta", &plain), ("--fasta", &gz), ("--genbank", &gbk)] {
+        let out = tmp.path().join(format!("c{}", all.len()));
+        ok(&[
+            "corpus",
+            "build",
+            flag,
+            path,
+            "--doc-len",
+            "500",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        let c = Corpus::open(&out).unwrap();
+        all.push((0..c.n_tokens()).map(|i| c.token(i)).collect::<Vec<u32>>());
+    }
+    assert_eq!(all[0], all[1], "gzip");
+    assert_eq!(all[0], all[2], "genbank");
+}
+
+#[test]
+fn test_split_is_by_document_and_reproducible() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seq = random_seq(200_000, 3, b"ACGT");
+    let fa = write(
+        tmp.path(),
+        "g.fa",
+        fasta_text(&[("x", &seq)], 80, "\n").as_bytes(),
+    );
+    let build = |name: &str, seed: &str| {
+        let out = tmp.path().join(name);
+        ok(&[
+            "corpus",
+            "build",
+            "--fasta",
+            &fa,
+            "--doc-len",
+            "1000",
+            "--valid-frac",
+            "0.2",
+            "--seed",
+            seed,
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        Corpus::open(&out).unwrap()
+    };
+    let (a, b, c) = (build("a", "1"), build("b", "1"), build("c", "2"));
+    let valid = |c: &Corpus| {
+        c.documents
+            .iter()
+            .map(|d| d.split == Split::Valid)
+            .collect::<Vec<bool>>()
+    };
+    assert_eq!(valid(&a), valid(&b));
+    assert_ne!(valid(&a), valid(&c));
+    assert_eq!(
+        valid(&a).iter().filter(|&&v| v).count(),
+        40,
+        "round(0.2 * 200 documents)"
+    );
+    assert_eq!(a.manifest.counts.valid_documents, 40);
+}
+
+#[test]
+fn test_json_summary_and_stats() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seq = random_seq(20_000, 5, b"ACGTN");
+    let fa = write(
+        tmp.path(),
+        "g.fa",
+        fasta_text(&[("x", &seq)], 80, "\n").as_bytes(),
+    );
+    let out = tmp.path().join("c");
+    let line = ok(&[
+        "corpus",
+        "build",
+        "--fasta",
+        &fa,
+        "--k",
+        "4",
+        "--stride",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(line.lines().count(), 1, "one line: {line}");
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    for key in ["documents", "tokens", "bp", "vocab_size", "seconds"] {
+        assert!(v.get(key).is_some(), "missing {key} in {line}");
+    }
+    assert_eq!(v["bp"], 20_000);
+    let stats: serde_json::Value =
+        serde_json::from_str(&ok(&["corpus", "stats", out.to_str().unwrap(), "--json"])).unwrap();
+    assert_eq!(stats["tokens"], v["tokens"]);
+    let unk = stats["unk_fraction"].as_f64().unwrap();
+    // With N at 1/5 of positions, a 4-mer is clean with probability (4/5)^4.
+    assert!(
+        (unk - (1.0 - 0.8f64.powi(4))).abs() < 0.03,
+        "unk fraction {unk}"
+    );
+    let text = ok(&["corpus", "stats", out.to_str().unwrap()]);
+    assert!(text.contains("g.fa") && text.contains("unk"), "{text}");
+}
+
+#[test]
+fn test_tokenize_command_matches_corpus_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seq = random_seq(5_000, 9, b"ACGT");
+    let fa = write(
+        tmp.path(),
+        "g.fa",
+        fasta_text(&[("x", &seq)], 80, "\n").as_bytes(),
+    );
+    let out = tmp.path().join("c");
+    ok(&[
+        "corpus",
+        "build",
+        "--fasta",
+        &fa,
+        "--doc-len",
+        "0",
+        "--valid-frac",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let corpus = Corpus::open(&out).unwrap();
+    let expected: Vec<String> = (0..corpus.n_tokens())
+        .map(|i| corpus.token(i).to_string())
+        .collect();
+    let text = ok(&[
+        "tokenize",
+        "--tokenizer",
+        out.to_str().unwrap(),
+        "--fasta",
+        &fa,
+    ]);
+    assert_eq!(text.trim_end(), format!("x\t{}", expected.join(" ")));
+    let lower = String::from_utf8(seq[..11].to_ascii_lowercase()).unwrap();
+    let json = ok(&[
+        "tokenize",
+        "--tokenizer",
+        &out.join("tokenizer.json").display().to_string(),
+        "--seq",
+        &lower,
+        "--json",
+        "--kmers",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(
+        v["ids"].as_array().unwrap().len(),
+        KmerSpec::new(5, 2).unwrap().n_tokens(11)
+    );
+    assert_eq!(v["kmers"][0], String::from_utf8(seq[..5].to_vec()).unwrap());
+}
+
+#[test]
+fn test_reusing_a_tokenizer_keeps_ids() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = write(
+        tmp.path(),
+        "a.fa",
+        fasta_text(&[("a", &random_seq(30_000, 1, b"AAACGT"))], 80, "\n").as_bytes(),
+    );
+    let b = write(
+        tmp.path(),
+        "b.fa",
+        fasta_text(&[("b", &random_seq(30_000, 2, b"ACGTTT"))], 80, "\n").as_bytes(),
+    );
+    let ca = tmp.path().join("ca");
+    let cb = tmp.path().join("cb");
+    ok(&[
+        "corpus",
+        "build",
+        "--fasta",
+        &a,
+        "--out",
+        ca.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let o = run(&[
+        "corpus",
+        "build",
+        "--fasta",
+        &b,
+        "--tokenizer",
+        ca.to_str().unwrap(),
+        "--k",
+        "3",
+        "--out",
+        cb.to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && stderr(&o).contains("contradicts"),
+        "{}",
+        stderr(&o)
+    );
+    ok(&[
+        "corpus",
+        "build",
+        "--fasta",
+        &b,
+        "--tokenizer",
+        ca.to_str().unwrap(),
+        "--k",
+        "5",
+        "--out",
+        cb.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let (ta, tb) = (hf::load(&ca).unwrap(), hf::load(&cb).unwrap());
+    assert_eq!(
+        ta.tokens(),
+        tb.tokens(),
+        "the reused vocabulary, not one rebuilt from b"
+    );
+    assert_eq!(
+        Corpus::open(&cb).unwrap().manifest.tokenizer.k,
+        5,
+        "k comes from the tokenizer"
+    );
+}

@@ -1,0 +1,150 @@
+//! Device selection: `auto | cpu | cuda | cuda:N`.
+//!
+//! libtorch_cuda is not a link-time dependency of `genolm` (see build.rs): it is loaded here, on
+//! demand, before the first CUDA query. libtorch registers its CUDA backend when that library is
+//! loaded, so this is equivalent to linking it, without the cost for commands that never use a GPU.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown device {0:?}: expected auto, cpu, cuda or cuda:N")]
+    Parse(String),
+    #[error("--device {requested}: CUDA is not available ({reason})")]
+    CudaUnavailable { requested: String, reason: String },
+    #[error("--device cuda:{index}: only {count} CUDA device(s) present")]
+    NoSuchGpu { index: usize, count: usize },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceRequest {
+    Auto,
+    Cpu,
+    Cuda(usize),
+}
+
+impl FromStr for DeviceRequest {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.trim() {
+            "auto" => Ok(Self::Auto),
+            "cpu" => Ok(Self::Cpu),
+            "cuda" | "gpu" => Ok(Self::Cuda(0)),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|i| i.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(|| Error::Parse(s.to_string())),
+        }
+    }
+}
+
+/// The directory of the libtorch this binary was built against.
+pub fn libtorch_dir() -> PathBuf {
+    PathBuf::from(env!("GENOLM_LIBTORCH_DIR"))
+}
+
+/// Loads libtorch_cuda once. Returns why it could not be loaded, if it could not.
+pub fn load_cuda_backend() -> Result<(), String> {
+    static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
+    LOADED
+        .get_or_init(|| {
+            let path = libtorch_dir().join("libtorch_cuda.so");
+            if !path.exists() {
+                return Err(format!(
+                    "{} not found: libtorch was installed without CUDA",
+                    path.display()
+                ));
+            }
+            let c_path = std::ffi::CString::new(path.to_string_lossy().as_bytes())
+                .map_err(|e| e.to_string())?;
+            // SAFETY: dlopen with a valid NUL-terminated path; the handle is kept for the process lifetime.
+            let handle =
+                unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+            if handle.is_null() {
+                // SAFETY: dlerror returns a thread-local C string or null.
+                let msg = unsafe { libc::dlerror() };
+                let msg = if msg.is_null() {
+                    "unknown dlopen error".to_string()
+                } else {
+                    unsafe { std::ffi::CStr::from_ptr(msg) }
+                        .to_string_lossy()
+                        .into_owned()
+                };
+                return Err(format!("cannot load {}: {msg}", path.display()));
+            }
+            Ok(())
+        })
+        .clone()
+}
+
+/// Whether a GPU is worth looking for: skips loading ~300 MB of CUDA libraries on machines
+/// without the NVIDIA driver.
+fn nvidia_driver_present() -> bool {
+    std::path::Path::new("/proc/driver/nvidia/version").exists()
+        || std::path::Path::new("/dev/nvidiactl").exists()
+}
+
+/// Resolves a request to a concrete device: `auto` falls back to CPU, an explicit `cuda` does not.
+pub fn resolve(request: DeviceRequest) -> Result<tch::Device, Error> {
+    match request {
+        DeviceRequest::Cpu => Ok(tch::Device::Cpu),
+        DeviceRequest::Auto => {
+            if nvidia_driver_present() && load_cuda_backend().is_ok() && tch::Cuda::is_available() {
+                Ok(tch::Device::Cuda(0))
+            } else {
+                Ok(tch::Device::Cpu)
+            }
+        }
+        DeviceRequest::Cuda(index) => {
+            let requested = if index == 0 {
+                "cuda".to_string()
+            } else {
+                format!("cuda:{index}")
+            };
+            load_cuda_backend().map_err(|reason| Error::CudaUnavailable {
+                requested: requested.clone(),
+                reason,
+            })?;
+            if !tch::Cuda::is_available() {
+                return Err(Error::CudaUnavailable {
+                    requested,
+                    reason: "no NVIDIA GPU or driver found; use --device cpu or auto".into(),
+                });
+            }
+            let count = tch::Cuda::device_count() as usize;
+            if index >= count {
+                return Err(Error::NoSuchGpu { index, count });
+            }
+            Ok(tch::Device::Cuda(index))
+        }
+    }
+}
+
+/// Whether libtorch_cuda is mapped into this process (for `genolm info` and tests).
+pub fn cuda_backend_loaded() -> bool {
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|m| m.contains("libtorch_cuda.so"))
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_parse_device() {
+        assert_eq!(
+            "auto".parse::<DeviceRequest>().unwrap(),
+            DeviceRequest::Auto
+        );
+        assert_eq!(
+            "cuda:1".parse::<DeviceRequest>().unwrap(),
+            DeviceRequest::Cuda(1)
+        );
+        assert!("tpu".parse::<DeviceRequest>().is_err());
+        assert!("cuda:x".parse::<DeviceRequest>().is_err());
+    }
+}
