@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 TORCH_VERSION=2.13.0
+TOKENIZERS_VERSION="0.22.*"
 FETCH_CORPORA=1
 for arg in "$@"; do
   case "$arg" in
@@ -51,6 +52,10 @@ fi
 if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
   say "installing torch==$TORCH_VERSION into .venv (libtorch for tch; ~4.7 GB, a few minutes)"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION"
+fi
+# Python's `tokenizers`, so the tests can check that Python users load genolm's tokenizer.json.
+if ! .venv/bin/python -c "import tokenizers" 2>/dev/null; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "tokenizers==$TOKENIZERS_VERSION"
 fi
 
 if [ "$FETCH_CORPORA" = 1 ]; then

@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
@@ -18,7 +18,7 @@ use super::segment::{read_inputs, Block, RecordInfo, SegmentParams, BLOCK_BASES}
 use super::{Error, Result};
 use crate::fsutil::{write_atomic, StagingDir};
 use crate::genome::nucleotide::BaseCounts;
-use crate::genome::open::{detect_format, sha256_file};
+use crate::genome::open::{detect_format, sha256_file, InputTap};
 use crate::genome::SequenceFormat;
 use crate::progress::Progress;
 use crate::tokenize::{hf, KmerSpec, KmerTokenizer, VocabLimits, UNK_CODE};
@@ -122,21 +122,59 @@ struct SourceTally {
     bases: BaseCounts,
     documents: u64,
     tokens: u64,
-    unk_tokens: u64,
 }
 
-/// Pass 1 state: codes spilled to disk, counts, document and record tables.
+/// The raw bytes of a u32 slice, little-endian (the layout of every genolm binary file).
+fn le_bytes(v: &[u32]) -> &[u8] {
+    #[cfg(not(target_endian = "little"))]
+    compile_error!(
+        "genolm writes little-endian files by reinterpreting memory; big-endian needs a swap"
+    );
+    // SAFETY: u8 has no alignment or validity requirements and the length covers the same memory.
+    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+}
+
+/// Where pass 1 puts k-mer codes: in memory while they are few, spilled to a file in the staging
+/// directory past [`IN_MEMORY_TOKENS`], so a genome of any size builds in bounded memory.
+enum CodeSink {
+    Memory(Vec<u32>),
+    File(BufWriter<File>),
+}
+
+/// 8M codes = 32 MB: bacterial genomes stay in memory, chromosomes spill.
+const IN_MEMORY_TOKENS: usize = 1 << 23;
+
+impl CodeSink {
+    fn push(&mut self, codes: &[u32], path: &Path) -> Result<()> {
+        if let CodeSink::Memory(v) = self {
+            if v.len() + codes.len() <= IN_MEMORY_TOKENS {
+                v.extend_from_slice(codes);
+                return Ok(());
+            }
+            let mut w =
+                BufWriter::with_capacity(1 << 20, File::create(path).map_err(io_err(path))?);
+            w.write_all(le_bytes(v)).map_err(io_err(path))?;
+            *self = CodeSink::File(w);
+        }
+        if let CodeSink::File(w) = self {
+            w.write_all(le_bytes(codes)).map_err(io_err(path))?;
+        }
+        Ok(())
+    }
+}
+
+/// Pass 1 state: codes, counts, document and record tables.
 struct Pass1 {
     spec: KmerSpec,
-    codes_out: BufWriter<File>,
+    sink: CodeSink,
     counts: Vec<u64>,
     unk: u64,
     docs: Vec<DocEntry>,
     records: Vec<RecordInfo>,
+    source_sha256: Vec<Option<String>>,
     tokens: u64,
     doc_open: bool,
     codes: Vec<u32>,
-    bytes: Vec<u8>,
     bp_in_documents: u64,
 }
 
@@ -148,14 +186,28 @@ impl Pass1 {
         self.doc_open = false;
     }
 
-    fn consume(&mut self, block: Block, codes_path: &Path) -> Result<()> {
+    fn consume(&mut self, block: &mut Block, codes_path: &Path) -> Result<()> {
         let seqs: Vec<&[u8]> = block
             .pieces
             .iter()
             .map(|p| &block.bases[p.range.clone()])
             .collect();
+        let clean: Vec<bool> = block.pieces.iter().map(|p| p.clean).collect();
+        // Codes go straight into the in-memory sink while there is room: no copy, no second buffer.
+        let n_new: usize = seqs.iter().map(|s| self.spec.n_tokens(s.len())).sum();
+        let direct =
+            matches!(&self.sink, CodeSink::Memory(v) if v.len() + n_new <= IN_MEMORY_TOKENS);
         self.codes.clear();
-        let per_piece = self.spec.codes_of_many_par(&seqs, &mut self.codes);
+        let (per_piece, first) = match &mut self.sink {
+            CodeSink::Memory(v) if direct => {
+                let first = v.len();
+                (self.spec.codes_of_many_par(&seqs, &clean, v), first)
+            }
+            _ => (
+                self.spec.codes_of_many_par(&seqs, &clean, &mut self.codes),
+                0,
+            ),
+        };
         for (piece, &n) in block.pieces.iter().zip(&per_piece) {
             if let Some(start) = piece.starts_doc {
                 self.close_doc();
@@ -174,21 +226,26 @@ impl Pass1 {
             doc.n_tokens += n as u32;
             doc.n_bases += piece.new_bases as u32;
             self.tokens += n as u64;
+            self.bp_in_documents += piece.new_bases;
         }
-        for &c in &self.codes {
+        let new_codes = match &self.sink {
+            CodeSink::Memory(v) if direct => &v[first..],
+            _ => &self.codes[..],
+        };
+        for &c in new_codes {
             if c == UNK_CODE {
                 self.unk += 1;
             } else {
                 self.counts[c as usize] += 1;
             }
         }
-        self.bytes.clear();
-        self.bytes
-            .extend(self.codes.iter().flat_map(|c| c.to_le_bytes()));
-        self.codes_out
-            .write_all(&self.bytes)
-            .map_err(io_err(codes_path))?;
-        self.records.extend(block.records);
+        if !direct {
+            self.sink.push(&self.codes, codes_path)?;
+        }
+        self.records.append(&mut block.records);
+        for (source, digest) in block.sources_done.drain(..) {
+            self.source_sha256[source] = Some(digest);
+        }
         Ok(())
     }
 }
@@ -203,41 +260,43 @@ fn pass1(
     progress: &Progress,
 ) -> Result<Pass1> {
     let codes_path = staging.join(CODES_FILE);
-    let file = File::create(&codes_path).map_err(io_err(&codes_path))?;
     let mut p1 = Pass1 {
         spec,
-        codes_out: BufWriter::with_capacity(1 << 20, file),
+        // Reserving is free (pages are touched only when written) and spares reallocation copies.
+        sink: CodeSink::Memory(Vec::with_capacity(IN_MEMORY_TOKENS)),
         counts: vec![0; spec.n_kmers()],
         unk: 0,
         docs: Vec::new(),
         records: Vec::new(),
+        source_sha256: vec![None; inputs.len()],
         tokens: 0,
         doc_open: false,
         codes: Vec::new(),
-        bytes: Vec::new(),
         bp_in_documents: 0,
     };
+
     let params = SegmentParams {
         spec,
         doc_len: cfg.documents.doc_len,
         n_run_split: cfg.documents.n_run_split,
         block_bases: BLOCK_BASES,
     };
-    let bytes_read = AtomicU64::new(0);
+    let tap = InputTap::default();
     let (tx, rx) = sync_channel::<std::result::Result<Block, crate::genome::Error>>(2);
+    let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(4);
     std::thread::scope(|scope| -> Result<()> {
         // Owned here so that an early return drops it, which stops the reader instead of deadlocking.
         let rx = rx;
-        scope.spawn(|| read_inputs(inputs, &params, tx, interrupted, &bytes_read));
+        scope.spawn(|| read_inputs(inputs, &params, tx, recycle_rx, interrupted, &tap));
         for block in rx.iter() {
             if interrupted.load(Ordering::Relaxed) {
                 return Err(Error::Interrupted);
             }
-            let block = block?;
+            let mut block = block?;
             let new_bp: u64 = block.pieces.iter().map(|p| p.new_bases).sum();
-            p1.bp_in_documents += new_bp;
-            p1.consume(block, &codes_path)?;
-            progress.set_position(bytes_read.load(Ordering::Relaxed), new_bp);
+            p1.consume(&mut block, &codes_path)?;
+            let _ = recycle_tx.try_send(block.bases);
+            progress.set_position(tap.bytes.load(Ordering::Relaxed), new_bp);
         }
         Ok(())
     })?;
@@ -245,7 +304,9 @@ fn pass1(
         return Err(Error::Interrupted);
     }
     p1.close_doc();
-    p1.codes_out.flush().map_err(io_err(&codes_path))?;
+    if let CodeSink::File(w) = &mut p1.sink {
+        w.flush().map_err(io_err(&codes_path))?;
+    }
     Ok(p1)
 }
 
@@ -269,48 +330,111 @@ fn assign_split(docs: &mut [DocEntry], valid_frac: f64, seed: u64) {
     }
 }
 
-/// Pass 2: codes -> ids, written at the chosen width.
-fn pass2(staging: &Path, tok: &KmerTokenizer, wide: bool, interrupted: &AtomicBool) -> Result<()> {
+/// Counts `unk` ids per source over a run of tokens starting at token index `first`, walking the
+/// documents in step (an id can be `unk` through N, min_freq or max_vocab alike).
+struct UnkCounter<'a> {
+    docs: &'a [DocEntry],
+    records: &'a [RecordInfo],
+    next_doc: usize,
+    per_source: Vec<u64>,
+}
+
+impl UnkCounter<'_> {
+    fn add(&mut self, first: u64, ids: &[u32]) {
+        let unk = crate::tokenize::UNK_ID;
+        let end = first + ids.len() as u64;
+        while self.next_doc < self.docs.len() && self.docs[self.next_doc].offset < end {
+            let d = &self.docs[self.next_doc];
+            let (s, e) = (d.offset.max(first), (d.offset + d.n_tokens as u64).min(end));
+            let n = ids[(s - first) as usize..(e - first) as usize]
+                .iter()
+                .filter(|&&i| i == unk)
+                .count();
+            self.per_source[self.records[d.record as usize].source] += n as u64;
+            if d.offset + (d.n_tokens as u64) > end {
+                break; // the document continues in the next run
+            }
+            self.next_doc += 1;
+        }
+    }
+}
+
+/// Writes ids at the chosen width (u16 through a small reused buffer).
+fn write_ids(
+    out: &mut impl Write,
+    ids: &[u32],
+    wide: bool,
+    scratch: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    if wide {
+        return out.write_all(le_bytes(ids));
+    }
+    for chunk in ids.chunks(1 << 16) {
+        scratch.clear();
+        scratch.extend(chunk.iter().flat_map(|&i| (i as u16).to_le_bytes()));
+        out.write_all(scratch)?;
+    }
+    Ok(())
+}
+
+/// Pass 2: codes -> ids, written at the chosen width; returns `unk` tokens per source.
+fn pass2(
+    staging: &Path,
+    p1: &mut Pass1,
+    tok: &KmerTokenizer,
+    wide: bool,
+    n_sources: usize,
+    interrupted: &AtomicBool,
+) -> Result<Vec<u64>> {
     let codes_path = staging.join(CODES_FILE);
     let tokens_path = staging.join(TOKENS_FILE);
-    let mut input = BufReader::with_capacity(
-        1 << 20,
-        File::open(&codes_path).map_err(io_err(&codes_path))?,
-    );
     let mut output = BufWriter::with_capacity(
         1 << 20,
         File::create(&tokens_path).map_err(io_err(&tokens_path))?,
     );
-    let mut raw = vec![0u8; PASS2_TOKENS * 4];
-    let mut ids: Vec<u32> = Vec::with_capacity(PASS2_TOKENS);
-    let mut out_bytes: Vec<u8> = Vec::with_capacity(PASS2_TOKENS * 4);
-    loop {
-        if interrupted.load(Ordering::Relaxed) {
-            return Err(Error::Interrupted);
+    let mut unk = UnkCounter {
+        docs: &p1.docs,
+        records: &p1.records,
+        next_doc: 0,
+        per_source: vec![0; n_sources],
+    };
+    let mut scratch = Vec::new();
+    match &mut p1.sink {
+        CodeSink::Memory(codes) => {
+            tok.codes_to_ids(codes);
+            unk.add(0, codes);
+            write_ids(&mut output, codes, wide, &mut scratch).map_err(io_err(&tokens_path))?;
         }
-        let n = read_full(&mut input, &mut raw).map_err(io_err(&codes_path))?;
-        if n == 0 {
-            break;
+        CodeSink::File(_) => {
+            let file = File::open(&codes_path).map_err(io_err(&codes_path))?;
+            let mut input = BufReader::with_capacity(1 << 20, file);
+            let mut raw = vec![0u8; PASS2_TOKENS * 4];
+            let mut ids: Vec<u32> = Vec::with_capacity(PASS2_TOKENS);
+            let mut done = 0u64;
+            loop {
+                if interrupted.load(Ordering::Relaxed) {
+                    return Err(Error::Interrupted);
+                }
+                let n = read_full(&mut input, &mut raw).map_err(io_err(&codes_path))?;
+                if n == 0 {
+                    break;
+                }
+                ids.clear();
+                ids.extend(
+                    raw[..n]
+                        .chunks_exact(4)
+                        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+                );
+                tok.codes_to_ids(&mut ids);
+                unk.add(done, &ids);
+                done += ids.len() as u64;
+                write_ids(&mut output, &ids, wide, &mut scratch).map_err(io_err(&tokens_path))?;
+            }
+            std::fs::remove_file(&codes_path).map_err(io_err(&codes_path))?;
         }
-        ids.clear();
-        ids.extend(
-            raw[..n]
-                .chunks_exact(4)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        );
-        tok.codes_to_ids(&mut ids);
-        out_bytes.clear();
-        if wide {
-            out_bytes.extend(ids.iter().flat_map(|i| i.to_le_bytes()));
-        } else {
-            out_bytes.extend(ids.iter().flat_map(|&i| (i as u16).to_le_bytes()));
-        }
-        output.write_all(&out_bytes).map_err(io_err(&tokens_path))?;
     }
     output.flush().map_err(io_err(&tokens_path))?;
-    drop(input);
-    std::fs::remove_file(&codes_path).map_err(io_err(&codes_path))?;
-    Ok(())
+    Ok(unk.per_source)
 }
 
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -377,42 +501,6 @@ fn write_records_tsv(
     write_atomic(path, text.as_bytes()).map_err(io_err(path))
 }
 
-/// Counts `unk` tokens per source from the finished token ids (a k-mer can be in the vocabulary's
-/// `unk` through min_freq / max_vocab as well as through N).
-fn count_unk_per_source(
-    staging: &Path,
-    docs: &[DocEntry],
-    records: &[RecordInfo],
-    wide: bool,
-    tallies: &mut [SourceTally],
-) -> Result<u64> {
-    let path = staging.join(TOKENS_FILE);
-    let bytes = std::fs::File::open(&path).map_err(io_err(&path))?;
-    // SAFETY: read-only map of a file this process just wrote and no one else writes.
-    let map = unsafe { memmap2::Mmap::map(&bytes) }.map_err(io_err(&path))?;
-    let width = if wide { 4 } else { 2 };
-    let unk = crate::tokenize::UNK_ID;
-    let mut total = 0;
-    for d in docs {
-        let s = d.offset as usize * width;
-        let e = s + d.n_tokens as usize * width;
-        let n = map[s..e]
-            .chunks_exact(width)
-            .filter(|b| {
-                let id = if wide {
-                    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
-                } else {
-                    u16::from_le_bytes([b[0], b[1]]) as u32
-                };
-                id == unk
-            })
-            .count() as u64;
-        tallies[records[d.record as usize].source].unk_tokens += n;
-        total += n;
-    }
-    Ok(total)
-}
-
 /// Builds a corpus from a resolved config. `interrupted` (set by Ctrl-C) aborts cleanly.
 pub fn build_corpus(
     cfg: &CorpusConfig,
@@ -453,7 +541,14 @@ pub fn build_corpus(
     };
     let wide = choose_width(cfg.tokenizer.token_width, tok.vocab_size())?;
     progress.set_message("writing token ids");
-    pass2(staging.path(), &tok, wide, interrupted)?;
+    let unk_per_source = pass2(
+        staging.path(),
+        &mut p1,
+        &tok,
+        wide,
+        inputs.len(),
+        interrupted,
+    )?;
     assign_split(&mut p1.docs, cfg.split.valid_frac, cfg.split.seed);
 
     let dir = staging.path();
@@ -466,14 +561,17 @@ pub fn build_corpus(
     write_records_tsv(&dir.join(RECORDS_FILE), &inputs, &p1.records)?;
     hf::save(&tok, dir)?;
 
-    let mut tallies = source_tallies(inputs.len(), &p1);
-    let unk_tokens = count_unk_per_source(dir, &p1.docs, &p1.records, wide, &mut tallies)?;
+    let tallies = source_tallies(inputs.len(), &p1);
+    let unk_tokens = unk_per_source.iter().sum();
     let mut sources = Vec::new();
-    for ((path, format), t) in inputs.iter().zip(&tallies) {
+    for (i, ((path, format), t)) in inputs.iter().zip(&tallies).enumerate() {
         sources.push(SourceInfo {
             path: std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
             format: *format,
-            sha256: sha256_file(path)?,
+            sha256: match p1.source_sha256[i].take() {
+                Some(digest) => digest,
+                None => sha256_file(path)?,
+            },
             file_bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
             records: t.records,
             bp: t.bases.total(),
@@ -481,7 +579,7 @@ pub fn build_corpus(
             n_bases: t.bases.other,
             documents: t.documents,
             tokens: t.tokens,
-            unk_tokens: t.unk_tokens,
+            unk_tokens: unk_per_source[i],
         });
     }
     let mut counts = Counts {

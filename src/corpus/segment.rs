@@ -8,15 +8,16 @@
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Receiver, SyncSender};
 
-use crate::genome::nucleotide::{is_acgt, BaseCounts};
+use crate::genome::nucleotide::{acgt_prefix_len, non_acgt_prefix_len, BaseCounts};
+use crate::genome::open::InputTap;
 use crate::genome::{self, RecordStream, SequenceFormat};
 use crate::tokenize::KmerSpec;
 
 /// Bases per block handed to the tokenizer (bounds memory: a few blocks are in flight).
-pub const BLOCK_BASES: usize = 1 << 22;
-const READ_PIECE: usize = 1 << 20;
+pub const BLOCK_BASES: usize = 1 << 20;
+const READ_PIECE: usize = 1 << 18;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DocStart {
@@ -31,6 +32,8 @@ pub struct Piece {
     pub starts_doc: Option<DocStart>,
     /// Genome bases of the document this piece adds (excluding the overlap carried from the last piece).
     pub new_bases: u64,
+    /// Only A/C/G/T: the tokenizer may skip its validity tracking.
+    pub clean: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +51,8 @@ pub struct Block {
     pub pieces: Vec<Piece>,
     /// Records finished in this block.
     pub records: Vec<RecordInfo>,
+    /// Input files finished in this block: (source index, sha256).
+    pub sources_done: Vec<(usize, String)>,
 }
 
 pub struct SegmentParams {
@@ -62,11 +67,14 @@ pub struct SegmentParams {
 pub struct Segmenter<'a> {
     params: &'a SegmentParams,
     tx: &'a SyncSender<Result<Block, genome::Error>>,
+    /// Base buffers handed back by the consumer, reused so memory is touched once.
+    recycle: Option<&'a Receiver<Vec<u8>>>,
     block: Block,
     /// Start of the current piece in `block.bases`, when a document is open.
     piece_start: Option<usize>,
     piece_doc: Option<DocStart>,
     piece_new_bases: u64,
+    piece_clean: bool,
     doc_bases: u64,
     record: u32,
     /// Genome position of the next base to place or drop.
@@ -79,14 +87,17 @@ impl<'a> Segmenter<'a> {
     pub fn new(
         params: &'a SegmentParams,
         tx: &'a SyncSender<Result<Block, genome::Error>>,
+        recycle: Option<&'a Receiver<Vec<u8>>>,
     ) -> Self {
         Self {
             params,
             tx,
+            recycle,
             block: Block::default(),
             piece_start: None,
             piece_doc: None,
             piece_new_bases: 0,
+            piece_clean: true,
             doc_bases: 0,
             record: 0,
             cursor: 0,
@@ -102,25 +113,43 @@ impl<'a> Segmenter<'a> {
         self.dropped_n = 0;
     }
 
-    fn place(&mut self, base: u8) -> bool {
-        if self.piece_start.is_none() {
-            self.piece_start = Some(self.block.bases.len());
-            self.piece_doc = Some(DocStart {
-                record: self.record,
-                start: self.cursor,
-            });
-            self.piece_new_bases = 0;
-            self.doc_bases = 0;
-        }
-        self.block.bases.push(base);
-        self.piece_new_bases += 1;
-        self.doc_bases += 1;
-        self.cursor += 1;
-        if self.params.doc_len > 0 && self.doc_bases == self.params.doc_len {
-            self.end_doc();
-        }
-        if self.block.bases.len() >= self.params.block_bases {
-            return self.flush_block();
+    /// Appends a run of bases to the open document (opening one if needed), cutting documents at
+    /// `doc_len` and blocks at `block_bases`. Works in slices: a genome without N is a few memcpys.
+    /// `clean` says the run is only A/C/G/T.
+    fn place_run(&mut self, mut run: &[u8], clean: bool) -> bool {
+        while !run.is_empty() {
+            if self.piece_start.is_none() {
+                self.piece_start = Some(self.block.bases.len());
+                self.piece_doc = Some(DocStart {
+                    record: self.record,
+                    start: self.cursor,
+                });
+                self.piece_new_bases = 0;
+                self.doc_bases = 0;
+                self.piece_clean = true;
+            }
+            self.piece_clean &= clean;
+            let room_doc = match self.params.doc_len {
+                0 => usize::MAX,
+                d => (d - self.doc_bases) as usize,
+            };
+            let room_block = self
+                .params
+                .block_bases
+                .saturating_sub(self.block.bases.len())
+                .max(1);
+            let take = run.len().min(room_doc).min(room_block);
+            self.block.bases.extend_from_slice(&run[..take]);
+            run = &run[take..];
+            self.piece_new_bases += take as u64;
+            self.doc_bases += take as u64;
+            self.cursor += take as u64;
+            if self.params.doc_len > 0 && self.doc_bases == self.params.doc_len {
+                self.end_doc();
+            }
+            if self.block.bases.len() >= self.params.block_bases && !self.flush_block() {
+                return false;
+            }
         }
         true
     }
@@ -131,6 +160,7 @@ impl<'a> Segmenter<'a> {
                 range: start..self.block.bases.len(),
                 starts_doc: self.piece_doc.take(),
                 new_bases: self.piece_new_bases,
+                clean: self.piece_clean,
             });
         }
     }
@@ -154,6 +184,10 @@ impl<'a> Segmenter<'a> {
         if self.tx.send(Ok(block)).is_err() {
             return false;
         }
+        if let Some(mut reused) = self.recycle.and_then(|r| r.try_recv().ok()) {
+            reused.clear();
+            self.block.bases = reused;
+        }
         if let Some(carry) = carry {
             self.block.bases.extend_from_slice(&carry);
             self.piece_start = Some(0);
@@ -163,24 +197,40 @@ impl<'a> Segmenter<'a> {
     }
 
     /// Feeds bases of the current record. Returns false if the consumer has stopped.
-    pub fn feed(&mut self, bases: &[u8]) -> bool {
-        for &b in bases {
-            if is_acgt(b) {
+    pub fn feed(&mut self, mut bases: &[u8]) -> bool {
+        while !bases.is_empty() {
+            let acgt = acgt_prefix_len(bases);
+            if acgt > 0 {
                 if self.pending_n > 0 && !self.resolve_pending(false) {
                     return false;
                 }
-                if !self.place(b) {
+                if !self.place_run(&bases[..acgt], true) {
                     return false;
                 }
-            } else {
-                self.pending_n += 1;
+                bases = &bases[acgt..];
             }
+            let other = non_acgt_prefix_len(bases);
+            self.pending_n += other as u64;
+            bases = &bases[other..];
         }
         true
     }
 
+    /// Feeds bases known to be only A/C/G/T (the reader counted no other base in them): no scan.
+    pub fn feed_clean(&mut self, bases: &[u8]) -> bool {
+        if bases.is_empty() {
+            return true;
+        }
+        if self.pending_n > 0 && !self.resolve_pending(false) {
+            return false;
+        }
+        self.place_run(bases, true)
+    }
+
     /// Decides what a held-back run of non-ACGT bases is: a split (dropped) or part of the document.
+    /// Their letters do not matter downstream (any k-mer with one is `unk`), so they are placed as N.
     fn resolve_pending(&mut self, at_record_end: bool) -> bool {
+        const NS: [u8; 4096] = [b'N'; 4096];
         let run = std::mem::take(&mut self.pending_n);
         let split = self.params.n_run_split > 0 && run >= self.params.n_run_split;
         if split || (at_record_end && self.piece_start.is_none()) {
@@ -189,10 +239,13 @@ impl<'a> Segmenter<'a> {
             self.dropped_n += run;
             return true;
         }
-        for _ in 0..run {
-            if !self.place(b'N') {
+        let mut left = run as usize;
+        while left > 0 {
+            let take = left.min(NS.len());
+            if !self.place_run(&NS[..take], false) {
                 return false;
             }
+            left -= take;
         }
         true
     }
@@ -209,6 +262,10 @@ impl<'a> Segmenter<'a> {
         self.block.records.push(info);
     }
 
+    pub fn push_source_done(&mut self, source: usize, sha256: String) {
+        self.block.sources_done.push((source, sha256));
+    }
+
     pub fn finish(mut self) -> bool {
         self.end_doc();
         let block = std::mem::take(&mut self.block);
@@ -221,14 +278,16 @@ pub fn read_inputs(
     inputs: &[(PathBuf, SequenceFormat)],
     params: &SegmentParams,
     tx: SyncSender<Result<Block, genome::Error>>,
+    recycle: Receiver<Vec<u8>>,
     interrupted: &AtomicBool,
-    bytes_read: &std::sync::atomic::AtomicU64,
+    tap: &InputTap,
 ) {
-    let mut seg = Segmenter::new(params, &tx);
+    let mut seg = Segmenter::new(params, &tx, Some(&recycle));
     let mut record_id: u32 = 0;
     let mut buf = Vec::with_capacity(READ_PIECE + 4096);
     for (source, (path, format)) in inputs.iter().enumerate() {
-        let opened = genome::open::open_records_counted(path, Some(*format), Some(bytes_read));
+        tap.start_file();
+        let opened = genome::open::open_records_tapped(path, Some(*format), Some(tap));
         let mut stream: Box<dyn RecordStream> = match opened {
             Ok((_, s)) => s,
             Err(e) => {
@@ -258,6 +317,7 @@ pub fn read_inputs(
                     return;
                 }
                 buf.clear();
+                let other_before = stream.composition().other;
                 match stream.read_bases(&mut buf, READ_PIECE) {
                     Ok(0) => break,
                     Ok(_) => {}
@@ -267,11 +327,17 @@ pub fn read_inputs(
                     }
                 }
                 info.length += buf.len() as u64;
-                info.bases.add(&buf);
-                if !seg.feed(&buf) {
+                let clean = stream.composition().other == other_before;
+                let fed = if clean {
+                    seg.feed_clean(&buf)
+                } else {
+                    seg.feed(&buf)
+                };
+                if !fed {
                     return;
                 }
             }
+            info.bases = stream.composition();
             if !seg.end_record() {
                 return;
             }
@@ -280,6 +346,14 @@ pub fn read_inputs(
             record_id += 1;
         }
         // The record check (empty / all-N) of the last record runs on the final next_record().
+        drop(stream);
+        match tap.finish_file(path) {
+            Ok(digest) => seg.push_source_done(source, digest),
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
     }
     seg.finish();
 }
@@ -322,11 +396,16 @@ mod tests {
         };
         let (tx, rx) = sync_channel(1000);
         {
-            let mut seg = Segmenter::new(&params, &tx);
+            let mut seg = Segmenter::new(&params, &tx, None);
             for (i, r) in records.iter().enumerate() {
                 seg.start_record(i as u32);
                 for chunk in r.chunks(3) {
-                    assert!(seg.feed(chunk));
+                    let clean = chunk.iter().all(|b| b"ACGT".contains(b));
+                    assert!(if clean {
+                        seg.feed_clean(chunk)
+                    } else {
+                        seg.feed(chunk)
+                    });
                 }
                 assert!(seg.end_record());
             }

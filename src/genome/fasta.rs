@@ -3,7 +3,7 @@
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
-use super::nucleotide::{describe_byte, push_sequence_line};
+use super::nucleotide::{describe_byte, push_sequence_line_counted};
 use super::{Error, RecordStream, RecordTally, Result};
 
 pub struct FastaStream<R> {
@@ -17,6 +17,7 @@ pub struct FastaStream<R> {
     current: Option<(String, u64)>,
     tally: RecordTally,
     eof: bool,
+    at_line_start: bool,
 }
 
 impl<R: BufRead + Send> FastaStream<R> {
@@ -30,6 +31,7 @@ impl<R: BufRead + Send> FastaStream<R> {
             current: None,
             tally: RecordTally::default(),
             eof: false,
+            at_line_start: true,
         }
     }
 
@@ -135,37 +137,61 @@ impl<R: BufRead + Send> RecordStream for FastaStream<R> {
     }
 
     fn read_bases(&mut self, out: &mut Vec<u8>, max: usize) -> Result<usize> {
-        if self.current.is_none() || self.pending_header.is_some() {
+        if self.current.is_none() || self.pending_header.is_some() || self.eof {
             return Ok(0);
         }
         let start = out.len();
+        // Works on the reader's buffer directly: a line is found with memchr and normalised in place
+        // into `out`, with no per-line copy.
         while out.len() - start < max {
-            if !self.next_line()? {
+            let buf = self
+                .reader
+                .fill_buf()
+                .map_err(|e| read_error(&self.path, e))?;
+            if buf.is_empty() {
+                self.eof = true;
                 break;
             }
-            if self.line.first() == Some(&b'>') {
-                self.pending_header = Some((self.parse_header()?, self.line_no));
-                break;
-            }
-            if self.line.first() == Some(&b';') {
+            if self.at_line_start && (buf[0] == b'>' || buf[0] == b';') {
+                let header = buf[0] == b'>';
+                self.next_line()?;
+                if header {
+                    self.pending_header = Some((self.parse_header()?, self.line_no));
+                    break;
+                }
                 continue; // old-style FASTA comment line
             }
-            let before = out.len();
-            if let Err(i) = push_sequence_line(&self.line, out) {
-                let record = self.current.as_ref().map(|c| c.0.as_str()).unwrap_or("");
+            let (chunk, consumed, line_ends) = match memchr::memchr(b'\n', buf) {
+                Some(p) => (&buf[..p], p + 1, true),
+                None => (buf, buf.len(), false),
+            };
+            if let Err(i) = push_sequence_line_counted(chunk, out, &mut self.tally.counts) {
+                let bad = chunk[i];
+                let record = self
+                    .current
+                    .as_ref()
+                    .map(|c| c.0.clone())
+                    .unwrap_or_default();
                 return Err(Error::parse(
                     &self.path,
-                    self.line_no,
+                    self.line_no + 1,
                     format!(
-                        "column {}: {} is not a nucleotide (record '{record}')",
-                        i + 1,
-                        describe_byte(self.line[i])
+                        "{} is not a nucleotide (record '{record}')",
+                        describe_byte(bad)
                     ),
                 ));
             }
-            self.tally.add(&out[before..]);
+            self.reader.consume(consumed);
+            if line_ends {
+                self.line_no += 1;
+            }
+            self.at_line_start = line_ends;
         }
         Ok(out.len() - start)
+    }
+
+    fn composition(&self) -> crate::genome::nucleotide::BaseCounts {
+        self.tally.counts
     }
 }
 
@@ -201,6 +227,21 @@ mod tests {
     fn test_header_with_space_after_marker() {
         let recs = parse("> 17\nACGT\n").unwrap();
         assert_eq!(recs[0].0, "17");
+    }
+
+    #[test]
+    fn test_tiny_reader_buffer_splits_lines_anywhere() {
+        let text = ">x\nACGTAC\nGT\n;comment\nacgt\n>y\nTT";
+        let reader = std::io::BufReader::with_capacity(3, text.as_bytes());
+        let mut s = FastaStream::new(reader, "t.fa");
+        let recs = read_all(&mut s).unwrap();
+        assert_eq!(
+            recs,
+            vec![
+                ("x".into(), b"ACGTACGTACGT".to_vec()),
+                ("y".into(), b"TT".to_vec())
+            ]
+        );
     }
 
     #[test]

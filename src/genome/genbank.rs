@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use gb_io::reader::SeqReader;
 use gb_io::seq::Location;
 
-use super::nucleotide::{describe_byte, push_sequence_line};
+use super::nucleotide::{describe_byte, push_sequence_line, BaseCounts};
 use super::region::Strand;
 use super::{Error, RecordStream, RecordTally, Result};
 
@@ -17,6 +17,7 @@ pub struct GenBankStream<R: std::io::Read> {
     path: PathBuf,
     index: usize,
     current: Option<(String, Vec<u8>)>,
+    counts: BaseCounts,
     offset: usize,
 }
 
@@ -27,6 +28,7 @@ impl<R: BufRead + Send> GenBankStream<R> {
             path: path.into(),
             index: 0,
             current: None,
+            counts: BaseCounts::default(),
             offset: 0,
         }
     }
@@ -62,7 +64,7 @@ fn next_genbank_record<R: std::io::Read>(
 }
 
 /// Normalises a record's sequence under the shared base policy.
-fn normalise(path: &Path, index: usize, name: &str, raw: &[u8]) -> Result<Vec<u8>> {
+fn normalise(path: &Path, index: usize, name: &str, raw: &[u8]) -> Result<(Vec<u8>, BaseCounts)> {
     let mut out = Vec::with_capacity(raw.len());
     push_sequence_line(raw, &mut out).map_err(|i| Error::GenBank {
         path: path.to_path_buf(),
@@ -76,7 +78,7 @@ fn normalise(path: &Path, index: usize, name: &str, raw: &[u8]) -> Result<Vec<u8
     let mut tally = RecordTally::default();
     tally.add(&out);
     tally.check(path, name, 0)?;
-    Ok(out)
+    Ok((out, tally.counts))
 }
 
 impl<R: BufRead + Send> RecordStream for GenBankStream<R> {
@@ -92,8 +94,9 @@ impl<R: BufRead + Send> RecordStream for GenBankStream<R> {
         };
         self.index += 1;
         let name = record_name(&seq, self.index);
-        let bases = normalise(&self.path, self.index, &name, &seq.seq)?;
+        let (bases, _) = normalise(&self.path, self.index, &name, &seq.seq)?;
         self.current = Some((name.clone(), bases));
+        self.counts = BaseCounts::default();
         self.offset = 0;
         Ok(Some(name))
     }
@@ -104,9 +107,14 @@ impl<R: BufRead + Send> RecordStream for GenBankStream<R> {
         };
         let end = (self.offset + max).min(bases.len());
         out.extend_from_slice(&bases[self.offset..end]);
+        self.counts.add(&bases[self.offset..end]);
         let n = end - self.offset;
         self.offset = end;
         Ok(n)
+    }
+
+    fn composition(&self) -> BaseCounts {
+        self.counts
     }
 }
 
@@ -182,7 +190,7 @@ pub fn read_annotated(path: &Path, kinds: &[&str]) -> Result<Vec<AnnotatedRecord
     while let Some(seq) = next_genbank_record(&mut records, path, index + 1)? {
         index += 1;
         let name = record_name(&seq, index);
-        let sequence = normalise(path, index, &name, &seq.seq)?;
+        let (sequence, _) = normalise(path, index, &name, &seq.seq)?;
         let mut features = Vec::new();
         for f in &seq.features {
             if !kinds.is_empty() && !kinds.contains(&f.kind.as_ref()) {

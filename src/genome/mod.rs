@@ -28,35 +28,37 @@ pub trait RecordStream: Send {
     /// Appends up to about `max` bases of the current record to `out` (uppercased, validated).
     /// Returns how many were appended; 0 means the record is finished.
     fn read_bases(&mut self, out: &mut Vec<u8>, max: usize) -> Result<usize>;
+
+    /// Base composition of the current record, as far as it has been read.
+    fn composition(&self) -> nucleotide::BaseCounts;
 }
 
 /// Per-record base counts, kept by every reader so that empty and all-N records are caught in one place.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RecordTally {
-    pub bases: u64,
-    pub acgt: u64,
+    pub counts: nucleotide::BaseCounts,
 }
 
 impl RecordTally {
     pub fn add(&mut self, bases: &[u8]) {
-        self.bases += bases.len() as u64;
-        self.acgt += nucleotide::count_acgt(bases);
+        self.counts.add(bases);
     }
 
     /// The record is finished: reject it if it had no sequence or nothing but N/ambiguity codes.
     pub fn check(&self, path: &std::path::Path, record: &str, line: u64) -> Result<()> {
-        if self.bases == 0 {
+        let bases = self.counts.total();
+        if bases == 0 {
             return Err(Error::NoSequence {
                 path: path.to_path_buf(),
                 record: record.to_string(),
                 line,
             });
         }
-        if self.acgt == 0 {
+        if bases == self.counts.other {
             return Err(Error::AllN {
                 path: path.to_path_buf(),
                 record: record.to_string(),
-                bases: self.bases,
+                bases,
             });
         }
         Ok(())

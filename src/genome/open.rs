@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use flate2::bufread::MultiGzDecoder;
+use sha2::{Digest, Sha256};
 
 use super::fasta::{read_error, FastaStream};
 use super::genbank::GenBankStream;
@@ -29,17 +30,50 @@ impl std::fmt::Display for SequenceFormat {
     }
 }
 
-/// Counts the (compressed) bytes read from a file, for progress bars.
-struct CountingReader<'a> {
-    inner: File,
-    counter: Option<&'a AtomicU64>,
+/// What a stream reports about the raw (compressed) bytes it reads: a count for progress bars and a
+/// SHA-256 for provenance, computed on the way rather than by reading the file twice.
+#[derive(Default)]
+pub struct InputTap {
+    pub bytes: AtomicU64,
+    hasher: std::sync::Mutex<Option<Sha256>>,
+    hashed: AtomicU64,
 }
 
-impl Read for CountingReader<'_> {
+impl InputTap {
+    /// Starts hashing a new file.
+    pub fn start_file(&self) {
+        *self.hasher.lock().expect("tap lock") = Some(Sha256::new());
+        self.hashed.store(0, Ordering::Relaxed);
+    }
+
+    /// The hex digest of the file read since `start_file`, or of the file itself if the stream did
+    /// not read it to the end.
+    pub fn finish_file(&self, path: &Path) -> Result<String> {
+        let hasher = self.hasher.lock().expect("tap lock").take();
+        let size = std::fs::metadata(path)
+            .map_err(|e| Error::io(path, e))?
+            .len();
+        match hasher {
+            Some(h) if self.hashed.load(Ordering::Relaxed) == size => Ok(hex(&h.finalize())),
+            _ => sha256_file(path),
+        }
+    }
+}
+
+struct TappedReader<'a> {
+    inner: File,
+    tap: Option<&'a InputTap>,
+}
+
+impl Read for TappedReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if let Some(c) = self.counter {
-            c.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(tap) = self.tap {
+            tap.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            if let Some(h) = tap.hasher.lock().expect("tap lock").as_mut() {
+                h.update(&buf[..n]);
+                tap.hashed.fetch_add(n as u64, Ordering::Relaxed);
+            }
         }
         Ok(n)
     }
@@ -47,12 +81,12 @@ impl Read for CountingReader<'_> {
 
 /// Opens a file as a byte stream, transparently decompressing gzip and bgzf (multi-member gzip).
 pub fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead + Send>> {
-    open_decompressed_counted(path, None)
+    open_decompressed_tapped(path, None)
 }
 
-fn open_decompressed_counted<'a>(
+fn open_decompressed_tapped<'a>(
     path: &Path,
-    counter: Option<&'a AtomicU64>,
+    tap: Option<&'a InputTap>,
 ) -> Result<Box<dyn BufRead + Send + 'a>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
@@ -61,13 +95,7 @@ fn open_decompressed_counted<'a>(
             std::io::Error::other("is a directory, not a sequence file"),
         ));
     }
-    let mut raw = BufReader::with_capacity(
-        READ_BUFFER,
-        CountingReader {
-            inner: file,
-            counter,
-        },
-    );
+    let mut raw = BufReader::with_capacity(READ_BUFFER, TappedReader { inner: file, tap });
     let magic = raw.fill_buf().map_err(|e| Error::io(path, e))?;
     if magic.len() >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
         let decoder = MultiGzDecoder::new(raw);
@@ -122,16 +150,16 @@ pub fn open_records(
     path: &Path,
     expected: Option<SequenceFormat>,
 ) -> Result<(SequenceFormat, Box<dyn RecordStream>)> {
-    open_records_counted(path, expected, None)
+    open_records_tapped(path, expected, None)
 }
 
-/// [`open_records`], adding the compressed bytes read to `counter` as it goes.
-pub fn open_records_counted<'a>(
+/// [`open_records`], reporting the raw bytes it reads to `tap` (count and SHA-256).
+pub fn open_records_tapped<'a>(
     path: &Path,
     expected: Option<SequenceFormat>,
-    counter: Option<&'a AtomicU64>,
+    tap: Option<&'a InputTap>,
 ) -> Result<(SequenceFormat, Box<dyn RecordStream + 'a>)> {
-    let mut reader = open_decompressed_counted(path, counter)?;
+    let mut reader = open_decompressed_tapped(path, tap)?;
     let format = sniff(path, &mut *reader)?;
     if let Some(want) = expected {
         if want != format {
@@ -157,7 +185,6 @@ pub fn read_sequences(path: &Path) -> Result<Vec<(String, Vec<u8>)>> {
 
 /// SHA-256 of a file's bytes, hex-encoded, for provenance records.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -1,0 +1,154 @@
+"""Times genolm's corpus build against its Python anchors in one run and prints the ratios.
+
+Anchor (what a Genomic-ULMFiT user runs today, minus fastai's DataFrame plumbing): read the FASTA,
+cut 1000 bp documents, GenomicTokenizer's k-mer split (`t[i:i+k] for i in range(0, len(t), stride)`),
+a Counter vocabulary ordered by frequency (GenomicVocab.create), numericalization through the stoi
+dict into int64 arrays (GenomicNumericalizeProcessor), and the token array written to disk.
+"""
+import argparse
+import collections
+import gzip
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tokenizers
+
+ROOT = Path(__file__).resolve().parent.parent
+GENOLM = ROOT / "target/release/genolm"
+SHARED = ROOT.parent / "shared/data"
+DOC_LEN = 1000
+
+
+def read_fasta(path):
+    opener = gzip.open if str(path).endswith(".gz") else open
+    seqs, cur = [], []
+    with opener(path, "rt") as f:
+        for line in f:
+            if line.startswith(">"):
+                if cur:
+                    seqs.append("".join(cur))
+                cur = []
+            else:
+                cur.append(line.strip())
+    if cur:
+        seqs.append("".join(cur))
+    return seqs
+
+
+def split_kmers(t, k, stride):
+    t = t.upper()
+    return [t[i:i + k] for i in range(0, len(t), stride) if len(t[i:i + k]) == k]
+
+
+def python_anchor(path, k, stride, out):
+    """Genomic-ULMFiT's corpus preparation in plain Python; returns (seconds, tokens, phase times)."""
+    t0 = time.perf_counter()
+    genome = "".join(read_fasta(path))
+    docs = [genome[i:i + DOC_LEN] for i in range(0, len(genome), DOC_LEN)]
+    t1 = time.perf_counter()
+    toks = [split_kmers(d, k, stride) for d in docs]
+    t2 = time.perf_counter()
+    freq = collections.Counter(p for o in toks for p in o)
+    itos = ["pad"] + [o for o, c in freq.most_common(60000) if c >= 1]
+    stoi = collections.defaultdict(int, {v: i for i, v in enumerate(itos)})
+    ids = [np.array([stoi[w] for w in o], dtype=np.int64) for o in toks]
+    t3 = time.perf_counter()
+    np.concatenate(ids).tofile(out)
+    t4 = time.perf_counter()
+    n = sum(len(o) for o in toks)
+    return t4 - t0, n, {"read": t1 - t0, "kmer_split": t2 - t1, "vocab_numericalize": t3 - t2, "write": t4 - t3}, toks, itos
+
+
+def hf_anchor(toks, itos):
+    """HF tokenizers (Rust under Python) encoding the pre-split k-mers with the same vocabulary."""
+    vocab = {w: i for i, w in enumerate(itos)}
+    vocab["<unk>"] = len(vocab)
+    tok = tokenizers.Tokenizer(tokenizers.models.WordLevel(vocab, unk_token="<unk>"))
+    t0 = time.perf_counter()
+    enc = tok.encode_batch(toks, is_pretokenized=True)
+    n = sum(len(e.ids) for e in enc)
+    return time.perf_counter() - t0, n
+
+
+def run_genolm(args, out, repeats):
+    """Best of `repeats` runs, each into a fresh directory (so no run pays for deleting the last)."""
+    best, summary = float("inf"), None
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        res = subprocess.run([str(GENOLM), *args, "--out", f"{out}-{r}", "--json"], check=True,
+                             capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        shutil.rmtree(f"{out}-{r}")
+        if wall < best:
+            best, summary = wall, json.loads(res.stdout)
+    return best, summary
+
+
+def best_of(fn, repeats):
+    return min(fn() for _ in range(repeats))
+
+
+def decompress_only(path):
+    t0 = time.perf_counter()
+    subprocess.run(f"gzip -dc '{path}' > /dev/null", shell=True, check=True)
+    return time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    ecoli = SHARED / "ecoli-k12-mg1655/GCF_000005845.2_ASM584v2_genomic.fna"
+    chr20 = SHARED / "human_grch37_chr20/20.fa.gz"
+    if not ecoli.exists():
+        sys.exit(f"bench: {ecoli} not found (the project's shared data)")
+    tmp = Path(tempfile.mkdtemp(prefix="genolm-bench-"))
+    results = {"machine": f"{platform.node()} {os.cpu_count()} cpus, {platform.processor() or platform.machine()}",
+               "python": sys.version.split()[0], "tokenizers": tokenizers.__version__, "cases": []}
+    try:
+        for k, stride in [(5, 2), (3, 1)]:
+            py_s, py_n, phases, toks, itos = python_anchor(ecoli, k, stride, tmp / "py.bin")
+            hf_s, hf_n = hf_anchor(toks, itos)
+            del toks
+            g_wall, g = run_genolm(["corpus", "build", "--fasta", str(ecoli), "--k", str(k), "--stride", str(stride),
+                                    "--doc-len", str(DOC_LEN)], tmp / "c", args.repeats)
+            case = {"data": "E. coli NC_000913.3 (4.64 Mbp, FASTA)", "k": k, "stride": stride,
+                    "python_s": py_s, "python_tokens": py_n, "python_phases": phases,
+                    "hf_tokenizers_encode_s": hf_s, "genolm_wall_s": g_wall, "genolm_internal_s": g["seconds"],
+                    "genolm_tokens": g["tokens"],
+                    "speedup_vs_python_wall": py_s / g_wall, "speedup_vs_python_internal": py_s / g["seconds"],
+                    "speedup_vs_hf_encode_only": hf_s / g_wall,
+                    "python_mbp_s": 4.641652 / py_s, "genolm_mbp_s": 4.641652 / g_wall}
+            results["cases"].append(case)
+            print(f"E. coli k={k} stride={stride}: python {py_s:.2f} s ({case['python_mbp_s']:.1f} Mbp/s), "
+                  f"HF tokenizers encode (pre-split) {hf_s:.2f} s, genolm {g_wall * 1000:.0f} ms wall / "
+                  f"{g['seconds'] * 1000:.0f} ms internal ({case['genolm_mbp_s']:.0f} Mbp/s) -> "
+                  f"{case['speedup_vs_python_wall']:.0f}x python (wall), {case['speedup_vs_python_internal']:.0f}x (internal), "
+                  f"{case['speedup_vs_hf_encode_only']:.0f}x HF encode alone", flush=True)
+        if chr20.exists():
+            dec = best_of(lambda: decompress_only(chr20), args.repeats)
+            g_wall, g = run_genolm(["corpus", "build", "--fasta", str(chr20), "--doc-len", str(DOC_LEN)],
+                                   tmp / "c20", args.repeats)
+            case = {"data": "human chr20 GRCh37 (63 Mbp, bgzf)", "k": 5, "stride": 2, "gzip_dc_s": dec,
+                    "genolm_wall_s": g_wall, "genolm_internal_s": g["seconds"], "ratio_to_decompress": g_wall / dec}
+            results["cases"].append(case)
+            print(f"chr20 k=5 stride=2: gzip -dc {dec:.2f} s, genolm {g_wall:.2f} s wall "
+                  f"({g['seconds']:.2f} s internal) -> {case['ratio_to_decompress']:.2f}x the time of decompressing",
+                  flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out = ROOT / "out/bench/corpus.json"
+    out.write_text(json.dumps(results, indent=2))
+    print(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()
