@@ -6,6 +6,7 @@ pub mod config;
 pub mod corpus;
 pub mod fsutil;
 pub mod genome;
+pub mod plot;
 pub mod progress;
 pub mod rng;
 pub mod tokenize;

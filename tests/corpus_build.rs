@@ -368,3 +368,92 @@ fn test_reusing_a_tokenizer_keeps_ids() {
         "k comes from the tokenizer"
     );
 }
+
+#[test]
+fn test_lm_streams_cover_the_train_split_in_parallel_streams() {
+    use genolm::corpus::lm::LmStreams;
+    let tmp = tempfile::tempdir().unwrap();
+    let seq = random_seq(60_000, 31, b"ACGT");
+    let fa = tmp.path().join("g.fa");
+    std::fs::write(&fa, fasta_text(&[("x", &seq)], 80, "\n")).unwrap();
+    let out = tmp.path().join("c");
+    ok(&[
+        "corpus",
+        "build",
+        "--fasta",
+        fa.to_str().unwrap(),
+        "--k",
+        "3",
+        "--stride",
+        "1",
+        "--doc-len",
+        "1000",
+        "--valid-frac",
+        "0.1",
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let corpus = Corpus::open(&out).unwrap();
+    let bs = 8;
+    let mut train = LmStreams::new(&corpus, Some(Split::Train), bs, 20, 7).unwrap();
+    let total = train.total_tokens() as usize;
+    let stream_len = total / bs;
+    // Rebuild each stream from the batches: y is x shifted by one, windows are contiguous, and the
+    // windows of one stream tile it exactly.
+    let mut streams: Vec<Vec<i64>> = vec![Vec::new(); bs];
+    let mut last_y: Vec<Option<i64>> = vec![None; bs];
+    let mut lens = Vec::new();
+    while let Some(b) = train.next_batch().unwrap() {
+        lens.push(b.seq_len);
+        for (s, (stream, last)) in streams.iter_mut().zip(last_y.iter_mut()).enumerate() {
+            let row_x = &b.x[s * b.seq_len..(s + 1) * b.seq_len];
+            let row_y = &b.y[s * b.seq_len..(s + 1) * b.seq_len];
+            assert_eq!(&row_x[1..], &row_y[..b.seq_len - 1]);
+            if let Some(prev) = *last {
+                assert_eq!(row_x[0], prev, "the next window continues where the last one's targets ended");
+            }
+            *last = row_y.last().copied();
+            stream.extend_from_slice(row_x);
+        }
+    }
+    assert!(
+        streams.iter().all(|s| s.len() == stream_len - 1),
+        "each stream read to its end"
+    );
+    assert!(
+        lens.iter().any(|&l| l != 20),
+        "training windows vary in length"
+    );
+    assert!(lens.iter().all(|&l| l >= 5));
+    // The same epoch again gives the same batches; another epoch shuffles documents.
+    let first = |s: &mut LmStreams, e| {
+        s.start_epoch(e);
+        s.next_batch().unwrap().unwrap()
+    };
+    assert_eq!(first(&mut train, 0), first(&mut train, 0));
+    assert_ne!(first(&mut train, 0).x, first(&mut train, 1).x);
+    // Skipping reproduces the position.
+    train.start_epoch(2);
+    let mut a = Vec::new();
+    for _ in 0..5 {
+        a.push(train.next_batch().unwrap().unwrap());
+    }
+    train.start_epoch(2);
+    train.skip(3);
+    assert_eq!(train.next_batch().unwrap().unwrap(), a[3]);
+    // Validation: documents in order, fixed windows; tokens equal the file's.
+    let mut valid = LmStreams::new(&corpus, Some(Split::Valid), 2, 10, 7).unwrap();
+    let b = valid.next_batch().unwrap().unwrap();
+    assert_eq!(b.seq_len, 10);
+    let first_valid = corpus
+        .documents
+        .iter()
+        .find(|d| d.split == Split::Valid)
+        .unwrap();
+    let expected: Vec<i64> = corpus.document_tokens(first_valid)[..10]
+        .iter()
+        .map(|&t| t as i64)
+        .collect();
+    assert_eq!(&b.x[..10], &expected[..]);
+}

@@ -18,7 +18,10 @@ pub const EXIT_INTERRUPTED: i32 = 130;
     name = "genolm",
     version,
     about = "Genomic language models: k-mer corpora, AWD-LSTM pretraining, ULMFiT transfer learning",
-    after_help = "Model commands (run by genolm-torch, beside this binary):\n  info    Show the build, libtorch and device (--device auto|cpu|cuda|cuda:N)"
+    after_help = "Model commands (run by genolm-torch, beside this binary; `genolm <command> --help`):\n  \
+                  pretrain   Pretrain an AWD-LSTM language model on a token corpus (--config configs/lm-*.toml)\n  \
+                  lm eval    Loss, accuracy and perplexity of a language model on a corpus\n  \
+                  info       Show the build, libtorch and device (--device auto|cpu|cuda|cuda:N)"
 )]
 struct Cli {
     #[command(subcommand)]

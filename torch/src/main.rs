@@ -1,15 +1,14 @@
 //! `genolm-torch`: the model commands of genolm. Usually reached through `genolm <command>`.
 
-mod info;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
+use genolm_torch::cli;
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 #[derive(Parser)]
-#[command(
-    name = "genolm-torch",
-    version,
-    about = "genolm model commands (libtorch)"
-)]
+#[command(name = "genolm", version, about = "genolm model commands (libtorch)")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -18,16 +17,38 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Show the build, libtorch and device.
-    Info(info::InfoArgs),
+    Info(cli::info::InfoArgs),
+    /// Pretrain an AWD-LSTM language model on a token corpus.
+    Pretrain(cli::lm::PretrainArgs),
+    /// Language-model commands.
+    #[command(subcommand)]
+    Lm(LmCommand),
+}
+
+#[derive(Subcommand)]
+enum LmCommand {
+    /// Loss, accuracy and perplexity of a language model on a corpus.
+    Eval(cli::lm::EvalArgs),
 }
 
 fn main() {
     let cli = Cli::parse();
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ngenolm: interrupted: saving a checkpoint (Ctrl-C again to stop at once)");
+    });
     let result = match cli.command {
-        Command::Info(args) => info::run(args),
+        Command::Info(args) => cli::info::run(args),
+        Command::Pretrain(args) => cli::lm::pretrain(args, &INTERRUPTED),
+        Command::Lm(LmCommand::Eval(args)) => cli::lm::eval(args),
     };
     if let Err(e) = result {
         eprintln!("genolm: error: {e:#}");
-        std::process::exit(1);
+        let interrupted = e
+            .downcast_ref::<genolm_torch::train::Error>()
+            .is_some_and(|e| matches!(e, genolm_torch::train::Error::Interrupted { .. }));
+        std::process::exit(if interrupted { 130 } else { 1 });
     }
 }

@@ -1,7 +1,7 @@
 use anyhow::Result;
 use clap::Args;
 
-use genolm_torch::device::{self, DeviceRequest};
+use crate::device::{self, DeviceRequest};
 
 #[derive(Args)]
 pub struct InfoArgs {

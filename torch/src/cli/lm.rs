@@ -1,0 +1,139 @@
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crate::train::lm::{self, PretrainConfig, PretrainOptions, CONFIG_FILE};
+use genolm::corpus::Split;
+
+#[derive(Args)]
+pub struct PretrainArgs {
+    /// TOML config (configs/lm-*.toml). With --resume, defaults to the model dir's own config.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Model directory to create.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue an interrupted or finished run in DIR from its last checkpoint.
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    resume: Option<PathBuf>,
+    /// Override any config value: --set train.precision=bf16 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Stop at step N with a checkpoint, as Ctrl-C does; continue later with --resume.
+    #[arg(long, value_name = "N")]
+    stop_after: Option<u64>,
+    /// End with a one-line JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// The config of a run: the file given, or on --resume the one the model dir recorded.
+fn resolve_config(args: &PretrainArgs) -> Result<PretrainConfig> {
+    if let Some(path) = &args.config {
+        return Ok(genolm::config::load(Some(path), &args.sets)?);
+    }
+    let Some(dir) = &args.resume else {
+        bail!("give --config FILE (configs/lm-*.toml), or --resume DIR");
+    };
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let saved: lm::ModelDirConfig =
+        toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+    let mut table = toml::Table::try_from(&saved.pretrain)?;
+    for s in &args.sets {
+        genolm::config::apply_override(&mut table, s)?;
+    }
+    Ok(table.try_into()?)
+}
+
+pub fn pretrain(args: PretrainArgs, interrupted: &AtomicBool) -> Result<()> {
+    let cfg = resolve_config(&args)?;
+    let out = match (&args.resume, &args.out, &cfg.output.dir) {
+        (Some(dir), _, _) => dir.clone(),
+        (None, Some(dir), _) => dir.clone(),
+        (None, None, Some(dir)) => dir.clone(),
+        (None, None, None) => {
+            bail!("no output directory: give --out DIR (or output.dir in the config)")
+        }
+    };
+    let opts = PretrainOptions {
+        resume: args.resume.is_some(),
+        interrupted,
+        progress: !args.quiet && !args.json,
+        stop_after: args.stop_after,
+    };
+    let report = lm::pretrain(&cfg, &out, opts)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        eprintln!(
+            "pretrain: {} steps, train loss {:.4}, valid loss {} (baseline {:.4}), {:.0} tokens/s, {:.1} s -> {}",
+            report.steps,
+            report.train_loss,
+            report.valid_loss.map(|v| format!("{v:.4}")).unwrap_or_else(|| "n/a".into()),
+            report.baseline_loss,
+            report.tokens_per_s,
+            report.seconds,
+            report.dir.display()
+        );
+        eprintln!(
+            "  model {}/model.safetensors, curves {}/training.png",
+            report.dir.display(),
+            report.dir.display()
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// A language-model directory (from genolm pretrain).
+    #[arg(long)]
+    model: PathBuf,
+    /// A corpus built with the same tokenizer.
+    #[arg(long)]
+    corpus: PathBuf,
+    /// train | valid | all
+    #[arg(long, default_value = "all")]
+    split: String,
+    #[arg(long, default_value = "auto")]
+    device: String,
+    #[arg(long, default_value_t = 16)]
+    batch_size: usize,
+    #[arg(long, default_value_t = 70)]
+    bptt: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let split = match args.split.as_str() {
+        "all" => None,
+        "train" => Some(Split::Train),
+        "valid" => Some(Split::Valid),
+        other => bail!("--split {other:?}: expected train, valid or all"),
+    };
+    let r = lm::eval_command(
+        &args.model,
+        &args.corpus,
+        split,
+        &args.device,
+        args.batch_size,
+        args.bptt,
+    )?;
+    if args.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "loss {:.4}  accuracy {:.4}  perplexity {:.3}  ({} tokens)",
+            r.loss, r.accuracy, r.perplexity, r.tokens
+        );
+    }
+    Ok(())
+}

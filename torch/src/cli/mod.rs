@@ -1,0 +1,4 @@
+//! Model commands, reached as `genolm <command>` (the front binary hands them over) or directly.
+
+pub mod info;
+pub mod lm;

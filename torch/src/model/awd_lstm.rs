@@ -1,0 +1,405 @@
+//! AWD-LSTM (Merity et al. 2017), ULMFiT's encoder, with every regularizer:
+//! embedding dropout (whole rows of the embedding matrix, rescaled), locked (variational) dropout on
+//! the input, between layers and on the output, DropConnect on each hidden-to-hidden matrix (one mask
+//! per forward, then libtorch's fused LSTM), a decoder tied to the embedding with its own bias, and
+//! the AR/TAR penalties. All dropouts are multiplied by `drop_mult`.
+//!
+//! Tensor names (safetensors, stable):
+//! - `encoder.embedding.weight` [vocab, emb]
+//! - `encoder.lstm.{l}.weight_ih` [4h, in], `encoder.lstm.{l}.weight_hh` [4h, h],
+//!   `encoder.lstm.{l}.bias_ih` [4h], `encoder.lstm.{l}.bias_hh` [4h] for l in 0..n_layers
+//!   (h = hidden_size, except the last layer where h = emb_size so the decoder can be tied)
+//! - `decoder.bias` [vocab] (the decoder weight is `encoder.embedding.weight`)
+
+use tch::nn::{self, Init};
+use tch::{Kind, Tensor};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwdLstmConfig {
+    #[serde(default = "d_emb")]
+    pub emb_size: i64,
+    #[serde(default = "d_hidden")]
+    pub hidden_size: i64,
+    #[serde(default = "d_layers")]
+    pub n_layers: i64,
+    /// Output (locked) dropout, before the decoder.
+    #[serde(default = "d_output_p")]
+    pub output_p: f64,
+    /// Locked dropout between LSTM layers.
+    #[serde(default = "d_hidden_p")]
+    pub hidden_p: f64,
+    /// Locked dropout on the embedding output.
+    #[serde(default = "d_input_p")]
+    pub input_p: f64,
+    /// Embedding dropout: whole rows (tokens) of the embedding matrix.
+    #[serde(default = "d_embed_p")]
+    pub embed_p: f64,
+    /// DropConnect on the hidden-to-hidden weights.
+    #[serde(default = "d_weight_p")]
+    pub weight_p: f64,
+    /// Multiplies every dropout probability.
+    #[serde(default = "d_drop_mult")]
+    pub drop_mult: f64,
+    /// Activation regularization (on the dropped last-layer output).
+    #[serde(default = "d_alpha")]
+    pub alpha: f64,
+    /// Temporal activation regularization (on the raw last-layer output).
+    #[serde(default = "d_beta")]
+    pub beta: f64,
+}
+
+// Genomic-ULMFiT's (= fastai's AWD-LSTM) defaults.
+fn d_emb() -> i64 {
+    400
+}
+fn d_hidden() -> i64 {
+    1150
+}
+fn d_layers() -> i64 {
+    3
+}
+fn d_output_p() -> f64 {
+    0.25
+}
+fn d_hidden_p() -> f64 {
+    0.1
+}
+fn d_input_p() -> f64 {
+    0.2
+}
+fn d_embed_p() -> f64 {
+    0.02
+}
+fn d_weight_p() -> f64 {
+    0.15
+}
+fn d_drop_mult() -> f64 {
+    1.0
+}
+fn d_alpha() -> f64 {
+    2.0
+}
+fn d_beta() -> f64 {
+    1.0
+}
+
+impl Default for AwdLstmConfig {
+    fn default() -> Self {
+        Self {
+            emb_size: d_emb(),
+            hidden_size: d_hidden(),
+            n_layers: d_layers(),
+            output_p: d_output_p(),
+            hidden_p: d_hidden_p(),
+            input_p: d_input_p(),
+            embed_p: d_embed_p(),
+            weight_p: d_weight_p(),
+            drop_mult: d_drop_mult(),
+            alpha: d_alpha(),
+            beta: d_beta(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("model.{key} = {value}: {reason}")]
+    Invalid {
+        key: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+}
+
+impl AwdLstmConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, value: String, reason| Err(ConfigError::Invalid { key, value, reason });
+        if self.n_layers < 1 {
+            return bad(
+                "n_layers",
+                self.n_layers.to_string(),
+                "needs at least one LSTM layer",
+            );
+        }
+        if self.emb_size < 1 {
+            return bad("emb_size", self.emb_size.to_string(), "must be positive");
+        }
+        if self.hidden_size < 1 {
+            return bad(
+                "hidden_size",
+                self.hidden_size.to_string(),
+                "must be positive",
+            );
+        }
+        if self.n_layers == 1 && self.hidden_size != self.emb_size {
+            return bad(
+                "hidden_size",
+                self.hidden_size.to_string(),
+                "with one layer the LSTM output feeds the tied decoder, so hidden_size must equal emb_size",
+            );
+        }
+        for (key, p) in [
+            ("output_p", self.output_p),
+            ("hidden_p", self.hidden_p),
+            ("input_p", self.input_p),
+            ("embed_p", self.embed_p),
+            ("weight_p", self.weight_p),
+        ] {
+            if !(0.0..1.0).contains(&(p * self.drop_mult)) {
+                return bad(
+                    key,
+                    format!("{p} (x drop_mult {})", self.drop_mult),
+                    "dropout must be in [0, 1)",
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Output size of layer `l` (the last one is emb_size, for the tied decoder).
+    pub fn layer_out(&self, l: i64) -> i64 {
+        if l == self.n_layers - 1 {
+            self.emb_size
+        } else {
+            self.hidden_size
+        }
+    }
+
+    fn layer_in(&self, l: i64) -> i64 {
+        if l == 0 {
+            self.emb_size
+        } else {
+            self.hidden_size
+        }
+    }
+}
+
+struct LstmLayer {
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor,
+    bias_hh: Tensor,
+}
+
+/// The encoder: embedding + stacked LSTMs.
+pub struct AwdLstm {
+    pub config: AwdLstmConfig,
+    pub embedding: Tensor,
+    layers: Vec<LstmLayer>,
+}
+
+/// Hidden state: (h, c) per layer, each [1, batch, size].
+pub type Hidden = Vec<(Tensor, Tensor)>;
+
+/// What a forward pass returns besides the last layer's output.
+pub struct EncoderOutput {
+    /// Last layer, after output dropout: [batch, seq, emb].
+    pub output: Tensor,
+    /// Last layer before output dropout (for TAR).
+    pub raw_output: Tensor,
+    pub hidden: Hidden,
+}
+
+/// A locked-dropout mask: one Bernoulli draw per (sequence, feature), shared over time.
+fn locked_mask(x: &Tensor, p: f64) -> Tensor {
+    let size = x.size();
+    Tensor::empty([size[0], 1, size[2]], (x.kind(), x.device())).bernoulli_float_(1.0 - p)
+        / (1.0 - p)
+}
+
+fn locked_dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
+    if !train || p == 0.0 {
+        return x.shallow_clone();
+    }
+    x * locked_mask(x, p)
+}
+
+impl AwdLstm {
+    pub fn new(path: &nn::Path, vocab_size: i64, config: &AwdLstmConfig) -> Self {
+        let emb = path / "embedding";
+        let embedding = emb.var(
+            "weight",
+            &[vocab_size, config.emb_size],
+            Init::Uniform { lo: -0.1, up: 0.1 },
+        );
+        let lstm = path / "lstm";
+        let layers = (0..config.n_layers)
+            .map(|l| {
+                let (n_in, n_out) = (config.layer_in(l), config.layer_out(l));
+                let p = &lstm / l;
+                // PyTorch's LSTM initialisation.
+                let b = 1.0 / (n_out as f64).sqrt();
+                let init = Init::Uniform { lo: -b, up: b };
+                LstmLayer {
+                    weight_ih: p.var("weight_ih", &[4 * n_out, n_in], init),
+                    weight_hh: p.var("weight_hh", &[4 * n_out, n_out], init),
+                    bias_ih: p.var("bias_ih", &[4 * n_out], init),
+                    bias_hh: p.var("bias_hh", &[4 * n_out], init),
+                }
+            })
+            .collect();
+        Self {
+            config: config.clone(),
+            embedding,
+            layers,
+        }
+    }
+
+    fn p(&self, p: f64) -> f64 {
+        p * self.config.drop_mult
+    }
+
+    /// Zero hidden state for a batch.
+    pub fn zero_hidden(&self, batch: i64, kind: Kind) -> Hidden {
+        let device = self.embedding.device();
+        (0..self.config.n_layers)
+            .map(|l| {
+                let z = Tensor::zeros([1, batch, self.config.layer_out(l)], (kind, device));
+                (z.shallow_clone(), z)
+            })
+            .collect()
+    }
+
+    /// The embedding matrix with embedding dropout applied (whole rows, rescaled).
+    fn dropped_embedding(&self, train: bool) -> Tensor {
+        let p = self.p(self.config.embed_p);
+        if !train || p == 0.0 {
+            return self.embedding.shallow_clone();
+        }
+        let w = &self.embedding;
+        let mask = Tensor::empty([w.size()[0], 1], (w.kind(), w.device()))
+            .bernoulli_float_(1.0 - p)
+            / (1.0 - p);
+        w * mask
+    }
+
+    /// Forward over token ids [batch, seq]. `kind` is the compute precision (Float or BFloat16):
+    /// weights are cast on the way in, so fp32 master weights receive fp32 gradients.
+    pub fn forward(
+        &self,
+        tokens: &Tensor,
+        hidden: &Hidden,
+        train: bool,
+        kind: Kind,
+    ) -> EncoderOutput {
+        let emb = self.dropped_embedding(train);
+        let mut x = Tensor::embedding(&emb, tokens, -1, false, false).to_kind(kind);
+        x = locked_dropout(&x, self.p(self.config.input_p), train);
+        let n = self.layers.len();
+        let mut new_hidden = Vec::with_capacity(n);
+        let weight_p = self.p(self.config.weight_p);
+        for (l, layer) in self.layers.iter().enumerate() {
+            // DropConnect: one mask on the recurrent weights for the whole sequence.
+            let w_hh = layer.weight_hh.dropout(weight_p, train && weight_p > 0.0);
+            let params = [
+                layer.weight_ih.to_kind(kind),
+                w_hh.to_kind(kind),
+                layer.bias_ih.to_kind(kind),
+                layer.bias_hh.to_kind(kind),
+            ];
+            let (h0, c0) = &hidden[l];
+            let (out, h, c) = x.lstm(
+                &[h0.to_kind(kind), c0.to_kind(kind)],
+                &params,
+                true,
+                1,
+                0.0,
+                train,
+                false,
+                true,
+            );
+            new_hidden.push((h, c));
+            x = if l + 1 < n {
+                locked_dropout(&out, self.p(self.config.hidden_p), train)
+            } else {
+                out
+            };
+        }
+        let output = locked_dropout(&x, self.p(self.config.output_p), train);
+        EncoderOutput {
+            output,
+            raw_output: x,
+            hidden: new_hidden,
+        }
+    }
+
+    /// Layer groups for freezing and discriminative learning rates: embedding, then one per LSTM
+    /// layer, as name prefixes.
+    pub fn layer_groups(&self) -> Vec<Vec<String>> {
+        let mut groups = vec![vec!["encoder.embedding.".to_string()]];
+        for l in 0..self.config.n_layers {
+            groups.push(vec![format!("encoder.lstm.{l}.")]);
+        }
+        groups
+    }
+}
+
+/// Detaches a hidden state from the graph (carried across BPTT windows).
+pub fn detach(hidden: &Hidden) -> Hidden {
+    hidden
+        .iter()
+        .map(|(h, c)| (h.detach(), c.detach()))
+        .collect()
+}
+
+/// Encoder + decoder tied to the embedding.
+pub struct LanguageModel {
+    pub encoder: AwdLstm,
+    pub decoder_bias: Tensor,
+}
+
+/// Loss terms of one forward pass.
+pub struct LmLoss {
+    /// Cross-entropy (mean over tokens), what is reported.
+    pub ce: Tensor,
+    /// Cross-entropy + AR + TAR, what is optimised.
+    pub total: Tensor,
+    pub logits: Tensor,
+}
+
+impl LanguageModel {
+    pub fn new(root: &nn::Path, vocab_size: i64, config: &AwdLstmConfig) -> Self {
+        let encoder = AwdLstm::new(&(root / "encoder"), vocab_size, config);
+        let decoder_bias = (root / "decoder").zeros("bias", &[vocab_size]);
+        Self {
+            encoder,
+            decoder_bias,
+        }
+    }
+
+    /// Forward + loss. x, y: [batch, seq] token ids.
+    pub fn loss(
+        &self,
+        x: &Tensor,
+        y: &Tensor,
+        hidden: &Hidden,
+        train: bool,
+        kind: Kind,
+    ) -> (LmLoss, Hidden) {
+        let out = self.encoder.forward(x, hidden, train, kind);
+        let w = self.encoder.embedding.to_kind(kind);
+        let logits = out.output.matmul(&w.transpose(0, 1)) + self.decoder_bias.to_kind(kind);
+        let vocab = logits.size()[2];
+        let ce = logits
+            .view([-1, vocab])
+            .to_kind(Kind::Float)
+            .cross_entropy_loss::<Tensor>(&y.view([-1]), None, tch::Reduction::Mean, -100, 0.0);
+        // AR on the dropped output, TAR on the raw one (fastai's RNNRegularizer). Summed into a new
+        // tensor: an in-place `+=` would also change `ce`, which shares its storage.
+        let cfg = &self.encoder.config;
+        let mut penalties = Vec::new();
+        if train && cfg.alpha > 0.0 {
+            let ar = out.output.to_kind(Kind::Float).pow_tensor_scalar(2).mean(Kind::Float);
+            penalties.push(ar * cfg.alpha);
+        }
+        if train && cfg.beta > 0.0 && out.raw_output.size()[1] > 1 {
+            let seq = out.raw_output.size()[1];
+            let raw = out.raw_output.to_kind(Kind::Float);
+            let diff = raw.narrow(1, 1, seq - 1) - raw.narrow(1, 0, seq - 1);
+            penalties.push(diff.pow_tensor_scalar(2).mean(Kind::Float) * cfg.beta);
+        }
+        let total = penalties.into_iter().fold(ce.shallow_clone(), |acc, p| acc + p);
+        (LmLoss { ce, total, logits }, out.hidden)
+    }
+}

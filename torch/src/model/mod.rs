@@ -1,0 +1,6 @@
+//! Models. Every parameter has a stable, documented name (see [`awd_lstm`]): it is the interface the
+//! classifiers, the freeze machinery and outside users rely on.
+
+pub mod awd_lstm;
+
+pub use awd_lstm::{AwdLstm, AwdLstmConfig, LanguageModel};

@@ -1,0 +1,124 @@
+//! Atomic, resumable checkpoints: `train_state/` holds the weights, the optimizer moments, the LSTM
+//! hidden state and the loop position. It is written under a staging name and swapped into place,
+//! so an interrupted save leaves the previous checkpoint whole.
+
+use std::path::{Path, PathBuf};
+
+use tch::Tensor;
+
+use super::optim::AdamW;
+use super::{io_err, Error, Result};
+use genolm::fsutil::{write_atomic, StagingDir};
+
+pub const TRAIN_STATE_DIR: &str = "train_state";
+const WEIGHTS: &str = "weights.safetensors";
+const OPTIMIZER: &str = "optimizer.safetensors";
+const POSITION: &str = "position.json";
+
+/// Where the loop is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Position {
+    pub step: u64,
+    pub epoch: u64,
+    pub batch_in_epoch: u64,
+    pub tokens_seen: u64,
+}
+
+pub struct Checkpoint {
+    pub position: Position,
+    pub hidden: Vec<(Tensor, Tensor)>,
+}
+
+/// Saves `vs` to a safetensors file atomically (temporary name + rename).
+pub fn save_weights(vs: &tch::nn::VarStore, path: &Path) -> Result<()> {
+    let tmp = path.with_extension("partial.safetensors");
+    vs.save(&tmp)?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
+}
+
+pub fn save(
+    dir: &Path,
+    vs: &tch::nn::VarStore,
+    opt: &AdamW,
+    hidden: &[(Tensor, Tensor)],
+    pos: Position,
+) -> Result<PathBuf> {
+    let target = dir.join(TRAIN_STATE_DIR);
+    let staging = StagingDir::create(&target, true).map_err(|e| Error::Invalid(e.to_string()))?;
+    vs.save(staging.path().join(WEIGHTS))?;
+    let mut named: Vec<(String, Tensor)> = Vec::new();
+    for p in &opt.params {
+        named.push((format!("exp_avg.{}", p.name), p.exp_avg.shallow_clone()));
+        named.push((
+            format!("exp_avg_sq.{}", p.name),
+            p.exp_avg_sq.shallow_clone(),
+        ));
+    }
+    for (l, (h, c)) in hidden.iter().enumerate() {
+        named.push((format!("hidden.{l}.h"), h.to_kind(tch::Kind::Float)));
+        named.push((format!("hidden.{l}.c"), c.to_kind(tch::Kind::Float)));
+    }
+    named.push((
+        "optimizer.step".into(),
+        Tensor::from_slice(&[opt.step as i64]),
+    ));
+    Tensor::write_safetensors(&named, staging.path().join(OPTIMIZER))?;
+    let ppath = staging.path().join(POSITION);
+    let text = serde_json::to_string_pretty(&pos).expect("position serializes");
+    write_atomic(&ppath, text.as_bytes()).map_err(io_err(&ppath))?;
+    staging.commit().map_err(|e| Error::Invalid(e.to_string()))
+}
+
+/// Loads a checkpoint into `vs` and `opt`; returns the loop position and hidden state.
+pub fn load(
+    dir: &Path,
+    vs: &mut tch::nn::VarStore,
+    opt: &mut AdamW,
+    n_layers: usize,
+) -> Result<Checkpoint> {
+    let state = dir.join(TRAIN_STATE_DIR);
+    if !state.is_dir() {
+        return Err(Error::Invalid(format!(
+            "{}: no checkpoint to resume from (expected {}/)",
+            dir.display(),
+            TRAIN_STATE_DIR
+        )));
+    }
+    vs.load(state.join(WEIGHTS))?;
+    let tensors: std::collections::HashMap<String, Tensor> =
+        Tensor::read_safetensors(state.join(OPTIMIZER))?
+            .into_iter()
+            .collect();
+    let get = |name: &str| {
+        tensors
+            .get(name)
+            .map(|t| t.shallow_clone())
+            .ok_or_else(|| Error::Invalid(format!("{}: checkpoint lacks {name}", state.display())))
+    };
+    let _guard = tch::no_grad_guard();
+    for p in &mut opt.params {
+        let device = p.param.device();
+        p.exp_avg
+            .copy_(&get(&format!("exp_avg.{}", p.name))?.to_device(device));
+        p.exp_avg_sq
+            .copy_(&get(&format!("exp_avg_sq.{}", p.name))?.to_device(device));
+    }
+    opt.step = get("optimizer.step")?.int64_value(&[0]) as u64;
+    let device = opt
+        .params
+        .first()
+        .map(|p| p.param.device())
+        .unwrap_or(tch::Device::Cpu);
+    let mut hidden = Vec::new();
+    for l in 0..n_layers {
+        hidden.push((
+            get(&format!("hidden.{l}.h"))?.to_device(device),
+            get(&format!("hidden.{l}.c"))?.to_device(device),
+        ));
+    }
+    let ppath = state.join(POSITION);
+    let text = std::fs::read_to_string(&ppath).map_err(io_err(&ppath))?;
+    let position = serde_json::from_str(&text)
+        .map_err(|e| Error::Invalid(format!("{}: {e}", ppath.display())))?;
+    Ok(Checkpoint { position, hidden })
+}

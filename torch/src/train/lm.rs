@@ -1,0 +1,653 @@
+//! `genolm pretrain` / `genolm lm eval`: an AWD-LSTM language model over a token corpus.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tch::{nn, Device, Kind, Tensor};
+
+use super::checkpoint::{self, Position};
+use super::optim::{AdamW, AdamWConfig};
+use super::schedule::OneCycle;
+use super::{io_err, Error, Precision, Result};
+use crate::model::awd_lstm::{detach, AwdLstmConfig, Hidden, LanguageModel};
+use genolm::corpus::lm::{LmBatch, LmStreams};
+use genolm::corpus::{Corpus, Split};
+use genolm::fsutil::write_atomic;
+use genolm::tokenize::hf;
+
+pub const MODEL_FILE: &str = "model.safetensors";
+pub const CONFIG_FILE: &str = "config.toml";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    #[serde(default = "d_bs")]
+    pub batch_size: usize,
+    #[serde(default = "d_bptt")]
+    pub bptt: usize,
+    #[serde(default = "d_epochs")]
+    pub epochs: u64,
+    /// Stop after this many optimizer steps (0 = run all epochs).
+    #[serde(default)]
+    pub max_steps: u64,
+    /// Peak learning rate of the one-cycle schedule.
+    #[serde(default = "d_lr")]
+    pub lr: f64,
+    #[serde(default = "d_wd")]
+    pub weight_decay: f64,
+    /// Adam beta1 at the start/end and at the peak of the cycle.
+    #[serde(default = "d_moms")]
+    pub moms: (f64, f64),
+    #[serde(default = "d_beta2")]
+    pub beta2: f64,
+    #[serde(default = "d_eps")]
+    pub eps: f64,
+    #[serde(default = "d_pct_start")]
+    pub pct_start: f64,
+    #[serde(default = "d_div")]
+    pub div: f64,
+    #[serde(default = "d_final_div")]
+    pub final_div: f64,
+    /// Gradient-norm clipping (0 = off).
+    #[serde(default = "d_clip")]
+    pub clip: f64,
+    #[serde(default)]
+    pub precision: Precision,
+    #[serde(default = "d_seed")]
+    pub seed: u64,
+    #[serde(default = "d_device")]
+    pub device: String,
+    /// libtorch intra-op threads (0 = libtorch's default, one per core).
+    #[serde(default)]
+    pub threads: i32,
+    #[serde(default = "d_log_every")]
+    pub log_every: u64,
+    #[serde(default = "d_ckpt_every")]
+    pub checkpoint_every: u64,
+    /// Validation batches per evaluation (0 = the whole validation split).
+    #[serde(default)]
+    pub valid_max_batches: u64,
+}
+
+fn d_bs() -> usize {
+    64
+}
+fn d_bptt() -> usize {
+    70
+}
+fn d_epochs() -> u64 {
+    1
+}
+fn d_lr() -> f64 {
+    1e-2
+}
+fn d_wd() -> f64 {
+    0.01
+}
+fn d_moms() -> (f64, f64) {
+    (0.95, 0.85)
+}
+fn d_beta2() -> f64 {
+    0.99
+}
+fn d_eps() -> f64 {
+    1e-5
+}
+fn d_pct_start() -> f64 {
+    0.25
+}
+fn d_div() -> f64 {
+    25.0
+}
+fn d_final_div() -> f64 {
+    1e5
+}
+fn d_clip() -> f64 {
+    0.25
+}
+fn d_seed() -> u64 {
+    42
+}
+fn d_device() -> String {
+    "auto".into()
+}
+fn d_log_every() -> u64 {
+    50
+}
+fn d_ckpt_every() -> u64 {
+    500
+}
+
+impl Default for TrainSection {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults deserialize")
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSection {
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+}
+
+/// `configs/lm-*.toml`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PretrainConfig {
+    /// The token corpus directory (from `genolm corpus build`).
+    pub corpus: PathBuf,
+    #[serde(default)]
+    pub model: AwdLstmConfig,
+    #[serde(default)]
+    pub train: TrainSection,
+    #[serde(default)]
+    pub output: OutputSection,
+}
+
+/// What a model directory's config.toml holds: the config plus what rebuilds the model.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ModelDirConfig {
+    pub kind: String,
+    pub genolm_version: String,
+    pub vocab_size: i64,
+    pub k: usize,
+    pub stride: usize,
+    pub tokenizer_sha256: String,
+    pub corpus_sha256: Vec<String>,
+    pub pretrain: PretrainConfig,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PretrainReport {
+    pub dir: PathBuf,
+    pub steps: u64,
+    pub tokens_per_s: f64,
+    pub train_loss: f64,
+    pub valid_loss: Option<f64>,
+    pub valid_accuracy: Option<f64>,
+    pub valid_perplexity: Option<f64>,
+    pub baseline_loss: f64,
+    pub seconds: f64,
+    /// False when the run stopped early (--stop-after) and can be resumed.
+    pub completed: bool,
+}
+
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct EvalResult {
+    pub loss: f64,
+    pub accuracy: f64,
+    pub perplexity: f64,
+    pub tokens: u64,
+}
+
+fn validate(cfg: &PretrainConfig) -> Result<()> {
+    cfg.model.validate()?;
+    let t = &cfg.train;
+    let bad = |m: String| Err(Error::Invalid(m));
+    if t.bptt == 0 {
+        return bad("train.bptt = 0: the BPTT window must be at least 1 token".into());
+    }
+    if t.batch_size == 0 {
+        return bad("train.batch_size = 0: need at least one stream".into());
+    }
+    if t.epochs == 0 && t.max_steps == 0 {
+        return bad("train.epochs = 0 and train.max_steps = 0: nothing to train".into());
+    }
+    if !(0.0..1.0).contains(&t.pct_start) {
+        return bad(format!(
+            "train.pct_start = {} must be in [0, 1)",
+            t.pct_start
+        ));
+    }
+    Ok(())
+}
+
+/// Layer group of a parameter: embedding 0, LSTM layer l -> 1 + l, decoder last.
+fn group_of(name: &str, n_layers: i64) -> usize {
+    if let Some(rest) = name.strip_prefix("encoder.lstm.") {
+        let l: usize = rest
+            .split('.')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        return 1 + l;
+    }
+    if name.starts_with("decoder.") {
+        return n_layers as usize + 1;
+    }
+    0
+}
+
+fn batch_tensors(b: &LmBatch, device: Device) -> (Tensor, Tensor) {
+    let shape = [b.batch_size as i64, b.seq_len as i64];
+    (
+        Tensor::from_slice(&b.x).view(shape).to_device(device),
+        Tensor::from_slice(&b.y).view(shape).to_device(device),
+    )
+}
+
+/// Loss, accuracy and perplexity of `model` over `streams` (no dropout, hidden carried).
+pub fn evaluate(
+    model: &LanguageModel,
+    streams: &mut LmStreams,
+    kind: Kind,
+    max_batches: u64,
+) -> Result<EvalResult> {
+    let _guard = tch::no_grad_guard();
+    streams.start_epoch(0);
+    let device = model.encoder.embedding.device();
+    let mut hidden = model.encoder.zero_hidden(streams.batch_size as i64, kind);
+    let (mut loss_sum, mut correct, mut n) = (0.0f64, 0i64, 0u64);
+    let mut batches = 0;
+    while let Some(b) = streams.next_batch()? {
+        let (x, y) = batch_tensors(&b, device);
+        let (loss, h) = model.loss(&x, &y, &hidden, false, kind);
+        hidden = h;
+        let count = (b.batch_size * b.seq_len) as u64;
+        loss_sum += loss.ce.double_value(&[]) * count as f64;
+        correct += loss
+            .logits
+            .argmax(-1, false)
+            .eq_tensor(&y)
+            .sum(Kind::Int64)
+            .int64_value(&[]);
+        n += count;
+        batches += 1;
+        if max_batches > 0 && batches >= max_batches {
+            break;
+        }
+    }
+    let loss = loss_sum / n.max(1) as f64;
+    Ok(EvalResult {
+        loss,
+        accuracy: correct as f64 / n.max(1) as f64,
+        perplexity: loss.exp(),
+        tokens: n,
+    })
+}
+
+struct Metrics {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl Metrics {
+    fn open(path: PathBuf, append: bool) -> Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(append)
+            .write(true)
+            .truncate(!append)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        Ok(Self { file, path })
+    }
+
+    fn log(&mut self, value: serde_json::Value) -> Result<()> {
+        writeln!(self.file, "{value}").map_err(io_err(&self.path))
+    }
+}
+
+/// Writes the parts of a model directory that do not change during training.
+fn write_model_dir_header(
+    out: &Path,
+    corpus: &Corpus,
+    cfg: &PretrainConfig,
+    vocab: i64,
+) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    let tok = hf::load(&corpus.dir)?;
+    hf::save(&tok, out)?;
+    let m = &corpus.manifest;
+    let dir_cfg = ModelDirConfig {
+        kind: "awd_lstm_lm".into(),
+        genolm_version: env!("CARGO_PKG_VERSION").into(),
+        vocab_size: vocab,
+        k: m.tokenizer.k,
+        stride: m.tokenizer.stride,
+        tokenizer_sha256: m.tokenizer.sha256.clone(),
+        corpus_sha256: m.sources.iter().map(|s| s.sha256.clone()).collect(),
+        pretrain: cfg.clone(),
+    };
+    let text = toml::to_string_pretty(&dir_cfg).map_err(|e| Error::Invalid(e.to_string()))?;
+    let path = out.join(CONFIG_FILE);
+    write_atomic(&path, text.as_bytes()).map_err(io_err(&path))
+}
+
+fn read_model_dir_config(dir: &Path) -> Result<ModelDirConfig> {
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+    toml::from_str(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+}
+
+pub struct PretrainOptions<'a> {
+    pub resume: bool,
+    pub interrupted: &'a AtomicBool,
+    pub progress: bool,
+    /// Stop cleanly at this step with a checkpoint, as Ctrl-C does (to split a run across jobs).
+    pub stop_after: Option<u64>,
+}
+
+/// Pretrains (or resumes) a language model into `out`.
+pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Result<PretrainReport> {
+    let started = Instant::now();
+    validate(cfg)?;
+    let t = &cfg.train;
+    let corpus = Corpus::open(&cfg.corpus)?;
+    let vocab = corpus.manifest.tokenizer.vocab_size as i64;
+    let stride = corpus.manifest.tokenizer.stride;
+    let baseline = stride as f64 * 4f64.ln();
+    let device = crate::device::resolve(t.device.parse()?)?;
+    let kind = t.precision.kind(device)?;
+    if t.threads > 0 {
+        tch::set_num_threads(t.threads);
+    }
+    tch::manual_seed(t.seed as i64);
+
+    let mut vs = nn::VarStore::new(device);
+    let model = LanguageModel::new(&vs.root(), vocab, &cfg.model);
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let n_groups = cfg.model.n_layers as usize + 2;
+    let named = named
+        .into_iter()
+        .map(|(n, t)| {
+            let g = group_of(&n, cfg.model.n_layers);
+            (n, t, g)
+        })
+        .collect();
+    let mut opt = AdamW::new(
+        named,
+        n_groups,
+        AdamWConfig {
+            beta2: t.beta2,
+            eps: t.eps,
+            weight_decay: t.weight_decay,
+        },
+    );
+
+    let mut train = LmStreams::new(&corpus, Some(Split::Train), t.batch_size, t.bptt, t.seed)?;
+    let has_valid = corpus.documents.iter().any(|d| d.split == Split::Valid);
+    let valid_tokens: u64 = corpus
+        .documents
+        .iter()
+        .filter(|d| d.split == Split::Valid)
+        .map(|d| d.n_tokens as u64)
+        .sum();
+    // fastai's validation batch size, fewer streams when the split is too small for it.
+    let valid_bs = t
+        .batch_size
+        .min((valid_tokens / (4 * t.bptt as u64).max(1)).max(1) as usize);
+    let mut valid = if has_valid {
+        Some(LmStreams::new(
+            &corpus,
+            Some(Split::Valid),
+            valid_bs,
+            t.bptt,
+            t.seed,
+        )?)
+    } else {
+        None
+    };
+    let per_epoch = train.approx_batches_per_epoch();
+    let total_steps = match t.max_steps {
+        0 => t.epochs * per_epoch,
+        m if t.epochs == 0 => m,
+        m => m.min(t.epochs * per_epoch),
+    };
+    let epochs = if t.epochs == 0 { u64::MAX } else { t.epochs };
+    let schedule = OneCycle {
+        lr_max: t.lr,
+        pct_start: t.pct_start,
+        div: t.div,
+        final_div: t.final_div,
+        moms: t.moms,
+        total_steps,
+    };
+
+    let mut pos = Position::default();
+    let mut hidden: Hidden = model.encoder.zero_hidden(t.batch_size as i64, kind);
+    if opts.resume {
+        let saved = read_model_dir_config(out)?;
+        if saved.pretrain.model != cfg.model || saved.vocab_size != vocab {
+            return Err(Error::Invalid(format!(
+                "{}: the checkpoint's model (vocab {}, {:?}) differs from this config's (vocab {vocab}, {:?})",
+                out.display(),
+                saved.vocab_size,
+                saved.pretrain.model,
+                cfg.model
+            )));
+        }
+        let ck = checkpoint::load(out, &mut vs, &mut opt, cfg.model.n_layers as usize)?;
+        pos = ck.position;
+        hidden = ck
+            .hidden
+            .into_iter()
+            .map(|(h, c)| (h.to_kind(kind), c.to_kind(kind)))
+            .collect();
+    } else {
+        if out.join(checkpoint::TRAIN_STATE_DIR).exists() || out.join(MODEL_FILE).exists() {
+            return Err(Error::Invalid(format!(
+                "{}: already holds a model; continue it with --resume {0} or choose another --out",
+                out.display()
+            )));
+        }
+        write_model_dir_header(out, &corpus, cfg, vocab)?;
+    }
+    let mut metrics = Metrics::open(out.join(METRICS_FILE), opts.resume)?;
+
+    let bar = crate::progress::steps_bar(total_steps, pos.step, opts.progress);
+    let mut timed_tokens = 0u64;
+    let mut timed_secs = 0.0f64;
+    const WARMUP_STEPS: u64 = 3;
+    let mut window_loss = (0.0f64, 0u64);
+    let mut last_train_loss = f64::NAN;
+    let mut last_eval: Option<EvalResult> = None;
+    let mut done = false;
+
+    'epochs: while pos.epoch < epochs {
+        train.start_epoch(pos.epoch);
+        if pos.batch_in_epoch > 0 {
+            train.skip(pos.batch_in_epoch);
+        } else {
+            hidden = model.encoder.zero_hidden(t.batch_size as i64, kind);
+        }
+        loop {
+            if opts.interrupted.load(Ordering::SeqCst) {
+                let dir = checkpoint::save(out, &vs, &opt, &hidden, pos)?;
+                bar.finish_and_clear();
+                return Err(Error::Interrupted {
+                    step: pos.step,
+                    dir: dir.parent().unwrap_or(out).to_path_buf(),
+                });
+            }
+            if t.max_steps > 0 && pos.step >= t.max_steps {
+                done = true;
+                break 'epochs;
+            }
+            if opts.stop_after.is_some_and(|s| pos.step >= s) {
+                checkpoint::save(out, &vs, &opt, &hidden, pos)?;
+                bar.finish_and_clear();
+                checkpoint::save_weights(&vs, &out.join(MODEL_FILE))?;
+                return Ok(PretrainReport {
+                    dir: out.to_path_buf(),
+                    steps: pos.step,
+                    tokens_per_s: timed_tokens as f64 / timed_secs.max(1e-9),
+                    train_loss: window_loss.0 / window_loss.1.max(1) as f64,
+                    valid_loss: None,
+                    valid_accuracy: None,
+                    valid_perplexity: None,
+                    baseline_loss: baseline,
+                    seconds: started.elapsed().as_secs_f64(),
+                    completed: false,
+                });
+            }
+            let Some(batch) = train.next_batch()? else {
+                break;
+            };
+            let step_started = Instant::now();
+            // Dropout masks depend only on (seed, step): a resumed run draws the same ones.
+            tch::manual_seed(
+                (t.seed as i64)
+                    .wrapping_mul(1_000_003)
+                    .wrapping_add(pos.step as i64),
+            );
+            let (lr, mom) = schedule.at(pos.step);
+            let (x, y) = batch_tensors(&batch, device);
+            let (loss, new_hidden) = model.loss(&x, &y, &hidden, true, kind);
+            opt.zero_grad();
+            loss.total.backward();
+            opt.clip_grad_norm(t.clip);
+            opt.step(lr, mom);
+            hidden = detach(&new_hidden);
+            let ce = loss.ce.double_value(&[]);
+            let n_tok = (batch.batch_size * batch.seq_len) as u64;
+            pos.step += 1;
+            pos.batch_in_epoch += 1;
+            pos.tokens_seen += n_tok;
+            if pos.step > WARMUP_STEPS {
+                timed_tokens += n_tok;
+                timed_secs += step_started.elapsed().as_secs_f64();
+            }
+            window_loss.0 += ce;
+            window_loss.1 += 1;
+            let tps = timed_tokens as f64 / timed_secs.max(1e-9);
+            bar.set_position(pos.step);
+            bar.set_message(format!("loss {ce:.4} lr {lr:.2e} {tps:.0} tok/s"));
+            if pos.step % t.log_every.max(1) == 0 {
+                last_train_loss = window_loss.0 / window_loss.1 as f64;
+                metrics.log(serde_json::json!({
+                    "step": pos.step, "epoch": pos.epoch, "tokens": pos.tokens_seen,
+                    "train_loss": last_train_loss, "lr": lr, "mom": mom, "tokens_per_s": tps,
+                }))?;
+                window_loss = (0.0, 0);
+            }
+            if t.checkpoint_every > 0 && pos.step % t.checkpoint_every == 0 {
+                checkpoint::save(out, &vs, &opt, &hidden, pos)?;
+            }
+        }
+        // End of epoch: validate, log, checkpoint at the start of the next epoch.
+        if window_loss.1 > 0 {
+            last_train_loss = window_loss.0 / window_loss.1 as f64;
+        }
+        last_eval = log_validation(
+            &model,
+            valid.as_mut(),
+            kind,
+            t.valid_max_batches,
+            &mut metrics,
+            &pos,
+            baseline,
+            last_train_loss,
+        )?;
+        pos.epoch += 1;
+        pos.batch_in_epoch = 0;
+        checkpoint::save(out, &vs, &opt, &hidden, pos)?;
+    }
+    if done {
+        if window_loss.1 > 0 {
+            last_train_loss = window_loss.0 / window_loss.1 as f64;
+        }
+        last_eval = log_validation(
+            &model,
+            valid.as_mut(),
+            kind,
+            t.valid_max_batches,
+            &mut metrics,
+            &pos,
+            baseline,
+            last_train_loss,
+        )?;
+        checkpoint::save(out, &vs, &opt, &hidden, pos)?;
+    }
+    bar.finish_and_clear();
+    checkpoint::save_weights(&vs, &out.join(MODEL_FILE))?;
+    // A plot that cannot be drawn (no font installed) is worth a warning, not a lost run.
+    if let Err(e) = genolm::plot::training_curves(out, Some(baseline)) {
+        eprintln!("genolm: warning: training curves not drawn: {e}");
+    }
+    Ok(PretrainReport {
+        dir: out.to_path_buf(),
+        steps: pos.step,
+        tokens_per_s: timed_tokens as f64 / timed_secs.max(1e-9),
+        train_loss: last_train_loss,
+        valid_loss: last_eval.map(|e| e.loss),
+        valid_accuracy: last_eval.map(|e| e.accuracy),
+        valid_perplexity: last_eval.map(|e| e.perplexity),
+        baseline_loss: baseline,
+        seconds: started.elapsed().as_secs_f64(),
+        completed: true,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn log_validation(
+    model: &LanguageModel,
+    valid: Option<&mut LmStreams>,
+    kind: Kind,
+    max_batches: u64,
+    metrics: &mut Metrics,
+    pos: &Position,
+    baseline: f64,
+    train_loss: f64,
+) -> Result<Option<EvalResult>> {
+    let Some(valid) = valid else { return Ok(None) };
+    let e = evaluate(model, valid, kind, max_batches)?;
+    metrics.log(serde_json::json!({
+        "step": pos.step, "epoch": pos.epoch, "tokens": pos.tokens_seen, "train_loss": train_loss,
+        "valid_loss": e.loss, "valid_accuracy": e.accuracy, "valid_perplexity": e.perplexity,
+        "baseline_loss": baseline,
+    }))?;
+    Ok(Some(e))
+}
+
+/// Loads a language model directory for evaluation (weights + config).
+pub fn load_model(
+    dir: &Path,
+    device: Device,
+) -> Result<(nn::VarStore, LanguageModel, ModelDirConfig)> {
+    let cfg = read_model_dir_config(dir)?;
+    let mut vs = nn::VarStore::new(device);
+    let model = LanguageModel::new(&vs.root(), cfg.vocab_size, &cfg.pretrain.model);
+    vs.load(dir.join(MODEL_FILE))?;
+    Ok((vs, model, cfg))
+}
+
+/// `genolm lm eval`: a model on any corpus built with the same tokenizer.
+pub fn eval_command(
+    model_dir: &Path,
+    corpus_dir: &Path,
+    split: Option<Split>,
+    device: &str,
+    batch_size: usize,
+    bptt: usize,
+) -> Result<EvalResult> {
+    let device = crate::device::resolve(device.parse()?)?;
+    let (_vs, model, cfg) = load_model(model_dir, device)?;
+    let corpus = Corpus::open(corpus_dir)?;
+    if corpus.manifest.tokenizer.sha256 != cfg.tokenizer_sha256 {
+        let theirs = hf::load(&corpus.dir)?;
+        let ours = hf::load(model_dir)?;
+        if theirs.tokens() != ours.tokens() || theirs.spec() != ours.spec() {
+            return Err(Error::Invalid(format!(
+                "{}: built with a different tokenizer than the model {} (k={} stride={} vocab={} vs k={} stride={} vocab={}); \
+                 rebuild the corpus with --tokenizer {}",
+                corpus_dir.display(),
+                model_dir.display(),
+                theirs.k(),
+                theirs.stride(),
+                theirs.vocab_size(),
+                ours.k(),
+                ours.stride(),
+                ours.vocab_size(),
+                model_dir.display()
+            )));
+        }
+    }
+    let mut streams = LmStreams::new(&corpus, split, batch_size, bptt, 0)?;
+    evaluate(&model, &mut streams, Kind::Float, 0)
+}

@@ -1,0 +1,177 @@
+//! AdamW as fastai runs it (decoupled weight decay, debiased moments), over parameter groups with
+//! their own learning rates (discriminative fine-tuning) and a frozen flag (gradual unfreezing).
+
+use tch::Tensor;
+
+pub struct ParamState {
+    pub name: String,
+    pub param: Tensor,
+    pub exp_avg: Tensor,
+    pub exp_avg_sq: Tensor,
+    /// Index of the group this parameter belongs to.
+    pub group: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamWConfig {
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+}
+
+pub struct AdamW {
+    pub params: Vec<ParamState>,
+    /// Learning-rate multiplier per group (1.0 = the schedule's lr).
+    pub group_lr_mult: Vec<f64>,
+    pub group_frozen: Vec<bool>,
+    pub config: AdamWConfig,
+    pub step: u64,
+}
+
+impl AdamW {
+    /// `named` in a fixed order (sorted by name), each with its group index.
+    pub fn new(named: Vec<(String, Tensor, usize)>, n_groups: usize, config: AdamWConfig) -> Self {
+        let params = named
+            .into_iter()
+            .map(|(name, param, group)| ParamState {
+                exp_avg: param.zeros_like(),
+                exp_avg_sq: param.zeros_like(),
+                name,
+                param,
+                group,
+            })
+            .collect();
+        Self {
+            params,
+            group_lr_mult: vec![1.0; n_groups],
+            group_frozen: vec![false; n_groups],
+            config,
+            step: 0,
+        }
+    }
+
+    pub fn zero_grad(&mut self) {
+        for p in &mut self.params {
+            let mut g = p.param.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+    }
+
+    /// Clips the global gradient norm of the trainable parameters to `max_norm`; returns the norm.
+    pub fn clip_grad_norm(&self, max_norm: f64) -> f64 {
+        let _guard = tch::no_grad_guard();
+        let grads: Vec<Tensor> = self
+            .params
+            .iter()
+            .filter(|p| !self.group_frozen[p.group])
+            .map(|p| p.param.grad())
+            .filter(|g| g.defined())
+            .collect();
+        if grads.is_empty() {
+            return 0.0;
+        }
+        let sq: Vec<Tensor> = grads
+            .iter()
+            .map(|g| g.pow_tensor_scalar(2).sum(tch::Kind::Float))
+            .collect();
+        let norm = Tensor::stack(&sq, 0)
+            .sum(tch::Kind::Float)
+            .sqrt()
+            .double_value(&[]);
+        if max_norm > 0.0 && norm > max_norm {
+            let scale = max_norm / (norm + 1e-6);
+            for mut g in grads {
+                let _ = g.g_mul_scalar_(scale);
+            }
+        }
+        norm
+    }
+
+    /// One update with learning rate `lr` (times each group's multiplier) and beta1 = `mom`.
+    pub fn step(&mut self, lr: f64, mom: f64) {
+        let _guard = tch::no_grad_guard();
+        self.step += 1;
+        let t = self.step as i32;
+        let (b2, eps, wd) = (self.config.beta2, self.config.eps, self.config.weight_decay);
+        let debias1 = 1.0 - mom.powi(t);
+        let debias2 = 1.0 - b2.powi(t);
+        for p in &mut self.params {
+            if self.group_frozen[p.group] {
+                continue;
+            }
+            let g = p.param.grad();
+            if !g.defined() {
+                continue;
+            }
+            let lr = lr * self.group_lr_mult[p.group];
+            if wd != 0.0 {
+                let _ = p.param.g_mul_scalar_(1.0 - lr * wd);
+            }
+            let _ = p.exp_avg.lerp_(&g, 1.0 - mom);
+            let _ = p.exp_avg_sq.g_mul_scalar_(b2);
+            let _ = p.exp_avg_sq.addcmul_(&(&g * (1.0 - b2)), &g);
+            let denom = (&p.exp_avg_sq / debias2).sqrt() + eps;
+            let update = (&p.exp_avg / &denom) * (lr / debias1);
+            let _ = p.param.g_sub_(&update);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// AdamW on f(x) = (x - 3)^2 converges, and matches a hand-computed first step.
+    #[test]
+    fn test_adamw_first_step_and_convergence() {
+        let x = Tensor::from_slice(&[0.0f32]).set_requires_grad(true);
+        let cfg = AdamWConfig {
+            beta2: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        };
+        let mut opt = AdamW::new(vec![("x".into(), x.shallow_clone(), 0)], 1, cfg);
+        for i in 0..500 {
+            opt.zero_grad();
+            let loss = (&x - 3.0).pow_tensor_scalar(2).sum(tch::Kind::Float);
+            loss.backward();
+            opt.step(0.1, 0.9);
+            if i == 0 {
+                // Debiased first step moves by lr * sign(grad).
+                assert!((x.double_value(&[0]) - 0.1).abs() < 1e-5);
+            }
+        }
+        assert!(
+            (x.double_value(&[0]) - 3.0).abs() < 1e-2,
+            "{}",
+            x.double_value(&[0])
+        );
+    }
+
+    #[test]
+    fn test_frozen_group_does_not_move() {
+        let a = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
+        let b = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
+        let cfg = AdamWConfig {
+            beta2: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.1,
+        };
+        let mut opt = AdamW::new(
+            vec![
+                ("a".into(), a.shallow_clone(), 0),
+                ("b".into(), b.shallow_clone(), 1),
+            ],
+            2,
+            cfg,
+        );
+        opt.group_frozen[0] = true;
+        opt.zero_grad();
+        (&a * &b).sum(tch::Kind::Float).backward();
+        opt.step(0.1, 0.9);
+        assert_eq!(a.double_value(&[0]), 1.0);
+        assert!(b.double_value(&[0]) < 1.0);
+    }
+}

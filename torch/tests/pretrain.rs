@@ -1,0 +1,394 @@
+//! `genolm pretrain` / `lm eval` end to end on small corpora: learning, resume, Ctrl-C, bad configs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn torch_bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_genolm-torch"))
+}
+
+fn genolm_bin() -> Command {
+    Command::new(PathBuf::from(env!("CARGO_BIN_EXE_genolm-torch")).with_file_name("genolm"))
+}
+
+fn check(o: Output, what: &str) -> String {
+    assert!(
+        o.status.success(),
+        "{what} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A corpus from FASTA text; returns its directory.
+fn corpus(dir: &Path, name: &str, fasta: &str, k: usize, stride: usize, doc_len: usize) -> PathBuf {
+    let fa = dir.join(format!("{name}.fa"));
+    std::fs::write(&fa, fasta).unwrap();
+    let out = dir.join(name);
+    let o = genolm_bin()
+        .args([
+            "corpus",
+            "build",
+            "--fasta",
+            fa.to_str().unwrap(),
+            "--k",
+            &k.to_string(),
+            "--stride",
+            &stride.to_string(),
+            "--doc-len",
+            &doc_len.to_string(),
+            "--valid-frac",
+            "0.1",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    check(o, "corpus build");
+    out
+}
+
+/// A small-model config; `extra` lines are appended to [train].
+fn config(dir: &Path, name: &str, corpus: &Path, model: &str, extra: &str) -> PathBuf {
+    let p = dir.join(format!("{name}.toml"));
+    let mut train = String::new();
+    for (key, value) in [
+        ("threads", "1"),
+        ("log_every", "10"),
+        ("checkpoint_every", "0"),
+    ] {
+        if !extra.lines().any(|l| l.starts_with(key)) {
+            train.push_str(&format!("{key} = {value}\n"));
+        }
+    }
+    let text = format!(
+        "corpus = \"{}\"\n[model]\n{model}\n[train]\n{train}{extra}\n",
+        corpus.display()
+    );
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn pretrain(cfg: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "pretrain",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let stdout = check(torch_bin().args(&args).output().unwrap(), "pretrain");
+    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+}
+
+fn random_bases(n: usize, seed: u64) -> String {
+    let mut rng = genolm::rng::SplitMix64::new(seed);
+    (0..n)
+        .map(|_| b"ACGT"[rng.below(4) as usize] as char)
+        .collect()
+}
+
+const TINY: &str = "emb_size = 16\nhidden_size = 32\nn_layers = 2";
+
+#[test]
+fn test_periodic_corpus_reaches_near_zero_loss() {
+    let tmp = tempfile::tempdir().unwrap();
+    let unit = random_bases(29, 1);
+    let c = corpus(
+        tmp.path(),
+        "periodic",
+        &format!(">p\n{}\n", unit.repeat(1500)),
+        3,
+        1,
+        1500,
+    );
+    let cfg = config(
+        tmp.path(),
+        "p",
+        &c,
+        TINY,
+        "batch_size = 8\nbptt = 30\nepochs = 3\nlr = 2e-2",
+    );
+    let r = pretrain(&cfg, &tmp.path().join("m"), &[]);
+    let valid = r["valid_loss"].as_f64().unwrap();
+    assert!(
+        valid < 0.15,
+        "a 29-base repeat is predictable: valid loss {valid}"
+    );
+    assert!(r["valid_accuracy"].as_f64().unwrap() > 0.97);
+    for f in [
+        "model.safetensors",
+        "config.toml",
+        "tokenizer.json",
+        "metrics.jsonl",
+        "training.svg",
+        "training.png",
+        "train_state",
+    ] {
+        assert!(
+            tmp.path().join("m").join(f).exists(),
+            "{f} in the model dir"
+        );
+    }
+}
+
+#[test]
+fn test_real_genome_slice_beats_the_kmer_baseline() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data/ecoli-k12-mg1655/GCF_000005845.2_ASM584v2_genomic.fna");
+    if !data.exists() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "{} missing in CI",
+            data.display()
+        );
+        eprintln!("SKIPPED: needs {} (shared real data)", data.display());
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(&data).unwrap();
+    let seq: String = text.lines().skip(1).collect::<String>()[..300_000].to_string();
+    let c = corpus(tmp.path(), "ecoli", &format!(">slice\n{seq}\n"), 3, 1, 1000);
+    let model = "emb_size = 32\nhidden_size = 96\nn_layers = 2\ndrop_mult = 0.2";
+    let cfg = config(
+        tmp.path(),
+        "e",
+        &c,
+        model,
+        "batch_size = 32\nbptt = 40\nepochs = 8\nlr = 2e-2",
+    );
+    let r = pretrain(&cfg, &tmp.path().join("m"), &[]);
+    let (valid, baseline) = (
+        r["valid_loss"].as_f64().unwrap(),
+        r["baseline_loss"].as_f64().unwrap(),
+    );
+    assert!((baseline - 4f64.ln()).abs() < 1e-9);
+    assert!(
+        valid < baseline,
+        "E. coli is not uniform random: valid {valid} vs ln 4 = {baseline}"
+    );
+}
+
+#[test]
+fn test_resumed_run_ends_with_the_same_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = corpus(
+        tmp.path(),
+        "r",
+        &format!(">r\n{}\n", random_bases(40_000, 2)),
+        4,
+        2,
+        1000,
+    );
+    let cfg = config(
+        tmp.path(),
+        "r",
+        &c,
+        TINY,
+        "batch_size = 8\nbptt = 20\nepochs = 2\nmax_steps = 160\nlr = 1e-2",
+    );
+    let whole = tmp.path().join("whole");
+    let split = tmp.path().join("split");
+    pretrain(&cfg, &whole, &[]);
+    // Stops mid-epoch 2 (an epoch is ~120 steps): position, optimizer moments and hidden state must all come back.
+    let first = pretrain(&cfg, &split, &["--stop-after", "130"]);
+    assert_eq!(first["completed"], false);
+    let o = torch_bin()
+        .args(["pretrain", "--resume", split.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(check(o, "resume").lines().last().unwrap()).unwrap();
+    assert_eq!(r["steps"], 160);
+    let a = tch::Tensor::read_safetensors(whole.join("model.safetensors")).unwrap();
+    let b: std::collections::HashMap<String, tch::Tensor> =
+        tch::Tensor::read_safetensors(split.join("model.safetensors"))
+            .unwrap()
+            .into_iter()
+            .collect();
+    assert_eq!(a.len(), b.len());
+    for (name, t) in &a {
+        let diff = (t - &b[name]).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "{name} differs by {diff}");
+    }
+    let lines = |d: &Path| {
+        std::fs::read_to_string(d.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(
+        lines(&whole),
+        lines(&split),
+        "metrics continue, not restart"
+    );
+}
+
+#[test]
+fn test_ctrl_c_saves_a_checkpoint_and_exits_130() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = corpus(
+        tmp.path(),
+        "c",
+        &format!(">c\n{}\n", random_bases(200_000, 3)),
+        4,
+        2,
+        1000,
+    );
+    let cfg = config(
+        tmp.path(),
+        "c",
+        &c,
+        TINY,
+        "batch_size = 8\nbptt = 20\nepochs = 50\nlog_every = 1",
+    );
+    let out = tmp.path().join("m");
+    let mut child = torch_bin()
+        .args([
+            "pretrain",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ])
+        .spawn()
+        .unwrap();
+    let metrics = out.join("metrics.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_to_string(&metrics)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+        < 3
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "training did not start"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "training exited early");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let pos: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("train_state/position.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(pos["step"].as_u64().unwrap() >= 3);
+    let o = torch_bin()
+        .args([
+            "pretrain",
+            "--resume",
+            out.to_str().unwrap(),
+            "--json",
+            "--set",
+            "train.max_steps=8",
+        ])
+        .output()
+        .unwrap();
+    check(o, "resume after Ctrl-C");
+}
+
+#[test]
+fn test_bad_configs_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = corpus(
+        tmp.path(),
+        "b",
+        &format!(">b\n{}\n", random_bases(20_000, 4)),
+        3,
+        1,
+        1000,
+    );
+    let cases: &[(&str, &str, &str)] = &[
+        ("bptt", TINY, "bptt = 0"),
+        (
+            "n_layers",
+            "emb_size = 16\nhidden_size = 32\nn_layers = 0",
+            "",
+        ),
+        (
+            "hidden_size",
+            "emb_size = 16\nhidden_size = 32\nn_layers = 1",
+            "",
+        ),
+        ("unknown", TINY, "learning_rate = 0.1"),
+    ];
+    for (i, (key, model, extra)) in cases.iter().enumerate() {
+        let cfg = config(tmp.path(), &format!("bad{i}"), &c, model, extra);
+        let out = tmp.path().join(format!("m{i}"));
+        let o = torch_bin()
+            .args([
+                "pretrain",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{key}: {err}");
+        let expect = if *key == "unknown" {
+            "learning_rate"
+        } else {
+            key
+        };
+        assert!(err.contains(expect), "{key}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // A model evaluated on a corpus with another tokenizer.
+    let cfg = config(
+        tmp.path(),
+        "ok",
+        &c,
+        TINY,
+        "batch_size = 4\nbptt = 10\nmax_steps = 2",
+    );
+    let m = tmp.path().join("m_ok");
+    pretrain(&cfg, &m, &[]);
+    let other = corpus(
+        tmp.path(),
+        "other",
+        &format!(">o\n{}\n", random_bases(20_000, 5)),
+        4,
+        2,
+        1000,
+    );
+    let o = torch_bin()
+        .args([
+            "lm",
+            "eval",
+            "--model",
+            m.to_str().unwrap(),
+            "--corpus",
+            other.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("different tokenizer") && err.contains("--tokenizer"),
+        "{err}"
+    );
+    let o = torch_bin()
+        .args([
+            "lm",
+            "eval",
+            "--model",
+            m.to_str().unwrap(),
+            "--corpus",
+            c.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_str(check(o, "lm eval").trim()).unwrap();
+    assert!(r["loss"].as_f64().unwrap() > 0.0 && r["tokens"].as_u64().unwrap() > 0);
+}
