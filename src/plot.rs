@@ -53,6 +53,8 @@ pub struct LinePlot<'a> {
     pub x_label: &'a str,
     pub y_label: &'a str,
     pub series: Vec<Series>,
+    /// A second panel with this y range (e.g. around a baseline the full range squashes).
+    pub zoom_y: Option<(f64, f64)>,
 }
 
 fn bounds(series: &[Series]) -> (f64, f64, f64, f64) {
@@ -80,8 +82,28 @@ where
 {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (x0, x1, y0, y1) = bounds(&plot.series);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(plot.title, ("sans-serif", 22))
+    match plot.zoom_y {
+        None => draw_panel(&root, plot, plot.title, (x0, x1, y0, y1))?,
+        Some((z0, z1)) => {
+            let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 2);
+            draw_panel(&left, plot, plot.title, (x0, x1, y0, y1))?;
+            draw_panel(&right, plot, "near the baseline", (x0, x1, z0, z1))?;
+        }
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    plot: &LinePlot,
+    caption: &str,
+    (x0, x1, y0, y1): (f64, f64, f64, f64),
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    let mut chart = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 20))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(60)
@@ -101,7 +123,12 @@ where
             let pts: Vec<(f64, f64)> = s.points.clone();
             chart.draw_series(DashedLineSeries::new(pts, 8, 5, style))
         } else {
-            chart.draw_series(LineSeries::new(s.points.clone(), style))
+            let inside = s
+                .points
+                .iter()
+                .copied()
+                .filter(|&(_, y)| y >= y0 && y <= y1);
+            chart.draw_series(LineSeries::new(inside.collect::<Vec<_>>(), style))
         }
         .map_err(|e| e.to_string())?;
         anno.label(s.name.clone()).legend(move |(x, y)| {
@@ -115,7 +142,7 @@ where
         .position(SeriesLabelPosition::UpperRight)
         .draw()
         .map_err(|e| e.to_string())?;
-    root.present().map_err(|e| e.to_string())
+    Ok(())
 }
 
 fn format_si(v: f64) -> String {
@@ -220,11 +247,20 @@ pub fn training_curves(dir: &Path, baseline: Option<f64>) -> Result<Vec<PathBuf>
             dashed: true,
         });
     }
+    // The first steps (ln(vocab), ~7 nats) squash the part that matters, near the baseline: zoom on it.
+    let lows = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold(f64::MAX, f64::min);
+    let zoom_y = baseline
+        .filter(|_| lows < f64::MAX)
+        .map(|b| (lows.min(b) - 0.05, b + 0.25));
     let plot = LinePlot {
         title: "Language model training",
         x_label: "tokens seen",
         y_label: "cross-entropy (nats)",
         series,
+        zoom_y,
     };
     line_plot(dir, "training", &plot)
 }

@@ -411,7 +411,10 @@ fn test_lm_streams_cover_the_train_split_in_parallel_streams() {
             let row_y = &b.y[s * b.seq_len..(s + 1) * b.seq_len];
             assert_eq!(&row_x[1..], &row_y[..b.seq_len - 1]);
             if let Some(prev) = *last {
-                assert_eq!(row_x[0], prev, "the next window continues where the last one's targets ended");
+                assert_eq!(
+                    row_x[0], prev,
+                    "the next window continues where the last one's targets ended"
+                );
             }
             *last = row_y.last().copied();
             stream.extend_from_slice(row_x);

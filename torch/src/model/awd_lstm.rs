@@ -390,7 +390,11 @@ impl LanguageModel {
         let cfg = &self.encoder.config;
         let mut penalties = Vec::new();
         if train && cfg.alpha > 0.0 {
-            let ar = out.output.to_kind(Kind::Float).pow_tensor_scalar(2).mean(Kind::Float);
+            let ar = out
+                .output
+                .to_kind(Kind::Float)
+                .pow_tensor_scalar(2)
+                .mean(Kind::Float);
             penalties.push(ar * cfg.alpha);
         }
         if train && cfg.beta > 0.0 && out.raw_output.size()[1] > 1 {
@@ -399,7 +403,9 @@ impl LanguageModel {
             let diff = raw.narrow(1, 1, seq - 1) - raw.narrow(1, 0, seq - 1);
             penalties.push(diff.pow_tensor_scalar(2).mean(Kind::Float) * cfg.beta);
         }
-        let total = penalties.into_iter().fold(ce.shallow_clone(), |acc, p| acc + p);
+        let total = penalties
+            .into_iter()
+            .fold(ce.shallow_clone(), |acc, p| acc + p);
         (LmLoss { ce, total, logits }, out.hidden)
     }
 }

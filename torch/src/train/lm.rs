@@ -174,6 +174,22 @@ pub struct PretrainReport {
     pub seconds: f64,
     /// False when the run stopped early (--stop-after) and can be resumed.
     pub completed: bool,
+    /// Peak resident memory of the process (VmHWM), MB.
+    pub peak_rss_mb: f64,
+}
+
+/// The process's peak resident set (Linux VmHWM), in MB; 0 where /proc is unavailable.
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
 }
 
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -484,6 +500,7 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
                     baseline_loss: baseline,
                     seconds: started.elapsed().as_secs_f64(),
                     completed: false,
+                    peak_rss_mb: peak_rss_mb(),
                 });
             }
             let Some(batch) = train.next_batch()? else {
@@ -581,6 +598,7 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
         baseline_loss: baseline,
         seconds: started.elapsed().as_secs_f64(),
         completed: true,
+        peak_rss_mb: peak_rss_mb(),
     })
 }
 
