@@ -379,7 +379,9 @@ impl LanguageModel {
     ) -> (LmLoss, Hidden) {
         let out = self.encoder.forward(x, hidden, train, kind);
         let w = self.encoder.embedding.to_kind(kind);
-        let logits = out.output.matmul(&w.transpose(0, 1)) + self.decoder_bias.to_kind(kind);
+        // One fused GEMM + bias (addmm), as nn.Linear: no separate pass to add the bias.
+        let bias = self.decoder_bias.to_kind(kind);
+        let logits = out.output.linear(&w, Some(&bias));
         let vocab = logits.size()[2];
         let ce = logits
             .view([-1, vocab])

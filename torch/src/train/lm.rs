@@ -516,10 +516,9 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
             let (lr, mom) = schedule.at(pos.step);
             let (x, y) = batch_tensors(&batch, device);
             let (loss, new_hidden) = model.loss(&x, &y, &hidden, true, kind);
-            opt.zero_grad();
-            loss.total.backward();
-            opt.clip_grad_norm(t.clip);
-            opt.step(lr, mom);
+            let mut grads = opt.backward(&loss.total);
+            AdamW::clip_grad_norm(&mut grads, t.clip);
+            opt.step(&grads, lr, mom);
             hidden = detach(&new_hidden);
             let ce = loss.ce.double_value(&[]);
             let n_tok = (batch.batch_size * batch.seq_len) as u64;

@@ -50,39 +50,47 @@ impl AdamW {
         }
     }
 
-    pub fn zero_grad(&mut self) {
-        for p in &mut self.params {
-            let mut g = p.param.grad();
-            if g.defined() {
-                let _ = g.zero_();
-            }
-        }
-    }
-
-    /// Clips the global gradient norm of the trainable parameters to `max_norm`; returns the norm.
-    pub fn clip_grad_norm(&self, max_norm: f64) -> f64 {
-        let _guard = tch::no_grad_guard();
-        let grads: Vec<Tensor> = self
+    /// Gradients of `loss` for the trainable parameters (None for frozen groups), computed fresh
+    /// rather than accumulated into `.grad`: no zeroing pass and no read-modify-write of old
+    /// gradients, as PyTorch's `zero_grad(set_to_none=True)`.
+    pub fn backward(&self, loss: &Tensor) -> Vec<Option<Tensor>> {
+        let live: Vec<&Tensor> = self
             .params
             .iter()
             .filter(|p| !self.group_frozen[p.group])
-            .map(|p| p.param.grad())
-            .filter(|g| g.defined())
+            .map(|p| &p.param)
             .collect();
-        if grads.is_empty() {
-            return 0.0;
-        }
+        let mut grads = Tensor::run_backward(&[loss], &live, false, false).into_iter();
+        self.params
+            .iter()
+            .map(|p| {
+                if self.group_frozen[p.group] {
+                    None
+                } else {
+                    grads.next()
+                }
+            })
+            .collect()
+    }
+
+    /// Scales `grads` so their global norm is at most `max_norm` (0 = no clipping); returns the norm.
+    pub fn clip_grad_norm(grads: &mut [Option<Tensor>], max_norm: f64) -> f64 {
+        let _guard = tch::no_grad_guard();
         let sq: Vec<Tensor> = grads
             .iter()
+            .flatten()
             .map(|g| g.pow_tensor_scalar(2).sum(tch::Kind::Float))
             .collect();
+        if sq.is_empty() {
+            return 0.0;
+        }
         let norm = Tensor::stack(&sq, 0)
             .sum(tch::Kind::Float)
             .sqrt()
             .double_value(&[]);
         if max_norm > 0.0 && norm > max_norm {
             let scale = max_norm / (norm + 1e-6);
-            for mut g in grads {
+            for g in grads.iter_mut().flatten() {
                 let _ = g.g_mul_scalar_(scale);
             }
         }
@@ -90,31 +98,29 @@ impl AdamW {
     }
 
     /// One update with learning rate `lr` (times each group's multiplier) and beta1 = `mom`.
-    pub fn step(&mut self, lr: f64, mom: f64) {
+    /// In place, with two temporaries per parameter (g*g and the denominator).
+    pub fn step(&mut self, grads: &[Option<Tensor>], lr: f64, mom: f64) {
         let _guard = tch::no_grad_guard();
         self.step += 1;
         let t = self.step as i32;
         let (b2, eps, wd) = (self.config.beta2, self.config.eps, self.config.weight_decay);
         let debias1 = 1.0 - mom.powi(t);
         let debias2 = 1.0 - b2.powi(t);
-        for p in &mut self.params {
-            if self.group_frozen[p.group] {
-                continue;
-            }
-            let g = p.param.grad();
-            if !g.defined() {
-                continue;
-            }
+        for (p, g) in self.params.iter_mut().zip(grads) {
+            let Some(g) = g else { continue };
             let lr = lr * self.group_lr_mult[p.group];
             if wd != 0.0 {
                 let _ = p.param.g_mul_scalar_(1.0 - lr * wd);
             }
-            let _ = p.exp_avg.lerp_(&g, 1.0 - mom);
-            let _ = p.exp_avg_sq.g_mul_scalar_(b2);
-            let _ = p.exp_avg_sq.addcmul_(&(&g * (1.0 - b2)), &g);
-            let denom = (&p.exp_avg_sq / debias2).sqrt() + eps;
-            let update = (&p.exp_avg / &denom) * (lr / debias1);
-            let _ = p.param.g_sub_(&update);
+            let _ = p.exp_avg.lerp_(g, 1.0 - mom);
+            let _ = p.exp_avg_sq.lerp_(&(g * g), 1.0 - b2);
+            // p -= step * m / (sqrt(v / debias2) + eps), as p += m / d with
+            // d = -(sqrt(v) / sqrt(debias2) + eps) / step.
+            let step = lr / debias1;
+            let mut d = p.exp_avg_sq.sqrt();
+            let _ = d.g_mul_scalar_(-1.0 / (step * debias2.sqrt()));
+            let _ = d.g_add_scalar_(-eps / step);
+            let _ = p.param.addcdiv_(&p.exp_avg, &d);
         }
     }
 }
@@ -134,10 +140,9 @@ mod tests {
         };
         let mut opt = AdamW::new(vec![("x".into(), x.shallow_clone(), 0)], 1, cfg);
         for i in 0..500 {
-            opt.zero_grad();
             let loss = (&x - 3.0).pow_tensor_scalar(2).sum(tch::Kind::Float);
-            loss.backward();
-            opt.step(0.1, 0.9);
+            let grads = opt.backward(&loss);
+            opt.step(&grads, 0.1, 0.9);
             if i == 0 {
                 // Debiased first step moves by lr * sign(grad).
                 assert!((x.double_value(&[0]) - 0.1).abs() < 1e-5);
@@ -168,9 +173,9 @@ mod tests {
             cfg,
         );
         opt.group_frozen[0] = true;
-        opt.zero_grad();
-        (&a * &b).sum(tch::Kind::Float).backward();
-        opt.step(0.1, 0.9);
+        let grads = opt.backward(&(&a * &b).sum(tch::Kind::Float));
+        assert!(grads[0].is_none() && grads[1].is_some());
+        opt.step(&grads, 0.1, 0.9);
         assert_eq!(a.double_value(&[0]), 1.0);
         assert!(b.double_value(&[0]) < 1.0);
     }
