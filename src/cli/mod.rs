@@ -1,6 +1,7 @@
 //! The `genolm` command line. Library errors become one readable line and an exit code here.
 
 mod corpus;
+mod dataset;
 mod tokenize;
 
 use std::ffi::OsString;
@@ -33,6 +34,9 @@ enum Command {
     /// Build and inspect token corpora.
     #[command(subcommand)]
     Corpus(corpus::CorpusCommand),
+    /// Derive labelled data sets from annotations.
+    #[command(subcommand)]
+    Dataset(dataset::DatasetCommand),
     /// Print the token ids of a sequence or of each FASTA record.
     Tokenize(tokenize::TokenizeArgs),
     /// Cut regions (chr:start-end, 1-based) or BED intervals from a reference, as FASTA.
@@ -79,6 +83,7 @@ pub fn main() -> i32 {
     install_interrupt_handler();
     let result = match cli.command {
         Command::Corpus(cmd) => corpus::run(cmd),
+        Command::Dataset(cmd) => dataset::run(cmd),
         Command::Tokenize(args) => tokenize::run_tokenize(args),
         Command::Extract(args) => tokenize::run_extract(args),
         Command::Torch(args) => return exec_torch(args),

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod config;
 pub mod format;
+pub mod labelled;
 pub mod lm;
 pub mod segment;
 pub mod stats;

@@ -1,0 +1,565 @@
+//! Labelled sequences for classifiers: one FASTA per class, labels in FASTA headers, a TSV/CSV table,
+//! or BED intervals cut from a reference (reverse-complemented on '-'). Class names are kept in
+//! first-seen order; splits are stratified by class and reproducible from a seed, or given by a
+//! column of the table.
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use crate::genome::{self, bed, indexed::Genome, nucleotide};
+use crate::rng::SplitMix64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetSplit {
+    Train,
+    Valid,
+    Test,
+}
+
+impl std::str::FromStr for SetSplit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "train" | "training" => Ok(Self::Train),
+            "valid" | "validation" | "val" | "dev" => Ok(Self::Valid),
+            "test" => Ok(Self::Test),
+            other => Err(format!("{other:?} is not a split (train, valid or test)")),
+        }
+    }
+}
+
+/// Where labelled sequences come from (the `[data]` section of a classifier config).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "format", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LabelledSource {
+    /// One FASTA file per class.
+    FastaPerClass { classes: Vec<ClassFile> },
+    /// One FASTA; the label is `label=VALUE` in the header, or the first group of `label_regex`.
+    FastaHeader {
+        fasta: PathBuf,
+        #[serde(default)]
+        label_regex: Option<String>,
+    },
+    /// TSV or CSV (by extension; .gz allowed) with a header line.
+    Table {
+        path: PathBuf,
+        #[serde(default = "d_seq_col")]
+        sequence_column: String,
+        #[serde(default = "d_label_col")]
+        label_column: String,
+        #[serde(default)]
+        split_column: Option<String>,
+    },
+    /// BED intervals (label in a column, 1-based; strand in column 6) cut from a reference.
+    Bed {
+        bed: PathBuf,
+        genome: PathBuf,
+        #[serde(default = "d_bed_label")]
+        label_column: usize,
+    },
+}
+
+fn d_seq_col() -> String {
+    "sequence".into()
+}
+fn d_label_col() -> String {
+    "label".into()
+}
+fn d_bed_label() -> usize {
+    4
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassFile {
+    pub name: String,
+    pub fasta: PathBuf,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct LabelledSet {
+    pub ids: Vec<String>,
+    pub sequences: Vec<Vec<u8>>,
+    pub labels: Vec<u32>,
+    pub classes: Vec<String>,
+    /// Given by the data (a split column), else assigned by [`LabelledSet::split_stratified`].
+    pub splits: Option<Vec<SetSplit>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Genome(#[from] genome::Error),
+    #[error("{path}: line {line}: {message}", path = path.display())]
+    Line {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: {message}", path = path.display())]
+    File { path: PathBuf, message: String },
+    #[error("label_regex {regex:?}: {message}")]
+    Regex { regex: String, message: String },
+    #[error("labelled data: {0}")]
+    Invalid(String),
+}
+
+impl LabelledSet {
+    fn push(&mut self, id: String, seq: Vec<u8>, label: &str) {
+        let idx = match self.classes.iter().position(|c| c == label) {
+            Some(i) => i,
+            None => {
+                self.classes.push(label.to_string());
+                self.classes.len() - 1
+            }
+        };
+        self.ids.push(id);
+        self.sequences.push(seq);
+        self.labels.push(idx as u32);
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Counts per class.
+    pub fn class_counts(&self) -> Vec<usize> {
+        let mut c = vec![0; self.classes.len()];
+        for &l in &self.labels {
+            c[l as usize] += 1;
+        }
+        c
+    }
+
+    /// Assigns train/valid/test within each class: round(frac * n) to valid and test, reproducibly.
+    pub fn split_stratified(&mut self, valid_frac: f64, test_frac: f64, seed: u64) {
+        let mut splits = vec![SetSplit::Train; self.len()];
+        let mut rng = SplitMix64::new(seed);
+        for class in 0..self.classes.len() as u32 {
+            let mut idx: Vec<usize> = (0..self.len())
+                .filter(|&i| self.labels[i] == class)
+                .collect();
+            for i in (1..idx.len()).rev() {
+                let j = rng.below(i as u64 + 1) as usize;
+                idx.swap(i, j);
+            }
+            let n = idx.len() as f64;
+            let n_test = (test_frac * n).round() as usize;
+            let n_valid = (valid_frac * n).round() as usize;
+            for (k, &i) in idx.iter().enumerate() {
+                splits[i] = if k < n_test {
+                    SetSplit::Test
+                } else if k < n_test + n_valid {
+                    SetSplit::Valid
+                } else {
+                    SetSplit::Train
+                };
+            }
+        }
+        self.splits = Some(splits);
+    }
+
+    fn check(self, what: &str) -> Result<Self, Error> {
+        if self.is_empty() {
+            return Err(Error::Invalid(format!("{what}: no sequences")));
+        }
+        if self.classes.len() < 2 {
+            return Err(Error::Invalid(format!(
+                "{what}: only one class ({:?}); a classifier needs two or more",
+                self.classes.first().map(String::as_str).unwrap_or("")
+            )));
+        }
+        Ok(self)
+    }
+}
+
+fn normalise(seq: &[u8], path: &Path, line: usize, id: &str) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(seq.len());
+    nucleotide::push_sequence_line(seq, &mut out).map_err(|i| Error::Line {
+        path: path.to_path_buf(),
+        line,
+        message: format!(
+            "sequence of {id:?}: {} is not a nucleotide",
+            nucleotide::describe_byte(seq[i])
+        ),
+    })?;
+    if out.is_empty() {
+        return Err(Error::Line {
+            path: path.to_path_buf(),
+            line,
+            message: format!("{id:?} has an empty sequence"),
+        });
+    }
+    Ok(out)
+}
+
+fn header_label(header: &str, regex: Option<&regex::Regex>) -> Option<String> {
+    match regex {
+        Some(re) => re
+            .captures(header)
+            .and_then(|c| c.get(1))
+            .map(|m| m.as_str().to_string()),
+        None => header
+            .split(|c: char| c.is_whitespace() || c == '|' || c == ';')
+            .find_map(|w| w.strip_prefix("label=").map(str::to_string)),
+    }
+}
+
+/// FASTA records with their full header line (the streaming reader keeps only the name).
+fn fasta_with_headers(path: &Path) -> Result<Vec<(String, usize, Vec<u8>)>, Error> {
+    let reader = genome::open::open_decompressed(path)?;
+    let mut out: Vec<(String, usize, Vec<u8>)> = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| Error::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let line = line.trim_end();
+        if let Some(h) = line.strip_prefix('>') {
+            out.push((h.trim().to_string(), i + 1, Vec::new()));
+        } else if !line.is_empty() {
+            let Some(last) = out.last_mut() else {
+                return Err(Error::Line {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    message: "sequence before the first '>' header".into(),
+                });
+            };
+            last.2.extend_from_slice(line.as_bytes());
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::File {
+            path: path.to_path_buf(),
+            message: "no FASTA records".into(),
+        });
+    }
+    Ok(out)
+}
+
+fn load_fasta_per_class(classes: &[ClassFile]) -> Result<LabelledSet, Error> {
+    let mut set = LabelledSet::default();
+    for c in classes {
+        for (header, line, seq) in fasta_with_headers(&c.fasta)? {
+            let id = header.split_whitespace().next().unwrap_or("").to_string();
+            let seq = normalise(&seq, &c.fasta, line, &id)?;
+            set.push(id, seq, &c.name);
+        }
+    }
+    set.check("fasta_per_class")
+}
+
+fn load_fasta_header(path: &Path, regex: Option<&str>) -> Result<LabelledSet, Error> {
+    let re = regex
+        .map(|r| {
+            regex::Regex::new(r).map_err(|e| Error::Regex {
+                regex: r.to_string(),
+                message: e.to_string(),
+            })
+        })
+        .transpose()?;
+    let mut set = LabelledSet::default();
+    for (header, line, seq) in fasta_with_headers(path)? {
+        let id = header.split_whitespace().next().unwrap_or("").to_string();
+        let label = header_label(&header, re.as_ref()).ok_or_else(|| Error::Line {
+            path: path.to_path_buf(),
+            line,
+            message: format!(
+                "header {header:?} has no label ({})",
+                regex
+                    .map(|r| format!("label_regex {r:?} does not match"))
+                    .unwrap_or_else(|| "expected label=VALUE".into())
+            ),
+        })?;
+        let seq = normalise(&seq, path, line, &id)?;
+        set.push(id, seq, &label);
+    }
+    set.check(&path.display().to_string())
+}
+
+fn load_table(
+    path: &Path,
+    seq_col: &str,
+    label_col: &str,
+    split_col: Option<&str>,
+) -> Result<LabelledSet, Error> {
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    let delim = if name.ends_with(".csv") || name.ends_with(".csv.gz") {
+        ','
+    } else {
+        '\t'
+    };
+    let reader = genome::open::open_decompressed(path)?;
+    let mut lines = reader.lines().enumerate();
+    let file_err = |message: String| Error::File {
+        path: path.to_path_buf(),
+        message,
+    };
+    let header = match lines.next() {
+        Some((_, Ok(h))) => h,
+        _ => return Err(file_err("empty table (expected a header line)".into())),
+    };
+    let cols: Vec<&str> = header.trim_end().split(delim).map(str::trim).collect();
+    let find = |c: &str| {
+        cols.iter().position(|h| *h == c).ok_or_else(|| {
+            file_err(format!(
+                "no column {c:?} in the header (columns: {})",
+                cols.join(", ")
+            ))
+        })
+    };
+    let (si, li) = (find(seq_col)?, find(label_col)?);
+    let pi = split_col.map(find).transpose()?;
+    let mut set = LabelledSet::default();
+    let mut splits = Vec::new();
+    for (i, line) in lines {
+        let line = line.map_err(|e| file_err(e.to_string()))?;
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split(delim).collect();
+        let need = si.max(li).max(pi.unwrap_or(0));
+        if f.len() <= need {
+            return Err(Error::Line {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message: format!("{} fields, expected at least {}", f.len(), need + 1),
+            });
+        }
+        let id = format!("row{}", i + 1);
+        let seq = normalise(f[si].trim().as_bytes(), path, i + 1, &id)?;
+        if let Some(pi) = pi {
+            splits.push(f[pi].parse::<SetSplit>().map_err(|message| Error::Line {
+                path: path.to_path_buf(),
+                line: i + 1,
+                message,
+            })?);
+        }
+        set.push(id, seq, f[li].trim());
+    }
+    if pi.is_some() {
+        set.splits = Some(splits);
+    }
+    set.check(&path.display().to_string())
+}
+
+fn load_bed(
+    bed_path: &Path,
+    genome_path: &Path,
+    label_column: usize,
+) -> Result<LabelledSet, Error> {
+    if label_column == 0 {
+        return Err(Error::Invalid("bed label_column is 1-based".into()));
+    }
+    let cols = bed::BedColumns {
+        label: Some(label_column - 1),
+        strand: Some(5),
+    };
+    let intervals = bed::read_bed(bed_path, cols)?;
+    let mut genome = Genome::open(genome_path)?;
+    let mut set = LabelledSet::default();
+    for iv in &intervals {
+        let label = iv.label.clone().ok_or_else(|| Error::File {
+            path: bed_path.to_path_buf(),
+            message: format!(
+                "interval {} has no column {label_column} for its label",
+                iv.to_region()
+            ),
+        })?;
+        let seq = genome.fetch(iv)?;
+        set.push(iv.to_region().to_string(), seq, &label);
+    }
+    set.check(&bed_path.display().to_string())
+}
+
+impl LabelledSource {
+    pub fn load(&self) -> Result<LabelledSet, Error> {
+        match self {
+            LabelledSource::FastaPerClass { classes } => load_fasta_per_class(classes),
+            LabelledSource::FastaHeader { fasta, label_regex } => {
+                load_fasta_header(fasta, label_regex.as_deref())
+            }
+            LabelledSource::Table {
+                path,
+                sequence_column,
+                label_column,
+                split_column,
+            } => load_table(path, sequence_column, label_column, split_column.as_deref()),
+            LabelledSource::Bed {
+                bed,
+                genome,
+                label_column,
+            } => load_bed(bed, genome, *label_column),
+        }
+    }
+}
+
+/// Class name -> index, for mapping predictions back.
+pub fn class_index(classes: &[String]) -> HashMap<&str, u32> {
+    classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i as u32))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn test_all_four_sources() {
+        let d = tempfile::tempdir().unwrap();
+        let a = write(d.path(), "a.fa", ">a1\nACGT\n>a2\nacgtn\n");
+        let b = write(d.path(), "b.fa", "> 7\nGGCC\n");
+        let s = LabelledSource::FastaPerClass {
+            classes: vec![
+                ClassFile {
+                    name: "pos".into(),
+                    fasta: a,
+                },
+                ClassFile {
+                    name: "neg".into(),
+                    fasta: b,
+                },
+            ],
+        }
+        .load()
+        .unwrap();
+        assert_eq!(
+            (s.classes.clone(), s.labels.clone()),
+            (vec!["pos".to_string(), "neg".into()], vec![0, 0, 1])
+        );
+        assert_eq!(s.sequences[1], b"ACGTN");
+
+        let h = write(
+            d.path(),
+            "h.fa",
+            ">x1 label=enh\nACGT\n>x2 gene|label=bg\nTTTT\n",
+        );
+        let s = LabelledSource::FastaHeader {
+            fasta: h.clone(),
+            label_regex: None,
+        }
+        .load()
+        .unwrap();
+        assert_eq!(s.classes, ["enh", "bg"]);
+        let s = LabelledSource::FastaHeader {
+            fasta: h,
+            label_regex: Some(r"^(x\d)".into()),
+        }
+        .load()
+        .unwrap();
+        assert_eq!(s.classes, ["x1", "x2"]);
+
+        let t = write(
+            d.path(),
+            "t.csv",
+            "id,sequence,label,split\n1,ACGT,yes,train\n2,GGGG,no,test\n",
+        );
+        let src = LabelledSource::Table {
+            path: t,
+            sequence_column: "sequence".into(),
+            label_column: "label".into(),
+            split_column: Some("split".into()),
+        };
+        let s = src.load().unwrap();
+        assert_eq!(s.splits, Some(vec![SetSplit::Train, SetSplit::Test]));
+
+        let g = write(d.path(), "g.fa", ">chr1\nAAAACCCCGGGGTTTT\n");
+        let bedf = write(
+            d.path(),
+            "x.bed",
+            "chr1\t0\t4\tA\t0\t+\nchr1\t4\t8\tC\t0\t-\n",
+        );
+        let s = LabelledSource::Bed {
+            bed: bedf,
+            genome: g,
+            label_column: 4,
+        }
+        .load()
+        .unwrap();
+        assert_eq!(
+            s.sequences,
+            vec![b"AAAA".to_vec(), b"GGGG".to_vec()],
+            "'-' is reverse-complemented"
+        );
+    }
+
+    #[test]
+    fn test_errors_name_file_and_line() {
+        let d = tempfile::tempdir().unwrap();
+        let h = write(d.path(), "h.fa", ">x1 label=a\nACGT\n>x2\nTTTT\n");
+        let e = LabelledSource::FastaHeader {
+            fasta: h,
+            label_regex: None,
+        }
+        .load()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("h.fa: line 3") && e.contains("no label"), "{e}");
+        let t = write(d.path(), "t.tsv", "sequence\tlabel\nACGT\ta\nAC!T\tb\n");
+        let src = LabelledSource::Table {
+            path: t,
+            sequence_column: "sequence".into(),
+            label_column: "label".into(),
+            split_column: None,
+        };
+        let e = src.load().unwrap_err().to_string();
+        assert!(e.contains("t.tsv: line 3") && e.contains("'!'"), "{e}");
+        let t = write(d.path(), "one.tsv", "sequence\tlabel\nACGT\ta\nGGGG\ta\n");
+        let src = LabelledSource::Table {
+            path: t,
+            sequence_column: "seq".into(),
+            label_column: "label".into(),
+            split_column: None,
+        };
+        assert!(src
+            .load()
+            .unwrap_err()
+            .to_string()
+            .contains("no column \"seq\""));
+    }
+
+    #[test]
+    fn test_stratified_split_keeps_class_proportions() {
+        let mut s = LabelledSet::default();
+        for i in 0..100 {
+            s.push(format!("p{i}"), b"ACGT".to_vec(), "pos");
+        }
+        for i in 0..300 {
+            s.push(format!("n{i}"), b"ACGT".to_vec(), "neg");
+        }
+        s.split_stratified(0.1, 0.2, 7);
+        let splits = s.splits.clone().unwrap();
+        let count = |class: u32, sp: SetSplit| {
+            (0..s.len())
+                .filter(|&i| s.labels[i] == class && splits[i] == sp)
+                .count()
+        };
+        assert_eq!(
+            (count(0, SetSplit::Test), count(0, SetSplit::Valid)),
+            (20, 10)
+        );
+        assert_eq!(
+            (count(1, SetSplit::Test), count(1, SetSplit::Valid)),
+            (60, 30)
+        );
+        let mut again = s.clone();
+        again.split_stratified(0.1, 0.2, 7);
+        assert_eq!(again.splits, s.splits);
+    }
+}

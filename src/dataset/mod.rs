@@ -1,0 +1,3 @@
+//! Labelled data sets derived from annotations (Genomic-ULMFiT's derived tasks).
+
+pub mod promoters;
