@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod corpus;
 pub mod dataset;
+pub mod eval;
 pub mod fsutil;
 pub mod genome;
 pub mod plot;

@@ -2,5 +2,6 @@
 //! classifiers, the freeze machinery and outside users rely on.
 
 pub mod awd_lstm;
+pub mod classifier;
 
 pub use awd_lstm::{AwdLstm, AwdLstmConfig, LanguageModel};

@@ -1,0 +1,3 @@
+//! Evaluation: the metrics a biologist reports for a classifier.
+
+pub mod metrics;

@@ -1,0 +1,191 @@
+//! ULMFiT's classifier: the AWD-LSTM encoder read in BPTT chunks (state carried, as fastai's
+//! MultiBatchEncoder) and PoolingLinearClassifier on [last hidden, max-pool, mean-pool] over the
+//! non-pad positions of the last `max_len` tokens.
+//!
+//! Tensor names: `encoder.*` as in [`super::awd_lstm`] (so an LM's encoder loads by name), and the head
+//! numbered as fastai's `layers`: `head.0` BatchNorm(3*emb), `head.2` Linear(3*emb, lin),
+//! `head.4` BatchNorm(lin), `head.6` Linear(lin, n_classes) (1, 3, 5 are dropout and ReLU).
+
+use tch::nn::{self, ModuleT};
+use tch::{Kind, Tensor};
+
+use super::awd_lstm::{AwdLstm, AwdLstmConfig, Hidden};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeadConfig {
+    /// Hidden width of the head.
+    #[serde(default = "d_lin")]
+    pub lin_size: i64,
+    /// Dropout before the first linear layer (fastai: the encoder's output_p) and before the last.
+    #[serde(default = "d_ps")]
+    pub ps: (f64, f64),
+    /// Tokens per encoder chunk (BPTT).
+    #[serde(default = "d_bptt")]
+    pub bptt: i64,
+    /// Pool over at most the last `max_len` tokens.
+    #[serde(default = "d_max_len")]
+    pub max_len: i64,
+}
+
+fn d_lin() -> i64 {
+    50
+}
+fn d_ps() -> (f64, f64) {
+    (0.25, 0.1)
+}
+fn d_bptt() -> i64 {
+    70
+}
+fn d_max_len() -> i64 {
+    20 * 70
+}
+
+impl Default for HeadConfig {
+    fn default() -> Self {
+        Self {
+            lin_size: d_lin(),
+            ps: d_ps(),
+            bptt: d_bptt(),
+            max_len: d_max_len(),
+        }
+    }
+}
+
+pub struct Classifier {
+    pub encoder: AwdLstm,
+    bn0: nn::BatchNorm,
+    lin0: nn::Linear,
+    bn1: nn::BatchNorm,
+    lin1: nn::Linear,
+    pub head: HeadConfig,
+    pub n_classes: i64,
+}
+
+impl Classifier {
+    pub fn new(
+        root: &nn::Path,
+        vocab: i64,
+        enc: &AwdLstmConfig,
+        head: &HeadConfig,
+        n_classes: i64,
+    ) -> Self {
+        let encoder = AwdLstm::new(&(root / "encoder"), vocab, enc);
+        let h = root / "head";
+        let feat = 3 * enc.emb_size;
+        Self {
+            encoder,
+            bn0: nn::batch_norm1d(&h / 0, feat, Default::default()),
+            lin0: nn::linear(&h / 2, feat, head.lin_size, Default::default()),
+            bn1: nn::batch_norm1d(&h / 4, head.lin_size, Default::default()),
+            lin1: nn::linear(&h / 6, head.lin_size, n_classes, Default::default()),
+            head: head.clone(),
+            n_classes,
+        }
+    }
+
+    /// Layer groups, first to last: embedding, each LSTM layer, the head (name prefixes).
+    pub fn layer_groups(&self) -> Vec<Vec<String>> {
+        let mut g = self.encoder.layer_groups();
+        g.push(vec!["head.".to_string()]);
+        g
+    }
+
+    /// Logits [batch, n_classes] for left-padded token ids [batch, seq] (`pad_id` marks padding).
+    pub fn forward(&self, tokens: &Tensor, pad_id: i64, train: bool, kind: Kind) -> Tensor {
+        let (bs, seq) = (tokens.size()[0], tokens.size()[1]);
+        let mut hidden: Hidden = self.encoder.zero_hidden(bs, kind);
+        let mut kept = Vec::new();
+        let keep_from = (seq - self.head.max_len).max(0);
+        let mut start = 0;
+        while start < seq {
+            let len = self.head.bptt.min(seq - start);
+            let chunk = tokens.narrow(1, start, len);
+            let out = self.encoder.forward(&chunk, &hidden, train, kind);
+            hidden = out.hidden;
+            if start + len > keep_from {
+                let from = (keep_from - start).max(0);
+                kept.push(out.output.narrow(1, from, len - from));
+            }
+            start += len;
+        }
+        let output = Tensor::cat(&kept, 1).to_kind(Kind::Float);
+        let mask = tokens
+            .narrow(1, keep_from, seq - keep_from)
+            .eq(pad_id)
+            .unsqueeze(-1);
+        let last = output.select(1, output.size()[1] - 1);
+        let max_pool = output
+            .masked_fill(&mask, f64::NEG_INFINITY)
+            .amax([1].as_slice(), false);
+        let n_real = mask
+            .logical_not()
+            .sum_dim_intlist([1].as_slice(), false, Kind::Float)
+            .clamp_min(1.0);
+        let mean_pool =
+            output
+                .masked_fill(&mask, 0.0)
+                .sum_dim_intlist([1].as_slice(), false, Kind::Float)
+                / n_real;
+        let x = Tensor::cat(&[last, max_pool, mean_pool], 1);
+        let x = self.bn0.forward_t(&x, train).dropout(self.head.ps.0, train);
+        let x = x.apply(&self.lin0).relu();
+        let x = self.bn1.forward_t(&x, train).dropout(self.head.ps.1, train);
+        x.apply(&self.lin1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> AwdLstmConfig {
+        AwdLstmConfig {
+            emb_size: 8,
+            hidden_size: 12,
+            n_layers: 2,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn test_shapes_chunks_and_padding() {
+        tch::manual_seed(0);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let head = HeadConfig {
+            bptt: 5,
+            max_len: 12,
+            ..Default::default()
+        };
+        let mut clf = Classifier::new(&vs.root(), 20, &tiny(), &head, 3);
+        let tokens = Tensor::randint_low(2, 20, [4, 23], (Kind::Int64, tch::Device::Cpu));
+        let logits = clf.forward(&tokens, 0, false, Kind::Float);
+        assert_eq!(logits.size(), vec![4, 3]);
+        // Eval mode is deterministic, and chunking does not change the result: one chunk of 23 or five.
+        let again = clf.forward(&tokens, 0, false, Kind::Float);
+        assert!(logits.allclose(&again, 1e-6, 1e-6, false));
+        clf.head.bptt = 100;
+        let one_chunk = clf.forward(&tokens, 0, false, Kind::Float);
+        assert!(
+            logits.allclose(&one_chunk, 1e-5, 1e-5, false),
+            "state carried across chunks"
+        );
+        // A padded prefix is masked out of the pools: the pooled features stay finite.
+        let mut padded = tokens.copy();
+        let _ = padded.narrow(1, 0, 10).fill_(0);
+        assert!(
+            bool::try_from(clf.forward(&padded, 0, false, Kind::Float).isfinite().all()).unwrap()
+        );
+    }
+
+    #[test]
+    fn test_names_match_the_language_model() {
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let _clf = Classifier::new(&vs.root(), 20, &tiny(), &HeadConfig::default(), 2);
+        let names: Vec<String> = vs.variables().into_keys().collect();
+        assert!(names.contains(&"encoder.embedding.weight".to_string()));
+        assert!(names.contains(&"encoder.lstm.1.weight_hh".to_string()));
+        assert!(names.contains(&"head.6.weight".to_string()));
+        assert!(names.contains(&"head.0.running_mean".to_string()));
+    }
+}
