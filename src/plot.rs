@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use plotters::prelude::*;
+pub use plotters::style::RGBColor;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

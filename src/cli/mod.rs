@@ -22,6 +22,7 @@ pub const EXIT_INTERRUPTED: i32 = 130;
     after_help = "Model commands (run by genolm-torch, beside this binary; `genolm <command> --help`):\n  \
                   pretrain   Pretrain an AWD-LSTM language model on a token corpus (--config configs/lm-*.toml)\n  \
                   lm eval    Loss, accuracy and perplexity of a language model on a corpus\n  \
+                  classify train   Train a sequence classifier (from a language model or from scratch)\n  \
                   info       Show the build, libtorch and device (--device auto|cpu|cuda|cuda:N)"
 )]
 struct Cli {

@@ -52,6 +52,8 @@ pub enum LabelledSource {
         #[serde(default)]
         split_column: Option<String>,
     },
+    /// Two parallel files, one sequence per line and one label per line (the genomics primer's format).
+    Lines { sequences: PathBuf, labels: PathBuf },
     /// BED intervals (label in a column, 1-based; strand in column 6) cut from a reference.
     Bed {
         bed: PathBuf,
@@ -379,9 +381,44 @@ fn load_bed(
     set.check(&bed_path.display().to_string())
 }
 
+fn read_lines(path: &Path) -> Result<Vec<String>, Error> {
+    let reader = genome::open::open_decompressed(path)?;
+    let lines: Result<Vec<String>, _> = reader.lines().collect();
+    let lines = lines.map_err(|e| Error::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(lines
+        .into_iter()
+        .map(|l| l.trim_end().to_string())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+fn load_lines(seq_path: &Path, label_path: &Path) -> Result<LabelledSet, Error> {
+    let (seqs, labels) = (read_lines(seq_path)?, read_lines(label_path)?);
+    if seqs.len() != labels.len() {
+        return Err(Error::Invalid(format!(
+            "{} has {} sequences but {} has {} labels",
+            seq_path.display(),
+            seqs.len(),
+            label_path.display(),
+            labels.len()
+        )));
+    }
+    let mut set = LabelledSet::default();
+    for (i, (s, l)) in seqs.iter().zip(&labels).enumerate() {
+        let id = format!("seq{}", i + 1);
+        let seq = normalise(s.as_bytes(), seq_path, i + 1, &id)?;
+        set.push(id, seq, l.trim());
+    }
+    set.check(&seq_path.display().to_string())
+}
+
 impl LabelledSource {
     pub fn load(&self) -> Result<LabelledSet, Error> {
         match self {
+            LabelledSource::Lines { sequences, labels } => load_lines(sequences, labels),
             LabelledSource::FastaPerClass { classes } => load_fasta_per_class(classes),
             LabelledSource::FastaHeader { fasta, label_regex } => {
                 load_fasta_header(fasta, label_regex.as_deref())

@@ -23,6 +23,15 @@ enum Command {
     /// Language-model commands.
     #[command(subcommand)]
     Lm(LmCommand),
+    /// Sequence classifiers (ULMFiT).
+    #[command(subcommand)]
+    Classify(ClassifyCommand),
+}
+
+#[derive(Subcommand)]
+enum ClassifyCommand {
+    /// Train a classifier from a language model (or from scratch) with gradual unfreezing.
+    Train(cli::classify::TrainArgs),
 }
 
 #[derive(Subcommand)]
@@ -43,6 +52,7 @@ fn main() {
         Command::Info(args) => cli::info::run(args),
         Command::Pretrain(args) => cli::lm::pretrain(args, &INTERRUPTED),
         Command::Lm(LmCommand::Eval(args)) => cli::lm::eval(args),
+        Command::Classify(ClassifyCommand::Train(args)) => cli::classify::train(args, &INTERRUPTED),
     };
     if let Err(e) = result {
         eprintln!("genolm: error: {e:#}");

@@ -1,4 +1,5 @@
 //! Model commands, reached as `genolm <command>` (the front binary hands them over) or directly.
 
+pub mod classify;
 pub mod info;
 pub mod lm;

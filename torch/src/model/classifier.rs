@@ -171,7 +171,7 @@ mod tests {
             "state carried across chunks"
         );
         // A padded prefix is masked out of the pools: the pooled features stay finite.
-        let mut padded = tokens.copy();
+        let padded = tokens.copy();
         let _ = padded.narrow(1, 0, 10).fill_(0);
         assert!(
             bool::try_from(clf.forward(&padded, 0, false, Kind::Float).isfinite().all()).unwrap()

@@ -334,7 +334,7 @@ fn write_model_dir_header(
     write_atomic(&path, text.as_bytes()).map_err(io_err(&path))
 }
 
-fn read_model_dir_config(dir: &Path) -> Result<ModelDirConfig> {
+pub fn load_model_config(dir: &Path) -> Result<ModelDirConfig> {
     let path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
     toml::from_str(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
@@ -428,7 +428,7 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
     let mut pos = Position::default();
     let mut hidden: Hidden = model.encoder.zero_hidden(t.batch_size as i64, kind);
     if opts.resume {
-        let saved = read_model_dir_config(out)?;
+        let saved = load_model_config(out)?;
         if saved.pretrain.model != cfg.model || saved.vocab_size != vocab {
             return Err(Error::Invalid(format!(
                 "{}: the checkpoint's model (vocab {}, {:?}) differs from this config's (vocab {vocab}, {:?})",
@@ -627,7 +627,7 @@ pub fn load_model(
     dir: &Path,
     device: Device,
 ) -> Result<(nn::VarStore, LanguageModel, ModelDirConfig)> {
-    let cfg = read_model_dir_config(dir)?;
+    let cfg = load_model_config(dir)?;
     let mut vs = nn::VarStore::new(device);
     let model = LanguageModel::new(&vs.root(), cfg.vocab_size, &cfg.pretrain.model);
     vs.load(dir.join(MODEL_FILE))?;

@@ -2,6 +2,7 @@
 //! gradient clipping, atomic resumable checkpoints, metrics log. The LM and the classifiers use it.
 
 pub mod checkpoint;
+pub mod classify;
 pub mod lm;
 pub mod optim;
 pub mod schedule;

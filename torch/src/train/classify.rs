@@ -1,0 +1,547 @@
+//! `genolm classify train`: a ULMFiT classifier on labelled sequences, from a language model's encoder
+//! (or from scratch, the "naive" baseline), with gradual unfreezing and discriminative learning rates.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tch::{nn, Device, Kind, Tensor};
+
+use super::optim::{AdamW, AdamWConfig};
+use super::schedule::OneCycle;
+use super::{io_err, Error, Precision, Result};
+use crate::model::awd_lstm::AwdLstmConfig;
+use crate::model::classifier::{Classifier, HeadConfig};
+use genolm::corpus::labelled::{LabelledSet, LabelledSource, SetSplit};
+use genolm::eval::metrics::{self, Report};
+use genolm::fsutil::write_atomic;
+use genolm::rng::SplitMix64;
+use genolm::tokenize::{hf, KmerSpec, KmerTokenizer, PAD_ID};
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// How many groups, counted from the head, train in this stage (0 = all).
+    pub unfreeze: usize,
+    pub epochs: u64,
+    /// Peak learning rate of the head; each lower group gets lr / lr_div^depth.
+    pub lr: f64,
+}
+
+/// Genomic-ULMFiT's recipe: head only; then the last 2 groups; then 3; then everything.
+fn d_stages() -> Vec<Stage> {
+    vec![
+        Stage {
+            unfreeze: 1,
+            epochs: 1,
+            lr: 2e-2,
+        },
+        Stage {
+            unfreeze: 2,
+            epochs: 1,
+            lr: 1e-2,
+        },
+        Stage {
+            unfreeze: 3,
+            epochs: 1,
+            lr: 5e-3,
+        },
+        Stage {
+            unfreeze: 0,
+            epochs: 3,
+            lr: 1e-3,
+        },
+    ]
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyTrain {
+    #[serde(default = "d_bs")]
+    pub batch_size: usize,
+    #[serde(default = "d_stages")]
+    pub stages: Vec<Stage>,
+    /// Discriminative learning rates: each group below the head trains at lr / lr_div^depth.
+    #[serde(default = "d_lr_div")]
+    pub lr_div: f64,
+    #[serde(default = "d_wd")]
+    pub weight_decay: f64,
+    #[serde(default = "d_moms")]
+    pub moms: (f64, f64),
+    #[serde(default = "d_clip")]
+    pub clip: f64,
+    #[serde(default)]
+    pub precision: Precision,
+    #[serde(default = "d_seed")]
+    pub seed: u64,
+    #[serde(default = "d_device")]
+    pub device: String,
+    #[serde(default)]
+    pub threads: i32,
+    /// Validation metric that picks the best checkpoint: mcc, accuracy, f1, auroc or auprc.
+    #[serde(default = "d_metric")]
+    pub metric: String,
+}
+
+fn d_bs() -> usize {
+    64
+}
+fn d_lr_div() -> f64 {
+    2.6
+}
+fn d_wd() -> f64 {
+    0.01
+}
+fn d_moms() -> (f64, f64) {
+    (0.8, 0.7)
+}
+fn d_clip() -> f64 {
+    0.25
+}
+fn d_seed() -> u64 {
+    42
+}
+fn d_device() -> String {
+    "auto".into()
+}
+fn d_metric() -> String {
+    "mcc".into()
+}
+
+impl Default for ClassifyTrain {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults deserialize")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitConfig {
+    #[serde(default = "d_valid")]
+    pub valid_frac: f64,
+    #[serde(default = "d_test")]
+    pub test_frac: f64,
+    #[serde(default = "d_seed")]
+    pub seed: u64,
+}
+
+fn d_valid() -> f64 {
+    0.1
+}
+fn d_test() -> f64 {
+    0.15
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        Self {
+            valid_frac: d_valid(),
+            test_frac: d_test(),
+            seed: d_seed(),
+        }
+    }
+}
+
+/// `configs/<task>.toml`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyConfig {
+    /// A language-model directory: its encoder and tokenizer start the classifier. Absent: a randomly
+    /// initialised encoder (the naive baseline) with `tokenizer`, or a complete vocabulary of k/stride.
+    #[serde(default)]
+    pub lm: Option<PathBuf>,
+    #[serde(default)]
+    pub tokenizer: Option<PathBuf>,
+    #[serde(default)]
+    pub k: Option<usize>,
+    #[serde(default)]
+    pub stride: Option<usize>,
+    pub data: LabelledSource,
+    #[serde(default)]
+    pub split: SplitConfig,
+    /// Encoder shape for a naive classifier (with `lm`, the LM's own is used).
+    #[serde(default)]
+    pub model: AwdLstmConfig,
+    #[serde(default)]
+    pub head: HeadConfig,
+    #[serde(default)]
+    pub train: ClassifyTrain,
+    #[serde(default)]
+    pub output: super::lm::OutputSection,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClassifyReport {
+    pub dir: PathBuf,
+    pub accuracy: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub specificity: f64,
+    pub f1: f64,
+    pub mcc: f64,
+    pub auroc: f64,
+    pub auprc: f64,
+    pub n_test: usize,
+    pub seconds: f64,
+}
+
+struct Encoded {
+    ids: Vec<Vec<i64>>,
+    labels: Vec<i64>,
+}
+
+fn select(set: &LabelledSet, tok: &KmerTokenizer, splits: &[SetSplit], which: SetSplit) -> Encoded {
+    let mut e = Encoded {
+        ids: Vec::new(),
+        labels: Vec::new(),
+    };
+    for i in (0..set.len()).filter(|&i| splits[i] == which) {
+        let ids: Vec<i64> = tok
+            .encode(&set.sequences[i])
+            .into_iter()
+            .map(i64::from)
+            .collect();
+        e.ids.push(if ids.is_empty() {
+            vec![i64::from(PAD_ID)]
+        } else {
+            ids
+        });
+        e.labels.push(set.labels[i] as i64);
+    }
+    e
+}
+
+/// Left-padded batch tensor of the given rows.
+fn batch(e: &Encoded, rows: &[usize], device: Device) -> (Tensor, Tensor) {
+    let len = rows.iter().map(|&r| e.ids[r].len()).max().unwrap_or(1);
+    let mut flat = vec![i64::from(PAD_ID); rows.len() * len];
+    for (b, &r) in rows.iter().enumerate() {
+        let ids = &e.ids[r];
+        flat[b * len + len - ids.len()..(b + 1) * len].copy_from_slice(ids);
+    }
+    let x = Tensor::from_slice(&flat)
+        .view([rows.len() as i64, len as i64])
+        .to_device(device);
+    let y = Tensor::from_slice(&rows.iter().map(|&r| e.labels[r]).collect::<Vec<_>>())
+        .to_device(device);
+    (x, y)
+}
+
+/// fastai's SortishSampler: shuffle, sort by length within chunks of 50 batches, shuffle batches.
+fn sortish_batches(e: &Encoded, bs: usize, rng: &mut SplitMix64) -> Vec<Vec<usize>> {
+    let mut idx: Vec<usize> = (0..e.ids.len()).collect();
+    for i in (1..idx.len()).rev() {
+        idx.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    let mut batches = Vec::new();
+    for chunk in idx.chunks(bs * 50) {
+        let mut c = chunk.to_vec();
+        c.sort_by_key(|&i| std::cmp::Reverse(e.ids[i].len()));
+        batches.extend(c.chunks(bs).map(|b| b.to_vec()));
+    }
+    for i in (1..batches.len()).rev() {
+        batches.swap(i, rng.below(i as u64 + 1) as usize);
+    }
+    batches.retain(|b| b.len() > 1); // BatchNorm needs two samples in training
+    batches
+}
+
+/// Class probabilities for every row, in row order.
+fn predict(clf: &Classifier, e: &Encoded, bs: usize, kind: Kind, device: Device) -> Vec<Vec<f64>> {
+    let _guard = tch::no_grad_guard();
+    let mut order: Vec<usize> = (0..e.ids.len()).collect();
+    order.sort_by_key(|&i| e.ids[i].len());
+    let mut probs = vec![Vec::new(); e.ids.len()];
+    for rows in order.chunks(bs) {
+        let (x, _) = batch(e, rows, device);
+        let p = clf
+            .forward(&x, i64::from(PAD_ID), false, kind)
+            .softmax(-1, Kind::Float)
+            .to_device(Device::Cpu);
+        let p: Vec<f32> = Vec::<f32>::try_from(p.flatten(0, -1)).unwrap_or_default();
+        let k = clf.n_classes as usize;
+        for (j, &r) in rows.iter().enumerate() {
+            probs[r] = p[j * k..(j + 1) * k].iter().map(|&v| v as f64).collect();
+        }
+    }
+    probs
+}
+
+fn metric_of(r: &Report, name: &str) -> f64 {
+    let s = &r.summary;
+    match name {
+        "accuracy" => r.accuracy,
+        "f1" => s.f1,
+        "auroc" => s.auroc,
+        "auprc" => s.auprc,
+        _ => s.mcc,
+    }
+}
+
+fn group_of(name: &str, n_layers: i64) -> usize {
+    if let Some(rest) = name.strip_prefix("encoder.lstm.") {
+        return 1 + rest
+            .split('.')
+            .next()
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(0);
+    }
+    if name.starts_with("head.") {
+        return n_layers as usize + 1;
+    }
+    0
+}
+
+fn tokenizer_for(cfg: &ClassifyConfig) -> Result<KmerTokenizer> {
+    if let Some(lm) = &cfg.lm {
+        return Ok(hf::load(lm)?);
+    }
+    if let Some(t) = &cfg.tokenizer {
+        return Ok(hf::load(t)?);
+    }
+    match (cfg.k, cfg.stride) {
+        (Some(k), Some(s)) => Ok(KmerTokenizer::complete(KmerSpec::new(k, s)?)),
+        _ => Err(Error::Invalid(
+            "give `lm` (a language-model dir), `tokenizer`, or `k` and `stride`".into(),
+        )),
+    }
+}
+
+fn load_splits(cfg: &ClassifyConfig) -> Result<LabelledSet> {
+    let mut set = cfg.data.load().map_err(|e| Error::Invalid(e.to_string()))?;
+    if set.splits.is_none() {
+        set.split_stratified(cfg.split.valid_frac, cfg.split.test_frac, cfg.split.seed);
+    }
+    Ok(set)
+}
+
+/// Trains a classifier into `out`.
+pub fn train(cfg: &ClassifyConfig, out: &Path, interrupted: &AtomicBool) -> Result<ClassifyReport> {
+    let started = Instant::now();
+    let t = &cfg.train;
+    let device = crate::device::resolve(t.device.parse()?)?;
+    let kind = t.precision.kind(device)?;
+    if t.threads > 0 {
+        tch::set_num_threads(t.threads);
+    }
+    tch::manual_seed(t.seed as i64);
+    let tok = tokenizer_for(cfg)?;
+    let enc_cfg = match &cfg.lm {
+        Some(lm) => super::lm::load_model_config(lm)?.pretrain.model,
+        None => cfg.model.clone(),
+    };
+    enc_cfg.validate()?;
+    let set = load_splits(cfg)?;
+    let splits = set.splits.clone().expect("splits assigned");
+    let (tr, va, te) = (
+        select(&set, &tok, &splits, SetSplit::Train),
+        select(&set, &tok, &splits, SetSplit::Valid),
+        select(&set, &tok, &splits, SetSplit::Test),
+    );
+    if tr.ids.len() < 2 || va.ids.is_empty() || te.ids.is_empty() {
+        return Err(Error::Invalid(format!(
+            "splits too small: train {}, valid {}, test {}",
+            tr.ids.len(),
+            va.ids.len(),
+            te.ids.len()
+        )));
+    }
+    let mut vs = nn::VarStore::new(device);
+    let n_classes = set.classes.len() as i64;
+    let clf = Classifier::new(
+        &vs.root(),
+        tok.vocab_size() as i64,
+        &enc_cfg,
+        &cfg.head,
+        n_classes,
+    );
+    if let Some(lm) = &cfg.lm {
+        let missing = vs.load_partial(lm.join(super::lm::MODEL_FILE))?;
+        if missing.iter().any(|n| n.starts_with("encoder.")) {
+            return Err(Error::Invalid(format!(
+                "{}: encoder tensors missing: {missing:?}",
+                lm.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    hf::save(&tok, out)?;
+    let n_groups = enc_cfg.n_layers as usize + 2;
+    // BatchNorm running statistics are buffers, not parameters.
+    let mut named: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let named = named.into_iter().map(|(n, p)| {
+        let g = group_of(&n, enc_cfg.n_layers);
+        (n, p, g)
+    });
+    let mut opt = AdamW::new(
+        named.collect(),
+        n_groups,
+        AdamWConfig {
+            beta2: 0.99,
+            eps: 1e-5,
+            weight_decay: t.weight_decay,
+        },
+    );
+    let mut rng = SplitMix64::new(t.seed);
+    let mut log = String::new();
+    let best_path = out.join(".best.safetensors");
+    let mut best = f64::NEG_INFINITY;
+    let mut step = 0u64;
+    for (si, stage) in t.stages.iter().enumerate() {
+        let trainable = if stage.unfreeze == 0 {
+            n_groups
+        } else {
+            stage.unfreeze.min(n_groups)
+        };
+        for g in 0..n_groups {
+            let depth = n_groups - 1 - g;
+            opt.group_frozen[g] = depth >= trainable;
+            opt.group_lr_mult[g] = t.lr_div.powi(-(depth as i32));
+        }
+        let per_epoch = sortish_batches(&tr, t.batch_size, &mut SplitMix64::new(0)).len() as u64;
+        let schedule = OneCycle {
+            lr_max: stage.lr,
+            pct_start: 0.25,
+            div: 25.0,
+            final_div: 1e5,
+            moms: t.moms,
+            total_steps: stage.epochs * per_epoch,
+        };
+        let mut stage_step = 0u64;
+        for epoch in 0..stage.epochs {
+            let mut loss_sum = 0.0;
+            let batches = sortish_batches(&tr, t.batch_size, &mut rng);
+            for rows in &batches {
+                if interrupted.load(Ordering::SeqCst) {
+                    return Err(Error::Invalid(
+                        "interrupted (classifier training is not resumable yet)".into(),
+                    ));
+                }
+                tch::manual_seed(
+                    (t.seed as i64)
+                        .wrapping_mul(1_000_003)
+                        .wrapping_add(step as i64),
+                );
+                let (x, y) = batch(&tr, rows, device);
+                let logits = clf
+                    .forward(&x, i64::from(PAD_ID), true, kind)
+                    .to_kind(Kind::Float);
+                let loss = logits.cross_entropy_for_logits(&y);
+                let (lr, mom) = schedule.at(stage_step);
+                let mut grads = opt.backward(&loss);
+                AdamW::clip_grad_norm(&mut grads, t.clip);
+                opt.step(&grads, lr, mom);
+                loss_sum += loss.double_value(&[]);
+                step += 1;
+                stage_step += 1;
+            }
+            let probs = predict(&clf, &va, t.batch_size, kind, device);
+            let labels: Vec<u32> = va.labels.iter().map(|&l| l as u32).collect();
+            let r = metrics::report(&labels, &probs, &set.classes);
+            let score = metric_of(&r, &t.metric);
+            log.push_str(&format!(
+                "{}\n",
+                serde_json::json!({
+                    "stage": si, "epoch": epoch, "step": step, "train_loss": loss_sum / batches.len().max(1) as f64,
+                    "valid_accuracy": r.accuracy, "valid_mcc": r.summary.mcc, "valid_auroc": r.summary.auroc,
+                    "valid_f1": r.summary.f1, "metric": t.metric, "score": score,
+                })
+            ));
+            if score > best || !best.is_finite() {
+                best = score;
+                super::checkpoint::save_weights(&vs, &best_path)?;
+            }
+        }
+    }
+    vs.load(&best_path)?;
+    std::fs::rename(&best_path, out.join(super::lm::MODEL_FILE)).map_err(io_err(out))?;
+    let probs = predict(&clf, &te, t.batch_size, kind, device);
+    let labels: Vec<u32> = te.labels.iter().map(|&l| l as u32).collect();
+    let r = metrics::report(&labels, &probs, &set.classes);
+    write_outputs(out, cfg, &set.classes, &log, &r, &labels, &probs)?;
+    let s = &r.summary;
+    Ok(ClassifyReport {
+        dir: out.to_path_buf(),
+        accuracy: r.accuracy,
+        precision: s.precision,
+        recall: s.recall,
+        specificity: s.specificity,
+        f1: s.f1,
+        mcc: s.mcc,
+        auroc: s.auroc,
+        auprc: s.auprc,
+        n_test: r.n,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn write_outputs(
+    out: &Path,
+    cfg: &ClassifyConfig,
+    classes: &[String],
+    log: &str,
+    r: &Report,
+    labels: &[u32],
+    probs: &[Vec<f64>],
+) -> Result<()> {
+    let w = |name: &str, text: String| {
+        let p = out.join(name);
+        write_atomic(&p, text.as_bytes()).map_err(io_err(&p))
+    };
+    w("metrics.jsonl", log.to_string())?;
+    w(
+        "test_metrics.json",
+        serde_json::to_string_pretty(r).expect("report serializes") + "\n",
+    )?;
+    let conf =
+        serde_json::json!({"kind": "awd_lstm_classifier", "classes": classes, "config": cfg});
+    w(
+        "config.json",
+        serde_json::to_string_pretty(&conf).expect("config serializes") + "\n",
+    )?;
+    // ROC and PR of the positive class (index 1), the curves a paper shows.
+    if classes.len() == 2 {
+        let scores: Vec<f64> = probs.iter().map(|p| p[1]).collect();
+        let pos: Vec<bool> = labels.iter().map(|&l| l == 1).collect();
+        let plots = [
+            (
+                "roc",
+                "ROC (test)",
+                "false positive rate",
+                "true positive rate",
+                metrics::roc_curve(&scores, &pos),
+            ),
+            (
+                "pr",
+                "Precision-recall (test)",
+                "recall",
+                "precision",
+                metrics::pr_curve(&scores, &pos),
+            ),
+        ];
+        for (stem, title, xl, yl, pts) in plots {
+            let series = vec![genolm::plot::Series {
+                name: format!("{} vs {}", classes[1], classes[0]),
+                points: pts,
+                color: genolm::plot::RGBColor(31, 119, 180),
+                dashed: false,
+            }];
+            let plot = genolm::plot::LinePlot {
+                title,
+                x_label: xl,
+                y_label: yl,
+                series,
+                zoom_y: None,
+            };
+            if let Err(e) = genolm::plot::line_plot(out, stem, &plot) {
+                eprintln!("genolm: warning: {stem} plot not drawn: {e}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,205 @@
+//! `genolm classify train`: from scratch and from a pretrained language model's encoder.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn run(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_genolm-torch"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn front(args: &[&str]) {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_genolm-torch")).with_file_name("genolm");
+    let o = Command::new(exe).args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// 240 random 40 bp sequences; half carry the motif at a random place.
+fn motif_table(dir: &Path) -> PathBuf {
+    let mut rng = genolm::rng::SplitMix64::new(5);
+    let mut text = String::from("sequence\tlabel\n");
+    for i in 0..240 {
+        let mut s: Vec<u8> = (0..40).map(|_| b"ACGT"[rng.below(4) as usize]).collect();
+        let label = if i % 2 == 0 {
+            let at = rng.below(28) as usize;
+            s[at..at + 12].copy_from_slice(b"CGACCGAACTCC");
+            "motif"
+        } else {
+            "background"
+        };
+        text.push_str(&format!("{}\t{label}\n", String::from_utf8(s).unwrap()));
+    }
+    let p = dir.join("motif.tsv");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const TRAIN: &str =
+    "[train]\nbatch_size = 16\nthreads = 1\nstages = [{ unfreeze = 0, epochs = 8, lr = 1e-2 }]\n";
+
+#[test]
+fn test_naive_classifier_learns_a_motif() {
+    let tmp = tempfile::tempdir().unwrap();
+    let table = motif_table(tmp.path());
+    let cfg = tmp.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "k = 3\nstride = 1\n[data]\nformat = \"table\"\npath = \"{}\"\n[split]\nvalid_frac = 0.15\ntest_frac = 0.25\n\
+             [model]\nemb_size = 16\nhidden_size = 32\nn_layers = 2\ndrop_mult = 0.1\n{TRAIN}",
+            table.display()
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("clf");
+    let line = run(&[
+        "classify",
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    for key in [
+        "accuracy",
+        "precision",
+        "recall",
+        "specificity",
+        "f1",
+        "mcc",
+        "auroc",
+        "auprc",
+        "n_test",
+        "seconds",
+    ] {
+        assert!(v.get(key).is_some(), "{key} in {line}");
+    }
+    assert_eq!(v["n_test"], 60);
+    assert!(v["accuracy"].as_f64().unwrap() >= 0.9, "{line}");
+    for f in [
+        "model.safetensors",
+        "config.json",
+        "test_metrics.json",
+        "metrics.jsonl",
+        "roc.png",
+        "pr.png",
+        "tokenizer.json",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+}
+
+#[test]
+fn test_classifier_starts_from_a_language_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let table = motif_table(tmp.path());
+    // An LM over the same sequences (as one FASTA), then a classifier from its encoder and tokenizer.
+    let text = std::fs::read_to_string(&table).unwrap();
+    let fasta: String = text
+        .lines()
+        .skip(1)
+        .enumerate()
+        .map(|(i, l)| format!(">s{i}\n{}\n", l.split('\t').next().unwrap()))
+        .collect();
+    let fa = tmp.path().join("all.fa");
+    std::fs::write(&fa, fasta).unwrap();
+    let corpus = tmp.path().join("corpus");
+    front(&[
+        "corpus",
+        "build",
+        "--fasta",
+        fa.to_str().unwrap(),
+        "--k",
+        "3",
+        "--stride",
+        "1",
+        "--doc-len",
+        "0",
+        "--out",
+        corpus.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let lm_cfg = tmp.path().join("lm.toml");
+    std::fs::write(
+        &lm_cfg,
+        format!(
+            "corpus = \"{}\"\n[model]\nemb_size = 16\nhidden_size = 32\nn_layers = 2\n\
+        [train]\nbatch_size = 8\nbptt = 20\nmax_steps = 30\nthreads = 1\ncheckpoint_every = 0\n",
+            corpus.display()
+        ),
+    )
+    .unwrap();
+    let lm = tmp.path().join("lm");
+    run(&[
+        "pretrain",
+        "--config",
+        lm_cfg.to_str().unwrap(),
+        "--out",
+        lm.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let cfg = tmp.path().join("c.toml");
+    // Head only (the first stage of gradual unfreezing): the encoder must stay the LM's, bit for bit.
+    let train = "[train]\nbatch_size = 16\nthreads = 1\nstages = [{ unfreeze = 1, epochs = 4, lr = 1e-2 }]\n";
+    std::fs::write(
+        &cfg,
+        format!(
+            "lm = \"{}\"\n[data]\nformat = \"table\"\npath = \"{}\"\n{train}",
+            lm.display(),
+            table.display()
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("clf");
+    let line = run(&[
+        "classify",
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(v["n_test"], 36, "{line}");
+    let lm_w: std::collections::HashMap<String, tch::Tensor> =
+        tch::Tensor::read_safetensors(lm.join("model.safetensors"))
+            .unwrap()
+            .into_iter()
+            .collect();
+    let clf_w: std::collections::HashMap<String, tch::Tensor> =
+        tch::Tensor::read_safetensors(out.join("model.safetensors"))
+            .unwrap()
+            .into_iter()
+            .collect();
+    let encoder: Vec<&String> = clf_w.keys().filter(|k| k.starts_with("encoder.")).collect();
+    assert_eq!(
+        encoder.len(),
+        1 + 4 * 2,
+        "embedding + 4 tensors per LSTM layer"
+    );
+    for name in encoder {
+        assert!(
+            clf_w[name].equal(&lm_w[name]),
+            "{name}: frozen encoder changed or was not loaded from the LM"
+        );
+    }
+    assert!(clf_w.keys().any(|k| k == "head.6.weight"));
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(c["classes"], serde_json::json!(["motif", "background"]));
+}
