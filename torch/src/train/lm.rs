@@ -483,7 +483,7 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
             }
             if t.max_steps > 0 && pos.step >= t.max_steps {
                 done = true;
-                break 'epochs;
+                break;
             }
             if opts.stop_after.is_some_and(|s| pos.step >= s) {
                 checkpoint::save(out, &vs, &opt, &hidden, pos)?;
@@ -546,7 +546,8 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
                 checkpoint::save(out, &vs, &opt, &hidden, pos)?;
             }
         }
-        // End of epoch: validate, log, checkpoint at the start of the next epoch.
+        // End of an epoch, or of the run at max_steps: validate, log, checkpoint (after an epoch, at
+        // the start of the next one).
         if window_loss.1 > 0 {
             last_train_loss = window_loss.0 / window_loss.1 as f64;
         }
@@ -560,25 +561,14 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
             baseline,
             last_train_loss,
         )?;
-        pos.epoch += 1;
-        pos.batch_in_epoch = 0;
-        checkpoint::save(out, &vs, &opt, &hidden, pos)?;
-    }
-    if done {
-        if window_loss.1 > 0 {
-            last_train_loss = window_loss.0 / window_loss.1 as f64;
+        if !done {
+            pos.epoch += 1;
+            pos.batch_in_epoch = 0;
         }
-        last_eval = log_validation(
-            &model,
-            valid.as_mut(),
-            kind,
-            t.valid_max_batches,
-            &mut metrics,
-            &pos,
-            baseline,
-            last_train_loss,
-        )?;
         checkpoint::save(out, &vs, &opt, &hidden, pos)?;
+        if done {
+            break 'epochs;
+        }
     }
     bar.finish_and_clear();
     checkpoint::save_weights(&vs, &out.join(MODEL_FILE))?;
