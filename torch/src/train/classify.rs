@@ -57,24 +57,24 @@ fn d_stages() -> Vec<Stage> {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifyTrain {
-    #[serde(default = "d_bs")]
+    #[serde(default = "super::defaults::batch_size")]
     pub batch_size: usize,
     #[serde(default = "d_stages")]
     pub stages: Vec<Stage>,
     /// Discriminative learning rates: each group below the head trains at lr / lr_div^depth.
     #[serde(default = "d_lr_div")]
     pub lr_div: f64,
-    #[serde(default = "d_wd")]
+    #[serde(default = "super::defaults::weight_decay")]
     pub weight_decay: f64,
     #[serde(default = "d_moms")]
     pub moms: (f64, f64),
-    #[serde(default = "d_clip")]
+    #[serde(default = "super::defaults::clip")]
     pub clip: f64,
     #[serde(default)]
     pub precision: Precision,
-    #[serde(default = "d_seed")]
+    #[serde(default = "super::defaults::seed")]
     pub seed: u64,
-    #[serde(default = "d_device")]
+    #[serde(default = "super::defaults::device")]
     pub device: String,
     #[serde(default)]
     pub threads: i32,
@@ -83,26 +83,11 @@ pub struct ClassifyTrain {
     pub metric: String,
 }
 
-fn d_bs() -> usize {
-    64
-}
 fn d_lr_div() -> f64 {
     2.6
 }
-fn d_wd() -> f64 {
-    0.01
-}
 fn d_moms() -> (f64, f64) {
     (0.8, 0.7)
-}
-fn d_clip() -> f64 {
-    0.25
-}
-fn d_seed() -> u64 {
-    42
-}
-fn d_device() -> String {
-    "auto".into()
 }
 fn d_metric() -> String {
     "mcc".into()
@@ -121,7 +106,7 @@ pub struct SplitConfig {
     pub valid_frac: f64,
     #[serde(default = "d_test")]
     pub test_frac: f64,
-    #[serde(default = "d_seed")]
+    #[serde(default = "super::defaults::seed")]
     pub seed: u64,
 }
 
@@ -137,7 +122,7 @@ impl Default for SplitConfig {
         Self {
             valid_frac: d_valid(),
             test_frac: d_test(),
-            seed: d_seed(),
+            seed: super::defaults::seed(),
         }
     }
 }
@@ -278,20 +263,6 @@ fn metric_of(r: &Report, name: &str) -> f64 {
     }
 }
 
-fn group_of(name: &str, n_layers: i64) -> usize {
-    if let Some(rest) = name.strip_prefix("encoder.lstm.") {
-        return 1 + rest
-            .split('.')
-            .next()
-            .and_then(|s| s.parse::<usize>().ok())
-            .unwrap_or(0);
-    }
-    if name.starts_with("head.") {
-        return n_layers as usize + 1;
-    }
-    0
-}
-
 fn tokenizer_for(cfg: &ClassifyConfig) -> Result<KmerTokenizer> {
     if let Some(lm) = &cfg.lm {
         return Ok(hf::load(lm)?);
@@ -375,7 +346,7 @@ pub fn train(cfg: &ClassifyConfig, out: &Path, interrupted: &AtomicBool) -> Resu
         .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let named = named.into_iter().map(|(n, p)| {
-        let g = group_of(&n, enc_cfg.n_layers);
+        let g = super::group_of(&n, enc_cfg.n_layers);
         (n, p, g)
     });
     let mut opt = AdamW::new(

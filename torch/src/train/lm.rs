@@ -24,7 +24,7 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainSection {
-    #[serde(default = "d_bs")]
+    #[serde(default = "super::defaults::batch_size")]
     pub batch_size: usize,
     #[serde(default = "d_bptt")]
     pub bptt: usize,
@@ -36,7 +36,7 @@ pub struct TrainSection {
     /// Peak learning rate of the one-cycle schedule.
     #[serde(default = "d_lr")]
     pub lr: f64,
-    #[serde(default = "d_wd")]
+    #[serde(default = "super::defaults::weight_decay")]
     pub weight_decay: f64,
     /// Adam beta1 at the start/end and at the peak of the cycle.
     #[serde(default = "d_moms")]
@@ -52,13 +52,13 @@ pub struct TrainSection {
     #[serde(default = "d_final_div")]
     pub final_div: f64,
     /// Gradient-norm clipping (0 = off).
-    #[serde(default = "d_clip")]
+    #[serde(default = "super::defaults::clip")]
     pub clip: f64,
     #[serde(default)]
     pub precision: Precision,
-    #[serde(default = "d_seed")]
+    #[serde(default = "super::defaults::seed")]
     pub seed: u64,
-    #[serde(default = "d_device")]
+    #[serde(default = "super::defaults::device")]
     pub device: String,
     /// libtorch intra-op threads (0 = libtorch's default, one per core).
     #[serde(default)]
@@ -72,9 +72,6 @@ pub struct TrainSection {
     pub valid_max_batches: u64,
 }
 
-fn d_bs() -> usize {
-    64
-}
 fn d_bptt() -> usize {
     70
 }
@@ -83,9 +80,6 @@ fn d_epochs() -> u64 {
 }
 fn d_lr() -> f64 {
     1e-2
-}
-fn d_wd() -> f64 {
-    0.01
 }
 fn d_moms() -> (f64, f64) {
     (0.95, 0.85)
@@ -104,15 +98,6 @@ fn d_div() -> f64 {
 }
 fn d_final_div() -> f64 {
     1e5
-}
-fn d_clip() -> f64 {
-    0.25
-}
-fn d_seed() -> u64 {
-    42
-}
-fn d_device() -> String {
-    "auto".into()
 }
 fn d_log_every() -> u64 {
     50
@@ -220,22 +205,6 @@ fn validate(cfg: &PretrainConfig) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// Layer group of a parameter: embedding 0, LSTM layer l -> 1 + l, decoder last.
-fn group_of(name: &str, n_layers: i64) -> usize {
-    if let Some(rest) = name.strip_prefix("encoder.lstm.") {
-        let l: usize = rest
-            .split('.')
-            .next()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        return 1 + l;
-    }
-    if name.starts_with("decoder.") {
-        return n_layers as usize + 1;
-    }
-    0
 }
 
 fn batch_tensors(b: &LmBatch, device: Device) -> (Tensor, Tensor) {
@@ -372,7 +341,7 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
     let named = named
         .into_iter()
         .map(|(n, t)| {
-            let g = group_of(&n, cfg.model.n_layers);
+            let g = super::group_of(&n, cfg.model.n_layers);
             (n, t, g)
         })
         .collect();

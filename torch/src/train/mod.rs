@@ -41,6 +41,41 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Config defaults shared by the language-model and classifier trainers.
+pub(crate) mod defaults {
+    pub fn batch_size() -> usize {
+        64
+    }
+    pub fn weight_decay() -> f64 {
+        0.01
+    }
+    pub fn clip() -> f64 {
+        0.25
+    }
+    pub fn seed() -> u64 {
+        42
+    }
+    pub fn device() -> String {
+        "auto".into()
+    }
+}
+
+/// Layer group of a parameter of an AWD-LSTM model: the embedding 0, LSTM layer l -> 1 + l, and
+/// whatever sits on top (the LM decoder, a classifier head) last.
+pub(crate) fn group_of(name: &str, n_layers: i64) -> usize {
+    if name.starts_with("encoder.embedding.") {
+        return 0;
+    }
+    if let Some(rest) = name.strip_prefix("encoder.lstm.") {
+        return 1 + rest
+            .split('.')
+            .next()
+            .and_then(|s| s.parse::<usize>().ok())
+            .unwrap_or(0);
+    }
+    n_layers as usize + 1
+}
+
 pub(crate) fn io_err(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: path.to_path_buf(),
