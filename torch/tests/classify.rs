@@ -1,30 +1,10 @@
 //! `genolm classify train`: from scratch and from a pretrained language model's encoder.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn run(args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_genolm-torch"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn front(args: &[&str]) {
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_genolm-torch")).with_file_name("genolm");
-    let o = Command::new(exe).args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
+use common::*;
 
 /// 240 random 40 bp sequences; half carry the motif at a random place.
 fn motif_table(dir: &Path) -> PathBuf {
@@ -64,7 +44,7 @@ fn test_naive_classifier_learns_a_motif() {
     )
     .unwrap();
     let out = tmp.path().join("clf");
-    let line = run(&[
+    let line = run_torch(&[
         "classify",
         "train",
         "--config",
@@ -118,7 +98,7 @@ fn test_classifier_starts_from_a_language_model() {
     let fa = tmp.path().join("all.fa");
     std::fs::write(&fa, fasta).unwrap();
     let corpus = tmp.path().join("corpus");
-    front(&[
+    run_front(&[
         "corpus",
         "build",
         "--fasta",
@@ -144,7 +124,7 @@ fn test_classifier_starts_from_a_language_model() {
     )
     .unwrap();
     let lm = tmp.path().join("lm");
-    run(&[
+    run_torch(&[
         "pretrain",
         "--config",
         lm_cfg.to_str().unwrap(),
@@ -165,7 +145,7 @@ fn test_classifier_starts_from_a_language_model() {
     )
     .unwrap();
     let out = tmp.path().join("clf");
-    let line = run(&[
+    let line = run_torch(&[
         "classify",
         "train",
         "--config",

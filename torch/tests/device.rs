@@ -1,8 +1,9 @@
 //! libtorch linkage: the binary finds libtorch by its RUNPATH, loads libtorch_cuda on demand, and
 //! explains a missing GPU instead of failing obscurely.
 
-use std::process::Command;
+mod common;
 
+use common::*;
 use genolm_torch::device::{self, DeviceRequest};
 
 #[test]
@@ -37,14 +38,9 @@ fn test_device_resolution() {
     }
 }
 
-fn genolm_front() -> std::path::PathBuf {
-    let torch_bin = std::path::PathBuf::from(env!("CARGO_BIN_EXE_genolm-torch"));
-    torch_bin.with_file_name("genolm")
-}
-
 #[test]
 fn test_info_through_the_front_binary_without_ld_library_path() {
-    let out = Command::new(genolm_front())
+    let out = front_bin()
         .args(["info", "--device", "auto", "--json"])
         .env_remove("LD_LIBRARY_PATH")
         .output()
@@ -61,7 +57,7 @@ fn test_info_through_the_front_binary_without_ld_library_path() {
         .double_value(&[]);
     assert_eq!(tensor_ok, 3.0);
     if !tch::Cuda::is_available() {
-        let out = Command::new(genolm_front())
+        let out = front_bin()
             .args(["info", "--device", "cuda"])
             .output()
             .unwrap();

@@ -1,18 +1,10 @@
 //! Language-model training reads its corpus in windows: memory does not grow with corpus size.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn genolm(args: &[&str]) -> String {
-    let exe = PathBuf::from(env!("CARGO_BIN_EXE_genolm-torch")).with_file_name("genolm");
-    let o = Command::new(exe).args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "genolm {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use std::path::Path;
+
+use common::*;
 
 fn train_peak_rss(dir: &Path, corpus: &Path, name: &str) -> (f64, u64) {
     let cfg = dir.join(format!("{name}.toml"));
@@ -23,7 +15,7 @@ fn train_peak_rss(dir: &Path, corpus: &Path, name: &str) -> (f64, u64) {
     );
     std::fs::write(&cfg, text).unwrap();
     let out = dir.join(format!("m-{name}"));
-    let line = genolm(&[
+    let line = run_front(&[
         "pretrain",
         "--config",
         cfg.to_str().unwrap(),
@@ -32,7 +24,7 @@ fn train_peak_rss(dir: &Path, corpus: &Path, name: &str) -> (f64, u64) {
         "--json",
     ]);
     let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
-    let tokens: serde_json::Value = serde_json::from_str(&genolm(&[
+    let tokens: serde_json::Value = serde_json::from_str(&run_front(&[
         "corpus",
         "stats",
         corpus.to_str().unwrap(),
@@ -47,16 +39,7 @@ fn train_peak_rss(dir: &Path, corpus: &Path, name: &str) -> (f64, u64) {
 
 #[test]
 fn test_rss_does_not_grow_with_corpus_size() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    if !data.is_dir() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "{} missing in CI",
-            data.display()
-        );
-        eprintln!("SKIPPED: needs {} (shared real data)", data.display());
-        return;
-    }
+    let Some(data) = shared_data() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let small = tmp.path().join("ecoli");
     let large = tmp.path().join("chr20");
@@ -67,7 +50,7 @@ fn test_rss_does_not_grow_with_corpus_size() {
         ),
         (&large, data.join("human_grch37_chr20/20.fa.gz")),
     ] {
-        genolm(&[
+        run_front(&[
             "corpus",
             "build",
             "--fasta",

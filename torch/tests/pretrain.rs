@@ -1,31 +1,17 @@
 //! `genolm pretrain` / `lm eval` end to end on small corpora: learning, resume, Ctrl-C, bad configs.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn torch_bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_genolm-torch"))
-}
-
-fn genolm_bin() -> Command {
-    Command::new(PathBuf::from(env!("CARGO_BIN_EXE_genolm-torch")).with_file_name("genolm"))
-}
-
-fn check(o: Output, what: &str) -> String {
-    assert!(
-        o.status.success(),
-        "{what} failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use common::*;
 
 /// A corpus from FASTA text; returns its directory.
 fn corpus(dir: &Path, name: &str, fasta: &str, k: usize, stride: usize, doc_len: usize) -> PathBuf {
     let fa = dir.join(format!("{name}.fa"));
     std::fs::write(&fa, fasta).unwrap();
     let out = dir.join(name);
-    let o = genolm_bin()
+    let o = front_bin()
         .args([
             "corpus",
             "build",
@@ -84,13 +70,6 @@ fn pretrain(cfg: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
 
-fn random_bases(n: usize, seed: u64) -> String {
-    let mut rng = genolm::rng::SplitMix64::new(seed);
-    (0..n)
-        .map(|_| b"ACGT"[rng.below(4) as usize] as char)
-        .collect()
-}
-
 const TINY: &str = "emb_size = 16\nhidden_size = 32\nn_layers = 2";
 
 #[test]
@@ -137,17 +116,8 @@ fn test_periodic_corpus_reaches_near_zero_loss() {
 
 #[test]
 fn test_real_genome_slice_beats_the_kmer_baseline() {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/ecoli-k12-mg1655/GCF_000005845.2_ASM584v2_genomic.fna");
-    if !data.exists() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "{} missing in CI",
-            data.display()
-        );
-        eprintln!("SKIPPED: needs {} (shared real data)", data.display());
-        return;
-    }
+    let Some(shared) = shared_data() else { return };
+    let data = shared.join("ecoli-k12-mg1655/GCF_000005845.2_ASM584v2_genomic.fna");
     let tmp = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(&data).unwrap();
     let seq: String = text.lines().skip(1).collect::<String>()[..300_000].to_string();

@@ -1,0 +1,64 @@
+//! Helpers shared by genolm-torch's integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `genolm-torch`, the model commands.
+pub fn torch_bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_genolm-torch"))
+}
+
+/// The front `genolm` binary, built beside it.
+pub fn front_bin() -> Command {
+    Command::new(PathBuf::from(env!("CARGO_BIN_EXE_genolm-torch")).with_file_name("genolm"))
+}
+
+/// Asserts success and returns stdout.
+pub fn check(o: Output, what: &str) -> String {
+    assert!(
+        o.status.success(),
+        "{what} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn run_torch(args: &[&str]) -> String {
+    check(
+        torch_bin().args(args).output().unwrap(),
+        &format!("{args:?}"),
+    )
+}
+
+pub fn run_front(args: &[&str]) -> String {
+    check(
+        front_bin().args(args).output().unwrap(),
+        &format!("genolm {args:?}"),
+    )
+}
+
+/// `../shared/data`, or None with a SKIPPED line (a failure in CI, which must have it).
+pub fn shared_data() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "{} missing in CI",
+        dir.display()
+    );
+    eprintln!(
+        "SKIPPED: needs {} (the project's shared real data)",
+        dir.display()
+    );
+    None
+}
+
+pub fn random_bases(n: usize, seed: u64) -> String {
+    let mut rng = genolm::rng::SplitMix64::new(seed);
+    (0..n)
+        .map(|_| b"ACGT"[rng.below(4) as usize] as char)
+        .collect()
+}
