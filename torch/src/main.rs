@@ -55,10 +55,14 @@ fn main() {
         Command::Classify(ClassifyCommand::Train(args)) => cli::classify::train(args, &INTERRUPTED),
     };
     if let Err(e) = result {
-        eprintln!("genolm: error: {e:#}");
         let interrupted = e
             .downcast_ref::<genolm_torch::train::Error>()
             .is_some_and(|e| matches!(e, genolm_torch::train::Error::Interrupted { .. }));
-        std::process::exit(if interrupted { 130 } else { 1 });
+        if interrupted {
+            eprintln!("genolm: {e:#}");
+            std::process::exit(130);
+        }
+        eprintln!("genolm: error: {e:#}");
+        std::process::exit(1);
     }
 }
