@@ -23,6 +23,7 @@ pub const EXIT_INTERRUPTED: i32 = 130;
                   pretrain   Pretrain an AWD-LSTM language model on a token corpus (--config configs/lm-*.toml)\n  \
                   lm eval    Loss, accuracy and perplexity of a language model on a corpus\n  \
                   classify train   Train a sequence classifier (from a language model or from scratch)\n  \
+                  predict    Class probabilities for each sequence of a FASTA (--rc-average)\n  \
                   info       Show the build, libtorch and device (--device auto|cpu|cuda|cuda:N)"
 )]
 struct Cli {

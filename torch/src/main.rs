@@ -23,6 +23,8 @@ enum Command {
     /// Language-model commands.
     #[command(subcommand)]
     Lm(LmCommand),
+    /// Class probabilities for each sequence of a FASTA file.
+    Predict(cli::predict::PredictArgs),
     /// Sequence classifiers (ULMFiT).
     #[command(subcommand)]
     Classify(ClassifyCommand),
@@ -53,6 +55,7 @@ fn main() {
         Command::Pretrain(args) => cli::lm::pretrain(args, &INTERRUPTED),
         Command::Lm(LmCommand::Eval(args)) => cli::lm::eval(args),
         Command::Classify(ClassifyCommand::Train(args)) => cli::classify::train(args, &INTERRUPTED),
+        Command::Predict(args) => cli::predict::run(args),
     };
     if let Err(e) = result {
         let interrupted = e

@@ -81,6 +81,37 @@ fn test_naive_classifier_learns_a_motif() {
     ] {
         assert!(out.join(f).exists(), "{f}");
     }
+    // predict: probabilities per class for a FASTA, with and without reverse-complement averaging.
+    let fa = tmp.path().join("q.fa");
+    let bg = random_bases(40, 77);
+    let with_motif = format!("{}CGACCGAACTCC{}", &bg[..14], &bg[26..]);
+    std::fs::write(&fa, format!(">hit\n{with_motif}\n>miss\n{bg}\n")).unwrap();
+    for extra in [None, Some("--rc-average")] {
+        let preds = tmp.path().join("preds.tsv");
+        let mut args = vec![
+            "predict",
+            "--model",
+            out.to_str().unwrap(),
+            "--fasta",
+            fa.to_str().unwrap(),
+            "--out",
+            preds.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        run_torch(&args);
+        let text = std::fs::read_to_string(&preds).unwrap();
+        let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+        assert_eq!(rows[0], vec!["id", "p_motif", "p_background", "predicted"]);
+        assert_eq!((rows[1][0], rows[2][0]), ("hit", "miss"));
+        let p_motif = |r: &Vec<&str>| r[1].parse::<f64>().unwrap();
+        assert!(
+            p_motif(&rows[1]) > p_motif(&rows[2]),
+            "the motif raises p_motif:\n{text}"
+        );
+        assert!(["motif", "background"].contains(&rows[1][3]));
+        let p: f64 = rows[1][1].parse::<f64>().unwrap() + rows[1][2].parse::<f64>().unwrap();
+        assert!((p - 1.0).abs() < 1e-4, "probabilities sum to 1");
+    }
 }
 
 #[test]

@@ -3,3 +3,4 @@
 pub mod classify;
 pub mod info;
 pub mod lm;
+pub mod predict;

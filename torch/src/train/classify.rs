@@ -434,7 +434,14 @@ pub fn train(cfg: &ClassifyConfig, out: &Path, interrupted: &AtomicBool) -> Resu
     let probs = predict(&clf, &te, t.batch_size, kind, device);
     let labels: Vec<u32> = te.labels.iter().map(|&l| l as u32).collect();
     let r = metrics::report(&labels, &probs, &set.classes);
-    write_outputs(out, cfg, &set.classes, &log, &r, &labels, &probs)?;
+    let saved = SavedClassifier {
+        kind: "awd_lstm_classifier".into(),
+        classes: set.classes.clone(),
+        encoder: enc_cfg.clone(),
+        head: cfg.head.clone(),
+        config: cfg.clone(),
+    };
+    write_outputs(out, &saved, &log, &r, &labels, &probs)?;
     let s = &r.summary;
     Ok(ClassifyReport {
         dir: out.to_path_buf(),
@@ -451,10 +458,19 @@ pub fn train(cfg: &ClassifyConfig, out: &Path, interrupted: &AtomicBool) -> Resu
     })
 }
 
+/// `config.json` of a classifier directory: what rebuilds the model for `predict`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SavedClassifier {
+    pub kind: String,
+    pub classes: Vec<String>,
+    pub encoder: AwdLstmConfig,
+    pub head: HeadConfig,
+    pub config: ClassifyConfig,
+}
+
 fn write_outputs(
     out: &Path,
-    cfg: &ClassifyConfig,
-    classes: &[String],
+    saved: &SavedClassifier,
     log: &str,
     r: &Report,
     labels: &[u32],
@@ -469,11 +485,10 @@ fn write_outputs(
         "test_metrics.json",
         serde_json::to_string_pretty(r).expect("report serializes") + "\n",
     )?;
-    let conf =
-        serde_json::json!({"kind": "awd_lstm_classifier", "classes": classes, "config": cfg});
+    let classes = &saved.classes;
     w(
         "config.json",
-        serde_json::to_string_pretty(&conf).expect("config serializes") + "\n",
+        serde_json::to_string_pretty(saved).expect("config serializes") + "\n",
     )?;
     // ROC and PR of the positive class (index 1), the curves a paper shows.
     if classes.len() == 2 {
@@ -515,4 +530,79 @@ fn write_outputs(
         }
     }
     Ok(())
+}
+
+/// A trained classifier loaded from its directory.
+pub struct LoadedClassifier {
+    pub vs: nn::VarStore,
+    pub model: Classifier,
+    pub tokenizer: KmerTokenizer,
+    pub saved: SavedClassifier,
+}
+
+pub fn load_classifier(dir: &Path, device: Device) -> Result<LoadedClassifier> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+    let saved: SavedClassifier = serde_json::from_str(&text)
+        .map_err(|e| Error::Invalid(format!("{}: not a genolm classifier: {e}", path.display())))?;
+    let tokenizer = hf::load(dir)?;
+    let mut vs = nn::VarStore::new(device);
+    let model = Classifier::new(
+        &vs.root(),
+        tokenizer.vocab_size() as i64,
+        &saved.encoder,
+        &saved.head,
+        saved.classes.len() as i64,
+    );
+    vs.load(dir.join(super::lm::MODEL_FILE))?;
+    Ok(LoadedClassifier {
+        vs,
+        model,
+        tokenizer,
+        saved,
+    })
+}
+
+fn encode_all(tok: &KmerTokenizer, seqs: impl Iterator<Item = Vec<u8>>) -> Encoded {
+    let ids: Vec<Vec<i64>> = seqs
+        .map(|s| {
+            let ids: Vec<i64> = tok.encode(&s).into_iter().map(i64::from).collect();
+            if ids.is_empty() {
+                vec![i64::from(PAD_ID)]
+            } else {
+                ids
+            }
+        })
+        .collect();
+    let labels = vec![0; ids.len()];
+    Encoded { ids, labels }
+}
+
+/// Class probabilities for sequences; with `rc_average`, each is averaged with its reverse
+/// complement's (a sequence and its reverse complement are the same DNA).
+pub fn predict_sequences(
+    m: &LoadedClassifier,
+    seqs: &[Vec<u8>],
+    rc_average: bool,
+    batch_size: usize,
+) -> Vec<Vec<f64>> {
+    let device = m.vs.device();
+    let fwd = encode_all(&m.tokenizer, seqs.iter().cloned());
+    let mut probs = predict(&m.model, &fwd, batch_size, Kind::Float, device);
+    if rc_average {
+        let rc = encode_all(
+            &m.tokenizer,
+            seqs.iter()
+                .map(|s| genolm::genome::nucleotide::reverse_complement(s)),
+        );
+        for (p, q) in probs
+            .iter_mut()
+            .zip(predict(&m.model, &rc, batch_size, Kind::Float, device))
+        {
+            for (a, b) in p.iter_mut().zip(q) {
+                *a = (*a + b) / 2.0;
+            }
+        }
+    }
+    probs
 }
