@@ -21,6 +21,7 @@ pub const EXIT_INTERRUPTED: i32 = 130;
     about = "Genomic language models: k-mer corpora, AWD-LSTM pretraining, ULMFiT transfer learning",
     after_help = "Model commands (run by genolm-torch, beside this binary; `genolm <command> --help`):\n  \
                   pretrain   Pretrain an AWD-LSTM language model on a token corpus (--config configs/lm-*.toml)\n  \
+                  finetune-lm  Fine-tune a pretrained LM on target-domain sequences (--model LM --fasta ...)\n  \
                   lm eval    Loss, accuracy and perplexity of a language model on a corpus\n  \
                   classify train   Train a sequence classifier (from a language model or from scratch)\n  \
                   predict    Class probabilities for each sequence of a FASTA (--rc-average)\n  \

@@ -20,6 +20,8 @@ enum Command {
     Info(cli::info::InfoArgs),
     /// Pretrain an AWD-LSTM language model on a token corpus.
     Pretrain(cli::lm::PretrainArgs),
+    /// Fine-tune a pretrained language model on target-domain sequences (ULMFiT's second stage).
+    FinetuneLm(cli::lm::FinetuneArgs),
     /// Language-model commands.
     #[command(subcommand)]
     Lm(LmCommand),
@@ -56,6 +58,7 @@ fn main() {
         Command::Lm(LmCommand::Eval(args)) => cli::lm::eval(args),
         Command::Classify(ClassifyCommand::Train(args)) => cli::classify::train(args, &INTERRUPTED),
         Command::Predict(args) => cli::predict::run(args),
+        Command::FinetuneLm(args) => cli::lm::finetune(args, &INTERRUPTED),
     };
     if let Err(e) = result {
         let interrupted = e

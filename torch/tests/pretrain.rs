@@ -362,3 +362,106 @@ fn test_bad_configs_are_clear_errors() {
     let r: serde_json::Value = serde_json::from_str(check(o, "lm eval").trim()).unwrap();
     assert!(r["loss"].as_f64().unwrap() > 0.0 && r["tokens"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn test_finetune_lm_starts_from_the_pretrained_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = corpus(
+        tmp.path(),
+        "a",
+        &format!(">a\n{}\n", random_bases(30_000, 6)),
+        3,
+        1,
+        1000,
+    );
+    let cfg = config(
+        tmp.path(),
+        "a",
+        &a,
+        TINY,
+        "batch_size = 8\nbptt = 20\nmax_steps = 40\nlr = 1e-2",
+    );
+    let lm = tmp.path().join("lm");
+    pretrain(&cfg, &lm, &[]);
+    // The target domain: a repeat the pretrained model has never seen.
+    let unit = random_bases(23, 9);
+    let fa = tmp.path().join("target.fa");
+    std::fs::write(&fa, format!(">t\n{}\n", unit.repeat(1500))).unwrap();
+    let ft = tmp.path().join("ft");
+    let out = run_torch(&[
+        "finetune-lm",
+        "--model",
+        lm.to_str().unwrap(),
+        "--fasta",
+        fa.to_str().unwrap(),
+        "--out",
+        ft.to_str().unwrap(),
+        "--json",
+        "--set",
+        "train.max_steps=120",
+        "--set",
+        "train.lr=1e-2",
+    ]);
+    let r: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let before: serde_json::Value = serde_json::from_str(
+        run_torch(&[
+            "lm",
+            "eval",
+            "--model",
+            lm.to_str().unwrap(),
+            "--corpus",
+            ft.join("corpus").to_str().unwrap(),
+            "--split",
+            "valid",
+            "--json",
+            "--batch-size",
+            "8",
+            "--bptt",
+            "20",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    let (after, before) = (
+        r["valid_loss"].as_f64().unwrap(),
+        before["loss"].as_f64().unwrap(),
+    );
+    assert!(
+        after < before - 0.3,
+        "fine-tuning learns the target domain: {before} -> {after}"
+    );
+    let c: toml::Value =
+        toml::from_str(&std::fs::read_to_string(ft.join("config.toml")).unwrap()).unwrap();
+    assert_eq!(
+        c["pretrain"]["init_from"].as_str().unwrap(),
+        lm.to_str().unwrap(),
+        "provenance recorded"
+    );
+    // A corpus with another tokenizer is refused, naming the fix.
+    let other = corpus(
+        tmp.path(),
+        "other",
+        &format!(">o\n{}\n", random_bases(20_000, 8)),
+        4,
+        2,
+        1000,
+    );
+    let o = torch_bin()
+        .args([
+            "finetune-lm",
+            "--model",
+            lm.to_str().unwrap(),
+            "--corpus",
+            other.to_str().unwrap(),
+            "--out",
+            tmp.path().join("ft2").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("different tokenizer") && err.contains("--tokenizer"),
+        "{err}"
+    );
+}

@@ -137,3 +137,84 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(Args)]
+pub struct FinetuneArgs {
+    /// The pretrained language-model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Target-domain sequences (FASTA or GenBank files); a corpus is built from them with the
+    /// pretrained tokenizer (k-mers it lacks become unk) in OUT/corpus.
+    #[arg(long, num_args = 1.., required_unless_present = "corpus")]
+    fasta: Vec<PathBuf>,
+    /// Or a corpus already built with the pretrained tokenizer (`corpus build --tokenizer MODEL`).
+    #[arg(long, conflicts_with = "fasta")]
+    corpus: Option<PathBuf>,
+    /// Training settings (an lm config); by default the pretrained run's own. The model section
+    /// always comes from the pretrained model.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The fine-tuned model directory.
+    #[arg(long)]
+    out: PathBuf,
+    /// Override any value: --set train.lr=2e-3 --set train.epochs=2 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    #[arg(long)]
+    json: bool,
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+pub fn finetune(args: FinetuneArgs, interrupted: &AtomicBool) -> Result<()> {
+    let saved = lm::load_model_config(&args.model)?;
+    let corpus = match &args.corpus {
+        Some(c) => c.clone(),
+        None => {
+            let mut cc = genolm::corpus::CorpusConfig::default();
+            cc.inputs.fasta = args.fasta.clone();
+            cc.tokenizer.from = Some(args.model.clone());
+            cc.documents.doc_len = 1000;
+            cc.split.seed = saved.pretrain.train.seed;
+            let dir = args.out.join("corpus");
+            let show = !args.quiet && !args.json;
+            genolm::corpus::build_corpus(&cc, &dir, true, interrupted, show)?;
+            dir
+        }
+    };
+    let mut table = match &args.config {
+        Some(path) => {
+            toml::Table::try_from(genolm::config::load::<PretrainConfig>(Some(path), &[])?)?
+        }
+        None => toml::Table::try_from(&saved.pretrain)?,
+    };
+    for s in &args.sets {
+        genolm::config::apply_override(&mut table, s)?;
+    }
+    let mut cfg: PretrainConfig = table.try_into()?;
+    cfg.corpus = corpus;
+    cfg.model = saved.pretrain.model.clone();
+    cfg.init_from = Some(args.model.clone());
+    let opts = PretrainOptions {
+        resume: false,
+        interrupted,
+        progress: !args.quiet && !args.json,
+        stop_after: None,
+    };
+    let report = lm::pretrain(&cfg, &args.out, opts)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        eprintln!(
+            "finetune-lm: {} steps, valid loss {} (baseline {:.4}) -> {}",
+            report.steps,
+            report
+                .valid_loss
+                .map(|v| format!("{v:.4}"))
+                .unwrap_or_else(|| "n/a".into()),
+            report.baseline_loss,
+            report.dir.display()
+        );
+    }
+    Ok(())
+}

@@ -131,6 +131,10 @@ pub struct PretrainConfig {
     pub train: TrainSection,
     #[serde(default)]
     pub output: OutputSection,
+    /// Fine-tuning: a language-model directory whose weights start this run. Its tokenizer must be
+    /// the corpus's (build the corpus with `--tokenizer` that directory) and its model section this one.
+    #[serde(default)]
+    pub init_from: Option<PathBuf>,
 }
 
 /// What a model directory's config.toml holds: the config plus what rebuilds the model.
@@ -309,6 +313,43 @@ pub fn load_model_config(dir: &Path) -> Result<ModelDirConfig> {
     toml::from_str(&text).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
 }
 
+/// Loads a pretrained LM's weights for fine-tuning, after checking that it reads the same tokens.
+fn init_from_pretrained(
+    vs: &mut nn::VarStore,
+    init: &Path,
+    corpus: &Corpus,
+    cfg: &PretrainConfig,
+) -> Result<()> {
+    let theirs = hf::load(init)?;
+    let ours = hf::load(&corpus.dir)?;
+    if theirs.tokens() != ours.tokens() || theirs.spec() != ours.spec() {
+        return Err(Error::Invalid(format!(
+            "{}: built with a different tokenizer than the pretrained model {} (k={} stride={} vocab={} vs k={} stride={} \
+             vocab={}); rebuild the corpus with --tokenizer {}",
+            corpus.dir.display(),
+            init.display(),
+            ours.k(),
+            ours.stride(),
+            ours.vocab_size(),
+            theirs.k(),
+            theirs.stride(),
+            theirs.vocab_size(),
+            init.display()
+        )));
+    }
+    let saved = load_model_config(init)?;
+    if saved.pretrain.model != cfg.model {
+        return Err(Error::Invalid(format!(
+            "{}: the pretrained model is {:?}, this config's model is {:?}",
+            init.display(),
+            saved.pretrain.model,
+            cfg.model
+        )));
+    }
+    vs.load(init.join(MODEL_FILE))?;
+    Ok(())
+}
+
 pub struct PretrainOptions<'a> {
     pub resume: bool,
     pub interrupted: &'a AtomicBool,
@@ -335,6 +376,9 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
 
     let mut vs = nn::VarStore::new(device);
     let model = LanguageModel::new(&vs.root(), vocab, &cfg.model);
+    if let Some(init) = &cfg.init_from {
+        init_from_pretrained(&mut vs, init, &corpus, cfg)?;
+    }
     let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     let n_groups = cfg.model.n_layers as usize + 2;
