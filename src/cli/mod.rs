@@ -24,6 +24,7 @@ pub const EXIT_INTERRUPTED: i32 = 130;
                   finetune-lm  Fine-tune a pretrained LM on target-domain sequences (--model LM --fasta ...)\n  \
                   lm eval    Loss, accuracy and perplexity of a language model on a corpus\n  \
                   classify train   Train a sequence classifier (from a language model or from scratch)\n  \
+                  classify eval    Metrics of a classifier on labelled data (--table or --data)\n  \
                   predict    Class probabilities for each sequence of a FASTA (--rc-average)\n  \
                   info       Show the build, libtorch and device (--device auto|cpu|cuda|cuda:N)"
 )]

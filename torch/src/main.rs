@@ -36,6 +36,8 @@ enum Command {
 enum ClassifyCommand {
     /// Train a classifier from a language model (or from scratch) with gradual unfreezing.
     Train(cli::classify::TrainArgs),
+    /// Metrics of a trained classifier on labelled data.
+    Eval(cli::classify::EvalArgs),
 }
 
 #[derive(Subcommand)]
@@ -58,6 +60,7 @@ fn main() {
         Command::Lm(LmCommand::Eval(args)) => cli::lm::eval(args),
         Command::Classify(ClassifyCommand::Train(args)) => cli::classify::train(args, &INTERRUPTED),
         Command::Predict(args) => cli::predict::run(args),
+        Command::Classify(ClassifyCommand::Eval(args)) => cli::classify::eval(args),
         Command::FinetuneLm(args) => cli::lm::finetune(args, &INTERRUPTED),
     };
     if let Err(e) = result {

@@ -81,6 +81,44 @@ fn test_naive_classifier_learns_a_motif() {
     ] {
         assert!(out.join(f).exists(), "{f}");
     }
+    // classify eval on the whole table reproduces the kind of numbers train reported.
+    let e: serde_json::Value = serde_json::from_str(
+        run_torch(&[
+            "classify",
+            "eval",
+            "--model",
+            out.to_str().unwrap(),
+            "--table",
+            table.to_str().unwrap(),
+            "--json",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(e["n"], 240);
+    assert!(e["accuracy"].as_f64().unwrap() > 0.85, "{e}");
+    let bad = tmp.path().join("bad.tsv");
+    std::fs::write(
+        &bad,
+        "sequence\tlabel\nACGTACGT\tmotif\nGGGGCCCC\tunknown\n",
+    )
+    .unwrap();
+    let o = torch_bin()
+        .args([
+            "classify",
+            "eval",
+            "--model",
+            out.to_str().unwrap(),
+            "--table",
+            bad.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success()
+            && String::from_utf8_lossy(&o.stderr)
+                .contains("\"unknown\" is not one of the model's classes")
+    );
     // predict: probabilities per class for a FASTA, with and without reverse-complement averaging.
     let fa = tmp.path().join("q.fa");
     let bg = random_bases(40, 77);

@@ -606,3 +606,31 @@ pub fn predict_sequences(
     }
     probs
 }
+
+/// `genolm classify eval`: a trained classifier on labelled data (every sequence, no split).
+pub fn evaluate_on(
+    m: &LoadedClassifier,
+    data: &LabelledSource,
+    batch_size: usize,
+) -> Result<Report> {
+    let set = data.load().map_err(|e| Error::Invalid(e.to_string()))?;
+    // The data's class indices follow its own first-seen order: map them onto the model's classes.
+    let mut labels = Vec::with_capacity(set.len());
+    for &l in &set.labels {
+        let name = &set.classes[l as usize];
+        let idx = m
+            .saved
+            .classes
+            .iter()
+            .position(|c| c == name)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "label {name:?} is not one of the model's classes {:?}",
+                    m.saved.classes
+                ))
+            })?;
+        labels.push(idx as u32);
+    }
+    let probs = predict_sequences(m, &set.sequences, false, batch_size);
+    Ok(metrics::report(&labels, &probs, &m.saved.classes))
+}
