@@ -16,6 +16,7 @@ pub struct BinaryMetrics {
     pub tp: u64,
     pub fp: u64,
     pub tn: u64,
+    #[serde(rename = "fn")]
     pub fn_: u64,
 }
 

@@ -33,10 +33,10 @@ pub fn train(args: TrainArgs, interrupted: &AtomicBool) -> Result<()> {
     } else {
         eprintln!(
             "classify: test accuracy {:.4}, MCC {:.4}, AUROC {:.4}, F1 {:.4} on {} sequences ({:.1} s) -> {}",
-            r.accuracy,
-            r.mcc,
-            r.auroc,
-            r.f1,
+            r.test.accuracy,
+            r.test.mcc,
+            r.test.auroc,
+            r.test.f1,
             r.n_test,
             r.seconds,
             r.dir.display()

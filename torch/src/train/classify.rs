@@ -13,7 +13,7 @@ use super::{io_err, Error, Precision, Result};
 use crate::model::awd_lstm::AwdLstmConfig;
 use crate::model::classifier::{Classifier, HeadConfig};
 use genolm::corpus::labelled::{LabelledSet, LabelledSource, SetSplit};
-use genolm::eval::metrics::{self, Report};
+use genolm::eval::metrics::{self, BinaryMetrics, Report};
 use genolm::fsutil::write_atomic;
 use genolm::rng::SplitMix64;
 use genolm::tokenize::{hf, KmerSpec, KmerTokenizer, PAD_ID};
@@ -158,14 +158,9 @@ pub struct ClassifyConfig {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ClassifyReport {
     pub dir: PathBuf,
-    pub accuracy: f64,
-    pub precision: f64,
-    pub recall: f64,
-    pub specificity: f64,
-    pub f1: f64,
-    pub mcc: f64,
-    pub auroc: f64,
-    pub auprc: f64,
+    /// Test-set metrics (for two classes, of the second class; for more, the macro means).
+    #[serde(flatten)]
+    pub test: metrics::BinaryMetrics,
     pub n_test: usize,
     pub seconds: f64,
 }
@@ -442,17 +437,12 @@ pub fn train(cfg: &ClassifyConfig, out: &Path, interrupted: &AtomicBool) -> Resu
         config: cfg.clone(),
     };
     write_outputs(out, &saved, &log, &r, &labels, &probs)?;
-    let s = &r.summary;
     Ok(ClassifyReport {
         dir: out.to_path_buf(),
-        accuracy: r.accuracy,
-        precision: s.precision,
-        recall: s.recall,
-        specificity: s.specificity,
-        f1: s.f1,
-        mcc: s.mcc,
-        auroc: s.auroc,
-        auprc: s.auprc,
+        test: BinaryMetrics {
+            accuracy: r.accuracy,
+            ..r.summary.clone()
+        },
         n_test: r.n,
         seconds: started.elapsed().as_secs_f64(),
     })
