@@ -477,6 +477,7 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
     let mut last_train_loss = f64::NAN;
     let mut last_eval: Option<EvalResult> = None;
     let mut done = false;
+    let mut stopped = false;
 
     'epochs: while pos.epoch < epochs {
         train.start_epoch(pos.epoch);
@@ -499,22 +500,12 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
                 break;
             }
             if opts.stop_after.is_some_and(|s| pos.step >= s) {
+                // Stopped early: checkpoint where we are, no validation; finished below like any run.
                 checkpoint::save(out, &vs, &opt, &hidden, pos)?;
-                bar.finish_and_clear();
-                checkpoint::save_weights(&vs, &out.join(MODEL_FILE))?;
-                return Ok(PretrainReport {
-                    dir: out.to_path_buf(),
-                    steps: pos.step,
-                    tokens_per_s: timed_tokens as f64 / timed_secs.max(1e-9),
-                    train_loss: window_loss.0 / window_loss.1.max(1) as f64,
-                    valid_loss: None,
-                    valid_accuracy: None,
-                    valid_perplexity: None,
-                    baseline_loss: baseline,
-                    seconds: started.elapsed().as_secs_f64(),
-                    completed: false,
-                    peak_rss_mb: peak_rss_mb(),
-                });
+                last_train_loss = window_loss.0 / window_loss.1.max(1) as f64;
+                last_eval = None;
+                stopped = true;
+                break 'epochs;
             }
             let Some(batch) = train.next_batch()? else {
                 break;
@@ -586,8 +577,10 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
     bar.finish_and_clear();
     checkpoint::save_weights(&vs, &out.join(MODEL_FILE))?;
     // A plot that cannot be drawn (no font installed) is worth a warning, not a lost run.
-    if let Err(e) = genolm::plot::training_curves(out, Some(baseline)) {
-        eprintln!("genolm: warning: training curves not drawn: {e}");
+    if !stopped {
+        if let Err(e) = genolm::plot::training_curves(out, Some(baseline)) {
+            eprintln!("genolm: warning: training curves not drawn: {e}");
+        }
     }
     Ok(PretrainReport {
         dir: out.to_path_buf(),
@@ -599,7 +592,7 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
         valid_perplexity: last_eval.map(|e| e.perplexity),
         baseline_loss: baseline,
         seconds: started.elapsed().as_secs_f64(),
-        completed: true,
+        completed: !stopped,
         peak_rss_mb: peak_rss_mb(),
     })
 }
