@@ -107,6 +107,20 @@ pub fn load_with<T: DeserializeOwned>(
         .map_err(|e| Error::AfterOverride(e.to_string().trim_end().to_string()))
 }
 
+/// `value` (a config recorded in a model directory) with `--set` overrides applied.
+pub fn reapply<T: serde::Serialize + DeserializeOwned>(
+    value: &T,
+    overrides: &[String],
+) -> Result<T, Error> {
+    let mut table =
+        toml::Table::try_from(value).map_err(|e| Error::AfterOverride(e.to_string()))?;
+    for o in overrides {
+        apply_override(&mut table, o)?;
+    }
+    T::deserialize(toml::Value::Table(table))
+        .map_err(|e| Error::AfterOverride(e.to_string().trim_end().to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+pub use plotters::chart::SeriesLabelPosition as LegendAt;
 use plotters::prelude::*;
 pub use plotters::style::RGBColor;
 
@@ -56,6 +57,8 @@ pub struct LinePlot<'a> {
     pub series: Vec<Series>,
     /// A second panel with this y range (e.g. around a baseline the full range squashes).
     pub zoom_y: Option<(f64, f64)>,
+    /// Where the legend goes (out of the curves' way).
+    pub legend: LegendAt,
 }
 
 fn bounds(series: &[Series]) -> (f64, f64, f64, f64) {
@@ -74,24 +77,155 @@ fn bounds(series: &[Series]) -> (f64, f64, f64, f64) {
     (x0, x1.max(x0 + 1e-9), y0 - pad, y1 + pad)
 }
 
-fn draw<DB: DrawingBackend>(
-    root: DrawingArea<DB, plotters::coord::Shift>,
-    plot: &LinePlot,
-) -> Result<(), String>
-where
-    DB::ErrorType: 'static,
-{
-    root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let (x0, x1, y0, y1) = bounds(&plot.series);
-    match plot.zoom_y {
-        None => draw_panel(&root, plot, plot.title, (x0, x1, y0, y1))?,
-        Some((z0, z1)) => {
-            let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 2);
-            draw_panel(&left, plot, plot.title, (x0, x1, y0, y1))?;
-            draw_panel(&right, plot, "near the baseline", (x0, x1, z0, z1))?;
+/// Something drawn the same way into SVG and PNG.
+pub trait Figure {
+    /// Pixel size of the image.
+    fn size(&self) -> (u32, u32) {
+        (900, 560)
+    }
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, plotters::coord::Shift>,
+    ) -> Result<(), String>
+    where
+        DB::ErrorType: 'static;
+}
+
+impl Figure for LinePlot<'_> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, plotters::coord::Shift>,
+    ) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        let (x0, x1, y0, y1) = bounds(&self.series);
+        match self.zoom_y {
+            None => draw_panel(root, self, self.title, (x0, x1, y0, y1)),
+            Some((z0, z1)) => {
+                let (left, right) = root.split_horizontally(root.dim_in_pixel().0 / 2);
+                draw_panel(&left, self, self.title, (x0, x1, y0, y1))?;
+                draw_panel(&right, self, "near the baseline", (x0, x1, z0, z1))
+            }
         }
     }
-    root.present().map_err(|e| e.to_string())
+}
+
+/// Line plots side by side, each with its own axes.
+pub struct Panels<'a>(pub Vec<LinePlot<'a>>);
+
+impl Figure for Panels<'_> {
+    fn size(&self) -> (u32, u32) {
+        (560 * self.0.len().max(1) as u32, 520)
+    }
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, plotters::coord::Shift>,
+    ) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        let areas = root.split_evenly((1, self.0.len().max(1)));
+        for (plot, area) in self.0.iter().zip(&areas) {
+            draw_panel(area, plot, plot.title, bounds(&plot.series))?;
+        }
+        Ok(())
+    }
+}
+
+/// A confusion matrix as a heat map: rows are true classes, columns predicted; each cell shows its
+/// count and its share of the row (the per-class recall on the diagonal).
+pub struct ConfusionPlot<'a> {
+    pub title: &'a str,
+    pub classes: &'a [String],
+    /// counts[true][predicted]
+    pub counts: &'a [Vec<u64>],
+}
+
+impl Figure for ConfusionPlot<'_> {
+    fn size(&self) -> (u32, u32) {
+        let side = (160 + 110 * self.classes.len() as u32).clamp(420, 1400);
+        (side + 60, side)
+    }
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, plotters::coord::Shift>,
+    ) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        let n = self.classes.len() as i32;
+        let name = |v: &SegmentValue<i32>| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                self.classes.get(*i as usize).cloned().unwrap_or_default()
+            }
+            SegmentValue::Last => String::new(),
+        };
+        // Row 0 at the top, as a table is read.
+        let row_name = |v: &SegmentValue<i32>| match v {
+            SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => self
+                .classes
+                .get((n - 1 - *i) as usize)
+                .cloned()
+                .unwrap_or_default(),
+            SegmentValue::Last => String::new(),
+        };
+        let mut chart = ChartBuilder::on(root)
+            .caption(self.title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(50)
+            .y_label_area_size(110)
+            .build_cartesian_2d((0..n - 1).into_segmented(), (0..n - 1).into_segmented())
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("predicted")
+            .y_desc("true")
+            .x_labels(n as usize)
+            .y_labels(n as usize)
+            .x_label_formatter(&name)
+            .y_label_formatter(&row_name)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (t, row) in self.counts.iter().enumerate() {
+            let total = row.iter().sum::<u64>().max(1) as f64;
+            let y = n - 1 - t as i32;
+            for (p, &c) in row.iter().enumerate() {
+                let share = c as f64 / total;
+                let x = p as i32;
+                let fill = RGBColor(
+                    (255.0 - share * 224.0) as u8,
+                    (255.0 - share * 136.0) as u8,
+                    (255.0 - share * 75.0) as u8,
+                );
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [
+                            (SegmentValue::Exact(x), SegmentValue::Exact(y)),
+                            (SegmentValue::Exact(x + 1), SegmentValue::Exact(y + 1)),
+                        ],
+                        fill.filled(),
+                    )))
+                    .map_err(|e| e.to_string())?;
+                let ink = if share > 0.6 { WHITE } else { BLACK };
+                let style = TextStyle::from(("sans-serif", 18).into_font())
+                    .color(&ink)
+                    .pos(plotters::style::text_anchor::Pos::new(
+                        plotters::style::text_anchor::HPos::Center,
+                        plotters::style::text_anchor::VPos::Center,
+                    ));
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        format!("{c} ({:.1} %)", 100.0 * share),
+                        (SegmentValue::CenterOf(x), SegmentValue::CenterOf(y)),
+                        style,
+                    )))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn draw_panel<DB: DrawingBackend>(
@@ -140,7 +274,7 @@ where
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
+        .position(plot.legend.clone())
         .draw()
         .map_err(|e| e.to_string())?;
     Ok(())
@@ -154,13 +288,16 @@ fn format_si(v: f64) -> String {
         format!("{:.1}M", v / 1e6)
     } else if a >= 1e3 {
         format!("{:.0}k", v / 1e3)
+    } else if (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
     } else {
         format!("{v:.2}")
     }
 }
 
-/// Writes `<stem>.svg` and `<stem>.png`; returns the files written.
-pub fn line_plot(dir: &Path, stem: &str, plot: &LinePlot) -> Result<Vec<PathBuf>, Error> {
+/// Writes `<stem>.svg` and `<stem>.png` (each under a temporary name, then renamed); returns the
+/// files written.
+pub fn render(dir: &Path, stem: &str, figure: &impl Figure) -> Result<Vec<PathBuf>, Error> {
     if !font_ready() {
         return Err(Error::Draw {
             path: dir.join(stem),
@@ -170,54 +307,53 @@ pub fn line_plot(dir: &Path, stem: &str, plot: &LinePlot) -> Result<Vec<PathBuf>
             ),
         });
     }
-    let mut written = Vec::new();
-    let svg = dir.join(format!("{stem}.svg"));
-    let tmp = dir.join(format!(".{stem}.partial.svg"));
-    draw(SVGBackend::new(&tmp, (900, 560)).into_drawing_area(), plot).map_err(|message| {
-        Error::Draw {
-            path: svg.clone(),
-            message,
-        }
-    })?;
-    std::fs::rename(&tmp, &svg).map_err(|source| Error::Io {
-        path: svg.clone(),
-        source,
-    })?;
-    written.push(svg);
-    {
-        let png = dir.join(format!("{stem}.png"));
-        let tmp = dir.join(format!(".{stem}.partial.png"));
-        draw(
-            BitMapBackend::new(&tmp, (900, 560)).into_drawing_area(),
-            plot,
-        )
-        .map_err(|message| Error::Draw {
-            path: png.clone(),
+    let size = figure.size();
+    let finish = |tmp: &Path, out: PathBuf, drawn: Result<(), String>| {
+        drawn.map_err(|message| Error::Draw {
+            path: out.clone(),
             message,
         })?;
-        std::fs::rename(&tmp, &png).map_err(|source| Error::Io {
-            path: png.clone(),
+        std::fs::rename(tmp, &out).map_err(|source| Error::Io {
+            path: out.clone(),
             source,
         })?;
-        written.push(png);
-    }
-    Ok(written)
+        Ok::<PathBuf, Error>(out)
+    };
+    let svg_tmp = dir.join(format!(".{stem}.partial.svg"));
+    let drawn = paint(&SVGBackend::new(&svg_tmp, size).into_drawing_area(), figure);
+    let svg = finish(&svg_tmp, dir.join(format!("{stem}.svg")), drawn)?;
+    let png_tmp = dir.join(format!(".{stem}.partial.png"));
+    let drawn = paint(
+        &BitMapBackend::new(&png_tmp, size).into_drawing_area(),
+        figure,
+    );
+    let png = finish(&png_tmp, dir.join(format!("{stem}.png")), drawn)?;
+    Ok(vec![svg, png])
+}
+
+fn paint<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    figure: &impl Figure,
+) -> Result<(), String>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    figure.draw(root)?;
+    root.present().map_err(|e| e.to_string())
+}
+
+/// A line plot as `<stem>.svg` and `<stem>.png`.
+pub fn line_plot(dir: &Path, stem: &str, plot: &LinePlot) -> Result<Vec<PathBuf>, Error> {
+    render(dir, stem, plot)
 }
 
 /// `training.svg/png` from a model directory's metrics.jsonl: train and validation loss against
 /// tokens seen, with the "informed random" baseline.
 pub fn training_curves(dir: &Path, baseline: Option<f64>) -> Result<Vec<PathBuf>, Error> {
-    let path = dir.join("metrics.jsonl");
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
     let mut train = Vec::new();
     let mut valid = Vec::new();
-    for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
+    for v in metrics_log(dir)? {
         let tokens = v["tokens"].as_f64().unwrap_or(0.0);
         if let Some(l) = v["valid_loss"].as_f64() {
             valid.push((tokens, l));
@@ -262,6 +398,60 @@ pub fn training_curves(dir: &Path, baseline: Option<f64>) -> Result<Vec<PathBuf>
         y_label: "cross-entropy (nats)",
         series,
         zoom_y,
+        legend: LegendAt::UpperRight,
     };
     line_plot(dir, "training", &plot)
+}
+
+/// The records of a model directory's metrics.jsonl (lines that are not JSON are skipped).
+fn metrics_log(dir: &Path) -> Result<Vec<serde_json::Value>, Error> {
+    let path = dir.join("metrics.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(text
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect())
+}
+
+/// `training.svg/png` of a classifier directory: train and validation loss per epoch (left) and
+/// the validation metrics (right), against epochs counted across the unfreezing stages.
+pub fn classifier_curves(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let log = metrics_log(dir)?;
+    let series_of = |key: &str, name: &str, color: RGBColor| Series {
+        name: name.into(),
+        points: log
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v[key].as_f64().map(|y| ((i + 1) as f64, y)))
+            .collect(),
+        color,
+        dashed: false,
+    };
+    let losses = LinePlot {
+        title: "Classifier loss",
+        x_label: "epoch (all stages)",
+        y_label: "cross-entropy (nats)",
+        series: vec![
+            series_of("train_loss", "train", RGBColor(31, 119, 180)),
+            series_of("valid_loss", "validation", RGBColor(214, 39, 40)),
+        ],
+        zoom_y: None,
+        legend: LegendAt::UpperRight,
+    };
+    let scores = LinePlot {
+        title: "Validation metrics",
+        x_label: "epoch (all stages)",
+        y_label: "score",
+        series: vec![
+            series_of("valid_accuracy", "accuracy", RGBColor(44, 160, 44)),
+            series_of("valid_mcc", "MCC", RGBColor(148, 103, 189)),
+            series_of("valid_auroc", "AUROC", RGBColor(255, 127, 14)),
+        ],
+        zoom_y: None,
+        legend: LegendAt::LowerRight,
+    };
+    render(dir, "training", &Panels(vec![losses, scores]))
 }

@@ -416,6 +416,19 @@ fn load_lines(seq_path: &Path, label_path: &Path) -> Result<LabelledSet, Error> 
 }
 
 impl LabelledSource {
+    /// The files the data is read from (recorded with their checksums in a model dir).
+    pub fn files(&self) -> Vec<&Path> {
+        match self {
+            LabelledSource::Lines { sequences, labels } => vec![sequences, labels],
+            LabelledSource::FastaPerClass { classes } => {
+                classes.iter().map(|c| c.fasta.as_path()).collect()
+            }
+            LabelledSource::FastaHeader { fasta, .. } => vec![fasta],
+            LabelledSource::Table { path, .. } => vec![path],
+            LabelledSource::Bed { bed, genome, .. } => vec![bed, genome],
+        }
+    }
+
     pub fn load(&self) -> Result<LabelledSet, Error> {
         match self {
             LabelledSource::Lines { sequences, labels } => load_lines(sequences, labels),

@@ -37,8 +37,8 @@ fn test_naive_classifier_learns_a_motif() {
     std::fs::write(
         &cfg,
         format!(
-            "k = 3\nstride = 1\n[data]\nformat = \"table\"\npath = \"{}\"\n[split]\nvalid_frac = 0.15\ntest_frac = 0.25\n\
-             [model]\nemb_size = 16\nhidden_size = 32\nn_layers = 2\ndrop_mult = 0.1\n{TRAIN}",
+            "k = 3\nstride = 1\ndrop_mult = 0.1\n[data]\nformat = \"table\"\npath = \"{}\"\n[split]\nvalid_frac = 0.15\ntest_frac = 0.25\n\
+             [model]\nemb_size = 16\nhidden_size = 32\nn_layers = 2\n{TRAIN}",
             table.display()
         ),
     )
@@ -251,4 +251,171 @@ fn test_classifier_starts_from_a_language_model() {
     let c: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(c["classes"], serde_json::json!(["motif", "background"]));
+}
+
+fn naive_config(dir: &Path, table: &Path, train: &str) -> PathBuf {
+    let cfg = dir.join("naive.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "k = 3\nstride = 1\n[data]\nformat = \"table\"\npath = \"{}\"\n[split]\nvalid_frac = 0.15\ntest_frac = 0.25\n\
+             [model]\nemb_size = 16\nhidden_size = 32\nn_layers = 2\n[train]\nbatch_size = 16\nthreads = 1\n{train}",
+            table.display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+fn weights(dir: &Path) -> std::collections::HashMap<String, tch::Tensor> {
+    tch::Tensor::read_safetensors(dir.join("model.safetensors"))
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn test_resumed_classifier_ends_with_the_same_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let table = motif_table(tmp.path());
+    // 144 training sequences, 9 batches per epoch: stage 1 is steps 0-17, the stop falls in stage 2.
+    let cfg = naive_config(
+        tmp.path(),
+        &table,
+        "stages = [{ unfreeze = 1, epochs = 2, lr = 1e-2 }, { unfreeze = 0, epochs = 2, lr = 5e-3 }]",
+    );
+    let cfg = cfg.to_str().unwrap();
+    let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
+    let (whole_s, split_s) = (whole.to_str().unwrap(), split.to_str().unwrap());
+    run_torch(&["classify", "train", "--config", cfg, "--out", whole_s]);
+    run_torch(&[
+        "classify",
+        "train",
+        "--config",
+        cfg,
+        "--out",
+        split_s,
+        "--stop-after",
+        "22",
+    ]);
+    assert!(split.join("train_state").is_dir() && !split.join("model.safetensors").exists());
+    // Starting over into a directory that holds a checkpoint is refused, not silently overwritten.
+    let o = torch_bin()
+        .args(["classify", "train", "--config", cfg, "--out", split_s])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success()
+            && String::from_utf8_lossy(&o.stderr).contains("continue it with --resume")
+    );
+    run_torch(&["classify", "train", "--resume", split_s]);
+    assert!(
+        !split.join("train_state").exists(),
+        "a finished run drops its checkpoint"
+    );
+    let (a, b) = (weights(&whole), weights(&split));
+    assert_eq!(a.len(), b.len());
+    for (name, t) in &a {
+        let diff = (t.to_kind(tch::Kind::Double) - b[name].to_kind(tch::Kind::Double))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(diff < 1e-5, "{name} differs by {diff}");
+    }
+    let epochs = |d: &Path| -> Vec<(f64, f64)> {
+        std::fs::read_to_string(d.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    v["train_loss"].as_f64().unwrap(),
+                    v["valid_loss"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (ea, eb) = (epochs(&whole), epochs(&split));
+    assert_eq!(ea.len(), 4);
+    for (x, y) in ea.iter().zip(&eb) {
+        assert!(
+            (x.0 - y.0).abs() < 1e-5 && (x.1 - y.1).abs() < 1e-5,
+            "{ea:?} vs {eb:?}"
+        );
+    }
+    for f in [
+        "confusion.png",
+        "confusion.svg",
+        "training.png",
+        "training.svg",
+    ] {
+        assert!(split.join(f).exists(), "{f}");
+    }
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(split.join("config.json")).unwrap()).unwrap();
+    let sums = c["inputs_sha256"].as_object().unwrap();
+    assert_eq!(sums.len(), 1);
+    assert_eq!(sums.values().next().unwrap().as_str().unwrap().len(), 64);
+}
+
+#[test]
+fn test_early_stopping_ends_a_stage() {
+    let tmp = tempfile::tempdir().unwrap();
+    let table = motif_table(tmp.path());
+    // The motif is learnt within a few epochs; after that the validation MCC cannot keep rising.
+    let cfg = naive_config(
+        tmp.path(),
+        &table,
+        "patience = 2\nstages = [{ unfreeze = 0, epochs = 30, lr = 1e-2 }]",
+    );
+    let out = tmp.path().join("clf");
+    run_torch(&[
+        "classify",
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let scores: Vec<f64> = log
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["score"]
+                .as_f64()
+                .unwrap()
+        })
+        .collect();
+    assert!(scores.len() < 30, "stopped early: {} epochs", scores.len());
+    // A naive encoder's dropouts come from the top-level drop_mult; [model] ones are refused.
+    let bad = naive_config(tmp.path(), &table, "");
+    let text = std::fs::read_to_string(&bad).unwrap();
+    std::fs::write(
+        &bad,
+        text.replace("n_layers = 2\n", "n_layers = 2\ndrop_mult = 0.1\n"),
+    )
+    .unwrap();
+    let o = torch_bin()
+        .args([
+            "classify",
+            "train",
+            "--config",
+            bad.to_str().unwrap(),
+            "--out",
+        ])
+        .arg(tmp.path().join("bad"))
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("set that instead"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let best = scores.iter().cloned().fold(f64::MIN, f64::max);
+    let at = scores.iter().position(|&s| s == best).unwrap();
+    assert_eq!(
+        scores.len(),
+        at + 3,
+        "stops 2 epochs after the best: {scores:?}"
+    );
 }

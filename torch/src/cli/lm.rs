@@ -45,11 +45,7 @@ fn resolve_config(args: &PretrainArgs) -> Result<PretrainConfig> {
         .with_context(|| format!("cannot read {}", path.display()))?;
     let saved: lm::ModelDirConfig =
         toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
-    let mut table = toml::Table::try_from(&saved.pretrain)?;
-    for s in &args.sets {
-        genolm::config::apply_override(&mut table, s)?;
-    }
-    Ok(table.try_into()?)
+    Ok(genolm::config::reapply(&saved.pretrain, &args.sets)?)
 }
 
 pub fn pretrain(args: PretrainArgs, interrupted: &AtomicBool) -> Result<()> {

@@ -17,9 +17,10 @@ pub struct HeadConfig {
     /// Hidden width of the head.
     #[serde(default = "d_lin")]
     pub lin_size: i64,
-    /// Dropout before the first linear layer (fastai: the encoder's output_p) and before the last.
-    #[serde(default = "d_ps")]
-    pub ps: (f64, f64),
+    /// Dropout before the first linear layer and before the last; absent: fastai's
+    /// (0.4 x drop_mult, 0.1).
+    #[serde(default)]
+    pub ps: Option<(f64, f64)>,
     /// Tokens per encoder chunk (BPTT).
     #[serde(default = "d_bptt")]
     pub bptt: i64,
@@ -30,9 +31,6 @@ pub struct HeadConfig {
 
 fn d_lin() -> i64 {
     50
-}
-fn d_ps() -> (f64, f64) {
-    (0.25, 0.1)
 }
 fn d_bptt() -> i64 {
     70
@@ -45,7 +43,7 @@ impl Default for HeadConfig {
     fn default() -> Self {
         Self {
             lin_size: d_lin(),
-            ps: d_ps(),
+            ps: None,
             bptt: d_bptt(),
             max_len: d_max_len(),
         }
@@ -128,9 +126,10 @@ impl Classifier {
                 .sum_dim_intlist([1].as_slice(), false, Kind::Float)
                 / n_real;
         let x = Tensor::cat(&[last, max_pool, mean_pool], 1);
-        let x = self.bn0.forward_t(&x, train).dropout(self.head.ps.0, train);
+        let ps = self.head.ps.unwrap_or((0.2, 0.1));
+        let x = self.bn0.forward_t(&x, train).dropout(ps.0, train);
         let x = x.apply(&self.lin0).relu();
-        let x = self.bn1.forward_t(&x, train).dropout(self.head.ps.1, train);
+        let x = self.bn1.forward_t(&x, train).dropout(ps.1, train);
         x.apply(&self.lin1)
     }
 }

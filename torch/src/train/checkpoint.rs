@@ -24,8 +24,8 @@ pub struct Position {
     pub tokens_seen: u64,
 }
 
-pub struct Checkpoint {
-    pub position: Position,
+pub struct Checkpoint<P = Position> {
+    pub position: P,
     pub hidden: Vec<(Tensor, Tensor)>,
 }
 
@@ -41,7 +41,7 @@ pub fn save(
     vs: &tch::nn::VarStore,
     opt: &AdamW,
     hidden: &[(Tensor, Tensor)],
-    pos: Position,
+    pos: &impl serde::Serialize,
 ) -> Result<PathBuf> {
     let target = dir.join(TRAIN_STATE_DIR);
     let staging = StagingDir::create(&target, true).map_err(|e| Error::Invalid(e.to_string()))?;
@@ -64,18 +64,19 @@ pub fn save(
     ));
     Tensor::write_safetensors(&named, staging.path().join(OPTIMIZER))?;
     let ppath = staging.path().join(POSITION);
-    let text = serde_json::to_string_pretty(&pos).expect("position serializes");
+    let text = serde_json::to_string_pretty(pos).expect("position serializes");
     write_atomic(&ppath, text.as_bytes()).map_err(io_err(&ppath))?;
     staging.commit().map_err(|e| Error::Invalid(e.to_string()))
 }
 
-/// Loads a checkpoint into `vs` and `opt`; returns the loop position and hidden state.
-pub fn load(
+/// Loads a checkpoint into `vs` and `opt`; returns the loop position (the trainer's own type) and
+/// the hidden state of `n_layers` layers.
+pub fn load<P: serde::de::DeserializeOwned>(
     dir: &Path,
     vs: &mut tch::nn::VarStore,
     opt: &mut AdamW,
     n_layers: usize,
-) -> Result<Checkpoint> {
+) -> Result<Checkpoint<P>> {
     let state = dir.join(TRAIN_STATE_DIR);
     if !state.is_dir() {
         return Err(Error::Invalid(format!(

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use tch::{nn, Device, Kind, Tensor};
 
+use super::checkpoint::{self, TRAIN_STATE_DIR};
 use super::optim::{AdamW, AdamWConfig};
 use super::schedule::OneCycle;
 use super::{io_err, Error, Precision, Result};
@@ -81,6 +82,10 @@ pub struct ClassifyTrain {
     /// Validation metric that picks the best checkpoint: mcc, accuracy, f1, auroc or auprc.
     #[serde(default = "d_metric")]
     pub metric: String,
+    /// Early stopping: end a stage after this many epochs without a better validation metric
+    /// (0: never). The best checkpoint of the whole run is the one kept.
+    #[serde(default)]
+    pub patience: u64,
 }
 
 fn d_lr_div() -> f64 {
@@ -91,6 +96,9 @@ fn d_moms() -> (f64, f64) {
 }
 fn d_metric() -> String {
     "mcc".into()
+}
+fn d_clas_drop_mult() -> f64 {
+    0.5
 }
 
 impl Default for ClassifyTrain {
@@ -149,6 +157,10 @@ pub struct ClassifyConfig {
     pub model: AwdLstmConfig,
     #[serde(default)]
     pub head: HeadConfig,
+    /// Scales fastai's classifier dropouts (output 0.4, hidden 0.3, input 0.4, embedding 0.05,
+    /// weights 0.5), which replace the LM's (or `model`'s) own, as text_classifier_learner does.
+    #[serde(default = "d_clas_drop_mult")]
+    pub drop_mult: f64,
     #[serde(default)]
     pub train: ClassifyTrain,
     #[serde(default)]
@@ -281,9 +293,106 @@ fn load_splits(cfg: &ClassifyConfig) -> Result<LabelledSet> {
     Ok(set)
 }
 
-/// Trains a classifier into `out`.
-pub fn train(cfg: &ClassifyConfig, out: &Path, interrupted: &AtomicBool) -> Result<ClassifyReport> {
-    let started = Instant::now();
+/// Where classifier training stands; a checkpoint saves it so that `--resume` continues there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ClassifierPosition {
+    pub stage: usize,
+    /// Epoch within the stage.
+    pub epoch: u64,
+    pub batch_in_epoch: u64,
+    pub step: u64,
+    /// Training loss summed over the batches of this epoch so far.
+    pub loss_sum: f64,
+    /// Best validation score so far (none before the first epoch ends).
+    pub best: Option<f64>,
+    /// Epochs of this stage since the score last improved (early stopping).
+    pub since_best: u64,
+}
+
+/// What a training run needs: data, model, optimizer.
+struct Run {
+    tr: Encoded,
+    va: Encoded,
+    te: Encoded,
+    classes: Vec<String>,
+    vs: nn::VarStore,
+    clf: Classifier,
+    opt: AdamW,
+    n_groups: usize,
+    kind: Kind,
+    device: Device,
+}
+
+/// fastai's classifier dropouts (`awd_lstm_clas_config`: output 0.4, hidden 0.3, input 0.4,
+/// embedding 0.05, weights 0.5) times `drop_mult`; the head's first dropout is the output one.
+fn with_classifier_dropouts(
+    mut enc: AwdLstmConfig,
+    head: &HeadConfig,
+    drop_mult: f64,
+) -> (AwdLstmConfig, HeadConfig) {
+    enc.output_p = 0.4;
+    enc.hidden_p = 0.3;
+    enc.input_p = 0.4;
+    enc.embed_p = 0.05;
+    enc.weight_p = 0.5;
+    enc.drop_mult = drop_mult;
+    let mut head = head.clone();
+    head.ps = Some(head.ps.unwrap_or((0.4 * drop_mult, 0.1)));
+    (enc, head)
+}
+
+/// `[model]` gives a naive encoder's shape only: its dropouts would be silently replaced by the
+/// classifier's, and with `lm` the shape is the LM's.
+fn check_model_section(cfg: &ClassifyConfig) -> Result<()> {
+    let d = AwdLstmConfig::default();
+    let m = &cfg.model;
+    if cfg.lm.is_some() && *m != d {
+        return Err(Error::Invalid(
+            "[model] is taken from the language model given by `lm`; remove the [model] section"
+                .into(),
+        ));
+    }
+    let dropouts = |c: &AwdLstmConfig| {
+        [
+            c.output_p,
+            c.hidden_p,
+            c.input_p,
+            c.embed_p,
+            c.weight_p,
+            c.drop_mult,
+        ]
+    };
+    if dropouts(m) != dropouts(&d) {
+        return Err(Error::Invalid(
+            "model.drop_mult and model.*_p do not apply to classifiers: they use fastai's classifier \
+             dropouts scaled by the top-level `drop_mult` (default 0.5); set that instead"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// sha256 of each data file, and of the LM's weights: what the model was made from.
+fn input_checksums(cfg: &ClassifyConfig) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut files: Vec<PathBuf> = cfg
+        .data
+        .files()
+        .into_iter()
+        .map(Path::to_path_buf)
+        .collect();
+    if let Some(lm) = &cfg.lm {
+        files.push(lm.join(super::lm::MODEL_FILE));
+    }
+    let mut sums = std::collections::BTreeMap::new();
+    for f in files {
+        let sum =
+            genolm::genome::open::sha256_file(&f).map_err(|e| Error::Invalid(e.to_string()))?;
+        sums.insert(f.display().to_string(), sum);
+    }
+    Ok(sums)
+}
+
+fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedClassifier)> {
     let t = &cfg.train;
     let device = crate::device::resolve(t.device.parse()?)?;
     let kind = t.precision.kind(device)?;
@@ -292,10 +401,12 @@ pub fn train(cfg: &ClassifyConfig, out: &Path, interrupted: &AtomicBool) -> Resu
     }
     tch::manual_seed(t.seed as i64);
     let tok = tokenizer_for(cfg)?;
-    let enc_cfg = match &cfg.lm {
+    check_model_section(cfg)?;
+    let shape = match &cfg.lm {
         Some(lm) => super::lm::load_model_config(lm)?.pretrain.model,
         None => cfg.model.clone(),
     };
+    let (enc_cfg, head) = with_classifier_dropouts(shape, &cfg.head, cfg.drop_mult);
     enc_cfg.validate()?;
     let set = load_splits(cfg)?;
     let splits = set.splits.clone().expect("splits assigned");
@@ -318,7 +429,7 @@ pub fn train(cfg: &ClassifyConfig, out: &Path, interrupted: &AtomicBool) -> Resu
         &vs.root(),
         tok.vocab_size() as i64,
         &enc_cfg,
-        &cfg.head,
+        &head,
         n_classes,
     );
     if let Some(lm) = &cfg.lm {
@@ -330,8 +441,25 @@ pub fn train(cfg: &ClassifyConfig, out: &Path, interrupted: &AtomicBool) -> Resu
             )));
         }
     }
-    std::fs::create_dir_all(out).map_err(io_err(out))?;
-    hf::save(&tok, out)?;
+    let saved = SavedClassifier {
+        kind: "awd_lstm_classifier".into(),
+        classes: set.classes.clone(),
+        encoder: enc_cfg.clone(),
+        head,
+        config: cfg.clone(),
+        inputs_sha256: input_checksums(cfg)?,
+    };
+    if !resume {
+        if out.join(TRAIN_STATE_DIR).exists() || out.join(super::lm::MODEL_FILE).exists() {
+            return Err(Error::Invalid(format!(
+                "{}: already holds a classifier; continue it with --resume {0}, or choose another --out",
+                out.display()
+            )));
+        }
+        std::fs::create_dir_all(out).map_err(io_err(out))?;
+        hf::save(&tok, out)?;
+        write_json(out, "config.json", &saved)?;
+    }
     let n_groups = enc_cfg.n_layers as usize + 2;
     // BatchNorm running statistics are buffers, not parameters.
     let mut named: Vec<(String, Tensor)> = vs
@@ -344,7 +472,7 @@ pub fn train(cfg: &ClassifyConfig, out: &Path, interrupted: &AtomicBool) -> Resu
         let g = super::group_of(&n, enc_cfg.n_layers);
         (n, p, g)
     });
-    let mut opt = AdamW::new(
+    let opt = AdamW::new(
         named.collect(),
         n_groups,
         AdamWConfig {
@@ -353,23 +481,93 @@ pub fn train(cfg: &ClassifyConfig, out: &Path, interrupted: &AtomicBool) -> Resu
             weight_decay: t.weight_decay,
         },
     );
-    let mut rng = SplitMix64::new(t.seed);
+    let run = Run {
+        tr,
+        va,
+        te,
+        classes: set.classes,
+        vs,
+        clf,
+        opt,
+        n_groups,
+        kind,
+        device,
+    };
+    Ok((run, saved))
+}
+
+fn write_json(out: &Path, name: &str, value: &impl serde::Serialize) -> Result<()> {
+    let p = out.join(name);
+    let text = serde_json::to_string_pretty(value).expect("serializes") + "\n";
+    write_atomic(&p, text.as_bytes()).map_err(io_err(&p))
+}
+
+/// The config a classifier directory was started with (for `--resume`).
+pub fn saved_config(dir: &Path) -> Result<ClassifyConfig> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+    let saved: SavedClassifier = serde_json::from_str(&text)
+        .map_err(|e| Error::Invalid(format!("{}: not a genolm classifier: {e}", path.display())))?;
+    Ok(saved.config)
+}
+
+/// Mean cross-entropy of the true classes.
+fn log_loss(labels: &[u32], probs: &[Vec<f64>]) -> f64 {
+    let sum: f64 = labels
+        .iter()
+        .zip(probs)
+        .map(|(&l, p)| -p[l as usize].max(1e-12).ln())
+        .sum();
+    sum / labels.len().max(1) as f64
+}
+
+/// Batch order of one epoch: a function of (seed, stage, epoch) alone, so a resumed run replays it.
+fn epoch_rng(seed: u64, stage: usize, epoch: u64) -> SplitMix64 {
+    let mut mix = SplitMix64::new(seed ^ ((stage as u64) << 32) ^ epoch);
+    SplitMix64::new(mix.next_u64())
+}
+
+pub struct ClassifyOptions<'a> {
+    /// Continue the checkpoint in the output directory.
+    pub resume: bool,
+    /// Set by Ctrl-C: save a checkpoint and stop.
+    pub interrupted: &'a AtomicBool,
+    /// Save a checkpoint and stop before this step, as Ctrl-C does.
+    pub stop_after: Option<u64>,
+}
+
+/// Trains a classifier into `out` (or continues the checkpoint there). `None`: stopped by
+/// `stop_after`, with a checkpoint to resume.
+pub fn train(
+    cfg: &ClassifyConfig,
+    out: &Path,
+    opts: ClassifyOptions,
+) -> Result<Option<ClassifyReport>> {
+    let started = Instant::now();
+    let t = &cfg.train;
+    let (mut run, saved) = setup(cfg, out, opts.resume)?;
+    let mut pos = ClassifierPosition::default();
+    let log_path = out.join("metrics.jsonl");
     let mut log = String::new();
+    if opts.resume {
+        let ck = checkpoint::load::<ClassifierPosition>(out, &mut run.vs, &mut run.opt, 0)?;
+        pos = ck.position;
+        log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    }
     let best_path = out.join(".best.safetensors");
-    let mut best = f64::NEG_INFINITY;
-    let mut step = 0u64;
-    for (si, stage) in t.stages.iter().enumerate() {
-        let trainable = if stage.unfreeze == 0 {
-            n_groups
-        } else {
-            stage.unfreeze.min(n_groups)
+    let per_epoch = sortish_batches(&run.tr, t.batch_size, &mut SplitMix64::new(0)).len() as u64;
+    let va_labels: Vec<u32> = run.va.labels.iter().map(|&l| l as u32).collect();
+    while pos.stage < t.stages.len() {
+        let stage = &t.stages[pos.stage];
+        let trainable = match stage.unfreeze {
+            0 => run.n_groups,
+            n => n.min(run.n_groups),
         };
-        for g in 0..n_groups {
-            let depth = n_groups - 1 - g;
-            opt.group_frozen[g] = depth >= trainable;
-            opt.group_lr_mult[g] = t.lr_div.powi(-(depth as i32));
+        for g in 0..run.n_groups {
+            let depth = run.n_groups - 1 - g;
+            run.opt.group_frozen[g] = depth >= trainable;
+            run.opt.group_lr_mult[g] = t.lr_div.powi(-(depth as i32));
         }
-        let per_epoch = sortish_batches(&tr, t.batch_size, &mut SplitMix64::new(0)).len() as u64;
         let schedule = OneCycle {
             lr_max: stage.lr,
             pct_start: 0.25,
@@ -378,66 +576,94 @@ pub fn train(cfg: &ClassifyConfig, out: &Path, interrupted: &AtomicBool) -> Resu
             moms: t.moms,
             total_steps: stage.epochs * per_epoch,
         };
-        let mut stage_step = 0u64;
-        for epoch in 0..stage.epochs {
-            let mut loss_sum = 0.0;
-            let batches = sortish_batches(&tr, t.batch_size, &mut rng);
-            for rows in &batches {
-                if interrupted.load(Ordering::SeqCst) {
-                    return Err(Error::Invalid(
-                        "interrupted (classifier training is not resumable yet)".into(),
-                    ));
+        while pos.epoch < stage.epochs {
+            let batches = sortish_batches(
+                &run.tr,
+                t.batch_size,
+                &mut epoch_rng(t.seed, pos.stage, pos.epoch),
+            );
+            for rows in &batches[pos.batch_in_epoch as usize..] {
+                if opts.interrupted.load(Ordering::SeqCst) {
+                    checkpoint::save(out, &run.vs, &run.opt, &[], &pos)?;
+                    return Err(Error::Interrupted {
+                        step: pos.step,
+                        dir: out.to_path_buf(),
+                    });
                 }
+                if opts.stop_after == Some(pos.step) {
+                    checkpoint::save(out, &run.vs, &run.opt, &[], &pos)?;
+                    return Ok(None);
+                }
+                // Dropout masks depend only on (seed, step): a resumed run draws the same ones.
                 tch::manual_seed(
                     (t.seed as i64)
                         .wrapping_mul(1_000_003)
-                        .wrapping_add(step as i64),
+                        .wrapping_add(pos.step as i64),
                 );
-                let (x, y) = batch(&tr, rows, device);
-                let logits = clf
-                    .forward(&x, i64::from(PAD_ID), true, kind)
+                let (x, y) = batch(&run.tr, rows, run.device);
+                let logits = run
+                    .clf
+                    .forward(&x, i64::from(PAD_ID), true, run.kind)
                     .to_kind(Kind::Float);
                 let loss = logits.cross_entropy_for_logits(&y);
-                let (lr, mom) = schedule.at(stage_step);
-                let mut grads = opt.backward(&loss);
+                let (lr, mom) = schedule.at(pos.epoch * per_epoch + pos.batch_in_epoch);
+                let mut grads = run.opt.backward(&loss);
                 AdamW::clip_grad_norm(&mut grads, t.clip);
-                opt.step(&grads, lr, mom);
-                loss_sum += loss.double_value(&[]);
-                step += 1;
-                stage_step += 1;
+                run.opt.step(&grads, lr, mom);
+                pos.loss_sum += loss.double_value(&[]);
+                pos.step += 1;
+                pos.batch_in_epoch += 1;
             }
-            let probs = predict(&clf, &va, t.batch_size, kind, device);
-            let labels: Vec<u32> = va.labels.iter().map(|&l| l as u32).collect();
-            let r = metrics::report(&labels, &probs, &set.classes);
+            let probs = predict(&run.clf, &run.va, t.batch_size, run.kind, run.device);
+            let r = metrics::report(&va_labels, &probs, &run.classes);
             let score = metric_of(&r, &t.metric);
             log.push_str(&format!(
                 "{}\n",
                 serde_json::json!({
-                    "stage": si, "epoch": epoch, "step": step, "train_loss": loss_sum / batches.len().max(1) as f64,
+                    "stage": pos.stage, "epoch": pos.epoch, "step": pos.step,
+                    "train_loss": pos.loss_sum / batches.len().max(1) as f64,
+                    "valid_loss": log_loss(&va_labels, &probs),
                     "valid_accuracy": r.accuracy, "valid_mcc": r.summary.mcc, "valid_auroc": r.summary.auroc,
                     "valid_f1": r.summary.f1, "metric": t.metric, "score": score,
+                    "seconds": started.elapsed().as_secs_f64(),
                 })
             ));
-            if score > best || !best.is_finite() {
-                best = score;
-                super::checkpoint::save_weights(&vs, &best_path)?;
+            write_atomic(&log_path, log.as_bytes()).map_err(io_err(&log_path))?;
+            if pos.best.is_none_or(|b| score > b) {
+                pos.best = Some(score);
+                pos.since_best = 0;
+                super::checkpoint::save_weights(&run.vs, &best_path)?;
+            } else {
+                pos.since_best += 1;
+            }
+            pos.epoch += 1;
+            pos.batch_in_epoch = 0;
+            pos.loss_sum = 0.0;
+            if t.patience > 0 && pos.since_best >= t.patience {
+                eprintln!(
+                    "classify: stage {} stopped early: {} epochs without a better validation {}",
+                    pos.stage + 1,
+                    pos.since_best,
+                    t.metric
+                );
+                break;
             }
         }
+        pos.stage += 1;
+        pos.epoch = 0;
+        pos.since_best = 0;
     }
-    vs.load(&best_path)?;
+    run.vs.load(&best_path)?;
     std::fs::rename(&best_path, out.join(super::lm::MODEL_FILE)).map_err(io_err(out))?;
-    let probs = predict(&clf, &te, t.batch_size, kind, device);
-    let labels: Vec<u32> = te.labels.iter().map(|&l| l as u32).collect();
-    let r = metrics::report(&labels, &probs, &set.classes);
-    let saved = SavedClassifier {
-        kind: "awd_lstm_classifier".into(),
-        classes: set.classes.clone(),
-        encoder: enc_cfg.clone(),
-        head: cfg.head.clone(),
-        config: cfg.clone(),
-    };
-    write_outputs(out, &saved, &log, &r, &labels, &probs)?;
-    Ok(ClassifyReport {
+    let state = out.join(TRAIN_STATE_DIR);
+    if state.exists() {
+        std::fs::remove_dir_all(&state).map_err(io_err(&state))?;
+    }
+    let probs = predict(&run.clf, &run.te, t.batch_size, run.kind, run.device);
+    let labels: Vec<u32> = run.te.labels.iter().map(|&l| l as u32).collect();
+    let r = metrics::report(&labels, &probs, &run.classes);
+    write_outputs(out, &saved, &r, &labels, &probs)?;
+    Ok(Some(ClassifyReport {
         dir: out.to_path_buf(),
         test: BinaryMetrics {
             accuracy: r.accuracy,
@@ -445,10 +671,11 @@ pub fn train(cfg: &ClassifyConfig, out: &Path, interrupted: &AtomicBool) -> Resu
         },
         n_test: r.n,
         seconds: started.elapsed().as_secs_f64(),
-    })
+    }))
 }
 
-/// `config.json` of a classifier directory: what rebuilds the model for `predict`.
+/// `config.json` of a classifier directory: what rebuilds the model for `predict`, and what it was
+/// made from.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SavedClassifier {
     pub kind: String,
@@ -456,34 +683,28 @@ pub struct SavedClassifier {
     pub encoder: AwdLstmConfig,
     pub head: HeadConfig,
     pub config: ClassifyConfig,
+    #[serde(default)]
+    pub inputs_sha256: std::collections::BTreeMap<String, String>,
 }
 
+/// Test metrics, ROC/PR curves, confusion matrix and training curves of a finished run.
 fn write_outputs(
     out: &Path,
     saved: &SavedClassifier,
-    log: &str,
     r: &Report,
     labels: &[u32],
     probs: &[Vec<f64>],
 ) -> Result<()> {
-    let w = |name: &str, text: String| {
-        let p = out.join(name);
-        write_atomic(&p, text.as_bytes()).map_err(io_err(&p))
-    };
-    w("metrics.jsonl", log.to_string())?;
-    w(
-        "test_metrics.json",
-        serde_json::to_string_pretty(r).expect("report serializes") + "\n",
-    )?;
+    write_json(out, "test_metrics.json", r)?;
     let classes = &saved.classes;
-    w(
-        "config.json",
-        serde_json::to_string_pretty(saved).expect("config serializes") + "\n",
-    )?;
+    let warn = |what: &str, e: genolm::plot::Error| {
+        eprintln!("genolm: warning: {what} plot not drawn: {e}");
+    };
     // ROC and PR of the positive class (index 1), the curves a paper shows.
     if classes.len() == 2 {
         let scores: Vec<f64> = probs.iter().map(|p| p[1]).collect();
         let pos: Vec<bool> = labels.iter().map(|&l| l == 1).collect();
+        use genolm::plot::LegendAt;
         let plots = [
             (
                 "roc",
@@ -491,6 +712,8 @@ fn write_outputs(
                 "false positive rate",
                 "true positive rate",
                 metrics::roc_curve(&scores, &pos),
+                LegendAt::LowerRight,
+                format!("AUROC {:.3}", r.summary.auroc),
             ),
             (
                 "pr",
@@ -498,11 +721,13 @@ fn write_outputs(
                 "recall",
                 "precision",
                 metrics::pr_curve(&scores, &pos),
+                LegendAt::LowerLeft,
+                format!("AUPRC {:.3}", r.summary.auprc),
             ),
         ];
-        for (stem, title, xl, yl, pts) in plots {
+        for (stem, title, xl, yl, pts, legend, area) in plots {
             let series = vec![genolm::plot::Series {
-                name: format!("{} vs {}", classes[1], classes[0]),
+                name: format!("{} vs {} ({area})", classes[1], classes[0]),
                 points: pts,
                 color: genolm::plot::RGBColor(31, 119, 180),
                 dashed: false,
@@ -513,11 +738,23 @@ fn write_outputs(
                 y_label: yl,
                 series,
                 zoom_y: None,
+                legend,
             };
             if let Err(e) = genolm::plot::line_plot(out, stem, &plot) {
-                eprintln!("genolm: warning: {stem} plot not drawn: {e}");
+                warn(stem, e);
             }
         }
+    }
+    let confusion = genolm::plot::ConfusionPlot {
+        title: "Confusion matrix (test)",
+        classes,
+        counts: &r.confusion,
+    };
+    if let Err(e) = genolm::plot::render(out, "confusion", &confusion) {
+        warn("confusion", e);
+    }
+    if let Err(e) = genolm::plot::classifier_curves(out) {
+        warn("training", e);
     }
     Ok(())
 }

@@ -488,7 +488,7 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
         }
         loop {
             if opts.interrupted.load(Ordering::SeqCst) {
-                let dir = checkpoint::save(out, &vs, &opt, &hidden, pos)?;
+                let dir = checkpoint::save(out, &vs, &opt, &hidden, &pos)?;
                 bar.finish_and_clear();
                 return Err(Error::Interrupted {
                     step: pos.step,
@@ -501,7 +501,7 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
             }
             if opts.stop_after.is_some_and(|s| pos.step >= s) {
                 // Stopped early: checkpoint where we are, no validation; finished below like any run.
-                checkpoint::save(out, &vs, &opt, &hidden, pos)?;
+                checkpoint::save(out, &vs, &opt, &hidden, &pos)?;
                 last_train_loss = window_loss.0 / window_loss.1.max(1) as f64;
                 last_eval = None;
                 stopped = true;
@@ -547,7 +547,7 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
                 window_loss = (0.0, 0);
             }
             if t.checkpoint_every > 0 && pos.step % t.checkpoint_every == 0 {
-                checkpoint::save(out, &vs, &opt, &hidden, pos)?;
+                checkpoint::save(out, &vs, &opt, &hidden, &pos)?;
             }
         }
         // End of an epoch, or of the run at max_steps: validate, log, checkpoint (after an epoch, at
@@ -569,7 +569,7 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
             pos.epoch += 1;
             pos.batch_in_epoch = 0;
         }
-        checkpoint::save(out, &vs, &opt, &hidden, pos)?;
+        checkpoint::save(out, &vs, &opt, &hidden, &pos)?;
         if done {
             break 'epochs;
         }
