@@ -126,6 +126,31 @@ impl LabelledSet {
         self.labels.len()
     }
 
+    /// Puts the classes in the given order (for two classes the second is the positive one of
+    /// precision, recall and the ROC curve); `order` must name exactly the classes of the data.
+    pub fn order_classes(&mut self, order: &[String]) -> Result<(), Error> {
+        let mut sorted_have = self.classes.clone();
+        let mut sorted_want = order.to_vec();
+        sorted_have.sort();
+        sorted_want.sort();
+        if sorted_have != sorted_want {
+            return Err(Error::Invalid(format!(
+                "classes = {order:?} must name exactly the labels found in the data: {:?}",
+                self.classes
+            )));
+        }
+        let new_index: Vec<u32> = self
+            .classes
+            .iter()
+            .map(|c| order.iter().position(|o| o == c).expect("checked") as u32)
+            .collect();
+        for l in &mut self.labels {
+            *l = new_index[*l as usize];
+        }
+        self.classes = order.to_vec();
+        Ok(())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
@@ -462,6 +487,23 @@ pub fn class_index(classes: &[String]) -> HashMap<&str, u32> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn test_order_classes_relabels_and_rejects_unknown_names() {
+        let mut set = LabelledSet::default();
+        set.push("a".into(), b"ACGT".to_vec(), "promoter");
+        set.push("b".into(), b"ACGA".to_vec(), "non_promoter");
+        set.push("c".into(), b"ACGC".to_vec(), "promoter");
+        assert_eq!(set.labels, vec![0, 1, 0]);
+        set.order_classes(&["non_promoter".into(), "promoter".into()])
+            .unwrap();
+        assert_eq!(set.classes, vec!["non_promoter", "promoter"]);
+        assert_eq!(set.labels, vec![1, 0, 1]);
+        let err = set
+            .order_classes(&["non_promoter".into(), "enhancer".into()])
+            .unwrap_err();
+        assert!(err.to_string().contains("\"promoter\""), "{err}");
+    }
+
     use super::*;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {

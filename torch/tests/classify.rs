@@ -251,6 +251,23 @@ fn test_classifier_starts_from_a_language_model() {
     let c: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(c["classes"], serde_json::json!(["motif", "background"]));
+    // ULMFiT's middle step: the LM fine-tuned on the task's sequences, never its test split.
+    let ft = tmp.path().join("ft");
+    run_torch(&[
+        "finetune-lm",
+        "--model",
+        lm.to_str().unwrap(),
+        "--task",
+        cfg.to_str().unwrap(),
+        "--out",
+        ft.to_str().unwrap(),
+        "--set",
+        "train.max_steps=5",
+        "--quiet",
+    ]);
+    let fa = std::fs::read_to_string(ft.join("task_sequences.fa")).unwrap();
+    assert_eq!(fa.matches('>').count(), 240 - 36, "train + valid only");
+    assert!(ft.join("model.safetensors").exists());
 }
 
 fn naive_config(dir: &Path, table: &Path, train: &str) -> PathBuf {

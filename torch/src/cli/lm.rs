@@ -141,11 +141,15 @@ pub struct FinetuneArgs {
     model: PathBuf,
     /// Target-domain sequences (FASTA or GenBank files); a corpus is built from them with the
     /// pretrained tokenizer (k-mers it lacks become unk) in OUT/corpus.
-    #[arg(long, num_args = 1.., required_unless_present = "corpus")]
+    #[arg(long, num_args = 1.., required_unless_present_any = ["corpus", "task"])]
     fasta: Vec<PathBuf>,
     /// Or a corpus already built with the pretrained tokenizer (`corpus build --tokenizer MODEL`).
     #[arg(long, conflicts_with = "fasta")]
     corpus: Option<PathBuf>,
+    /// Or a classifier config (configs/<task>.toml): the LM learns the task's training and
+    /// validation sequences (never its test split), as ULMFiT fine-tunes on the target corpus.
+    #[arg(long, conflicts_with_all = ["fasta", "corpus"])]
+    task: Option<PathBuf>,
     /// Training settings (an lm config); by default the pretrained run's own. The model section
     /// always comes from the pretrained model.
     #[arg(long)]
@@ -167,8 +171,22 @@ pub fn finetune(args: FinetuneArgs, interrupted: &AtomicBool) -> Result<()> {
     let corpus = match &args.corpus {
         Some(c) => c.clone(),
         None => {
+            std::fs::create_dir_all(&args.out)
+                .with_context(|| format!("cannot create {}", args.out.display()))?;
+            let mut fasta = args.fasta.clone();
+            if let Some(task) = &args.task {
+                let task_cfg: crate::train::classify::ClassifyConfig =
+                    genolm::config::load(Some(task), &[])?;
+                let path = args.out.join("task_sequences.fa");
+                let n = crate::train::classify::write_lm_sequences(&task_cfg, &path)?;
+                eprintln!(
+                    "finetune-lm: {n} training/validation sequences of {}",
+                    task.display()
+                );
+                fasta.push(path);
+            }
             let mut cc = genolm::corpus::CorpusConfig::default();
-            cc.inputs.fasta = args.fasta.clone();
+            cc.inputs.fasta = fasta;
             cc.tokenizer.from = Some(args.model.clone());
             cc.documents.doc_len = 1000;
             cc.split.seed = saved.pretrain.train.seed;
@@ -178,16 +196,11 @@ pub fn finetune(args: FinetuneArgs, interrupted: &AtomicBool) -> Result<()> {
             dir
         }
     };
-    let mut table = match &args.config {
-        Some(path) => {
-            toml::Table::try_from(genolm::config::load::<PretrainConfig>(Some(path), &[])?)?
-        }
-        None => toml::Table::try_from(&saved.pretrain)?,
+    let base = match &args.config {
+        Some(path) => genolm::config::load::<PretrainConfig>(Some(path), &[])?,
+        None => saved.pretrain.clone(),
     };
-    for s in &args.sets {
-        genolm::config::apply_override(&mut table, s)?;
-    }
-    let mut cfg: PretrainConfig = table.try_into()?;
+    let mut cfg = genolm::config::reapply(&base, &args.sets)?;
     cfg.corpus = corpus;
     cfg.model = saved.pretrain.model.clone();
     cfg.init_from = Some(args.model.clone());

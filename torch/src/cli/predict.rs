@@ -1,7 +1,6 @@
-use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::train::classify::{load_classifier, predict_sequences};
@@ -24,6 +23,12 @@ pub struct PredictArgs {
     device: String,
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
+    /// fp32, or bf16 (compute in bfloat16; faster on CPUs with AVX-512 BF16 and on GPUs).
+    #[arg(long, default_value = "fp32")]
+    precision: String,
+    /// Print a one-line JSON summary (sequences, seconds, sequences per second) on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(a: PredictArgs) -> Result<()> {
@@ -31,7 +36,18 @@ pub fn run(a: PredictArgs) -> Result<()> {
     let m = load_classifier(&a.model, device)?;
     let records = genolm::genome::open::read_sequences(&a.fasta)?;
     let seqs: Vec<Vec<u8>> = records.iter().map(|r| r.1.clone()).collect();
-    let probs = predict_sequences(&m, &seqs, a.rc_average, a.batch_size);
+    let precision: crate::train::Precision =
+        serde_json::from_value(serde_json::Value::String(a.precision.clone()))
+            .map_err(|_| anyhow::anyhow!("--precision {:?}: expected fp32 or bf16", a.precision))?;
+    let started = std::time::Instant::now();
+    let probs = predict_sequences(
+        &m,
+        &seqs,
+        a.rc_average,
+        a.batch_size,
+        precision.kind(device)?,
+    );
+    let seconds = started.elapsed().as_secs_f64();
     let mut text = format!(
         "id\t{}\tpredicted\n",
         m.saved
@@ -55,13 +71,20 @@ pub fn run(a: PredictArgs) -> Result<()> {
             m.saved.classes[best]
         ));
     }
-    let tmp = a.out.with_extension("partial");
-    std::fs::File::create(&tmp)?.write_all(text.as_bytes())?;
-    std::fs::rename(&tmp, &a.out)?;
-    eprintln!(
-        "predict: {} sequences -> {}",
-        records.len(),
-        a.out.display()
-    );
+    genolm::fsutil::write_atomic(&a.out, text.as_bytes())
+        .with_context(|| format!("cannot write {}", a.out.display()))?;
+    let rate = records.len() as f64 / seconds.max(1e-9);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({"sequences": records.len(), "seconds": seconds, "sequences_per_s": rate})
+        );
+    } else {
+        eprintln!(
+            "predict: {} sequences in {seconds:.2} s ({rate:.0}/s) -> {}",
+            records.len(),
+            a.out.display()
+        );
+    }
     Ok(())
 }

@@ -82,6 +82,10 @@ pub struct ClassifyTrain {
     /// Validation metric that picks the best checkpoint: mcc, accuracy, f1, auroc or auprc.
     #[serde(default = "d_metric")]
     pub metric: String,
+    /// With stride > 1, a sequence has `stride` k-mer readings (from base 0, 1, ...): training
+    /// draws one per sequence and epoch, prediction averages them. False: frame 0 only.
+    #[serde(default = "d_true")]
+    pub all_frames: bool,
     /// Early stopping: end a stage after this many epochs without a better validation metric
     /// (0: never). The best checkpoint of the whole run is the one kept.
     #[serde(default)]
@@ -96,6 +100,9 @@ fn d_moms() -> (f64, f64) {
 }
 fn d_metric() -> String {
     "mcc".into()
+}
+fn d_true() -> bool {
+    true
 }
 fn d_clas_drop_mult() -> f64 {
     0.5
@@ -150,6 +157,10 @@ pub struct ClassifyConfig {
     #[serde(default)]
     pub stride: Option<usize>,
     pub data: LabelledSource,
+    /// Class names in order (default: as first seen in the data). With two classes the second is
+    /// the positive one of precision, recall, specificity and the ROC/PR curves.
+    #[serde(default)]
+    pub classes: Option<Vec<String>>,
     #[serde(default)]
     pub split: SplitConfig,
     /// Encoder shape for a naive classifier (with `lm`, the LM's own is used).
@@ -175,40 +186,79 @@ pub struct ClassifyReport {
     pub test: metrics::BinaryMetrics,
     pub n_test: usize,
     pub seconds: f64,
+    /// Training throughput: sequences through forward, backward and the optimizer step per second.
+    pub train_sequences_per_s: f64,
 }
 
+/// Token ids of sequences in each k-mer frame: with stride s > 1 a sequence has s readings, from
+/// base 0, 1, ..., s - 1 (`frames[f][row]`; frame 0 is the usual one).
 struct Encoded {
-    ids: Vec<Vec<i64>>,
+    frames: Vec<Vec<Vec<i64>>>,
     labels: Vec<i64>,
 }
 
-fn select(set: &LabelledSet, tok: &KmerTokenizer, splits: &[SetSplit], which: SetSplit) -> Encoded {
-    let mut e = Encoded {
-        ids: Vec::new(),
-        labels: Vec::new(),
-    };
-    for i in (0..set.len()).filter(|&i| splits[i] == which) {
-        let ids: Vec<i64> = tok
-            .encode(&set.sequences[i])
-            .into_iter()
-            .map(i64::from)
+impl Encoded {
+    fn new<'a>(
+        tok: &KmerTokenizer,
+        seqs: impl Iterator<Item = &'a [u8]>,
+        labels: Vec<i64>,
+        n_frames: usize,
+    ) -> Self {
+        let seqs: Vec<&[u8]> = seqs.collect();
+        let frames = (0..n_frames.max(1))
+            .map(|f| {
+                seqs.iter()
+                    .map(|s| {
+                        let ids: Vec<i64> = tok
+                            .encode(&s[f.min(s.len())..])
+                            .into_iter()
+                            .map(i64::from)
+                            .collect();
+                        if ids.is_empty() {
+                            vec![i64::from(PAD_ID)]
+                        } else {
+                            ids
+                        }
+                    })
+                    .collect()
+            })
             .collect();
-        e.ids.push(if ids.is_empty() {
-            vec![i64::from(PAD_ID)]
-        } else {
-            ids
-        });
-        e.labels.push(set.labels[i] as i64);
+        Self { frames, labels }
     }
-    e
+
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
 }
 
-/// Left-padded batch tensor of the given rows.
-fn batch(e: &Encoded, rows: &[usize], device: Device) -> (Tensor, Tensor) {
-    let len = rows.iter().map(|&r| e.ids[r].len()).max().unwrap_or(1);
+fn select(
+    set: &LabelledSet,
+    tok: &KmerTokenizer,
+    splits: &[SetSplit],
+    which: SetSplit,
+    n_frames: usize,
+) -> Encoded {
+    let rows: Vec<usize> = (0..set.len()).filter(|&i| splits[i] == which).collect();
+    Encoded::new(
+        tok,
+        rows.iter().map(|&i| set.sequences[i].as_slice()),
+        rows.iter().map(|&i| set.labels[i] as i64).collect(),
+        n_frames,
+    )
+}
+
+/// Left-padded batch tensor of the given rows, each read in the frame `frame_of(row)`.
+fn batch(
+    e: &Encoded,
+    rows: &[usize],
+    frame_of: impl Fn(usize) -> usize,
+    device: Device,
+) -> (Tensor, Tensor) {
+    let ids = |r: usize| &e.frames[frame_of(r)][r];
+    let len = rows.iter().map(|&r| ids(r).len()).max().unwrap_or(1);
     let mut flat = vec![i64::from(PAD_ID); rows.len() * len];
     for (b, &r) in rows.iter().enumerate() {
-        let ids = &e.ids[r];
+        let ids = ids(r);
         flat[b * len + len - ids.len()..(b + 1) * len].copy_from_slice(ids);
     }
     let x = Tensor::from_slice(&flat)
@@ -221,14 +271,14 @@ fn batch(e: &Encoded, rows: &[usize], device: Device) -> (Tensor, Tensor) {
 
 /// fastai's SortishSampler: shuffle, sort by length within chunks of 50 batches, shuffle batches.
 fn sortish_batches(e: &Encoded, bs: usize, rng: &mut SplitMix64) -> Vec<Vec<usize>> {
-    let mut idx: Vec<usize> = (0..e.ids.len()).collect();
+    let mut idx: Vec<usize> = (0..e.len()).collect();
     for i in (1..idx.len()).rev() {
         idx.swap(i, rng.below(i as u64 + 1) as usize);
     }
     let mut batches = Vec::new();
     for chunk in idx.chunks(bs * 50) {
         let mut c = chunk.to_vec();
-        c.sort_by_key(|&i| std::cmp::Reverse(e.ids[i].len()));
+        c.sort_by_key(|&i| std::cmp::Reverse(e.frames[0][i].len()));
         batches.extend(c.chunks(bs).map(|b| b.to_vec()));
     }
     for i in (1..batches.len()).rev() {
@@ -238,22 +288,27 @@ fn sortish_batches(e: &Encoded, bs: usize, rng: &mut SplitMix64) -> Vec<Vec<usiz
     batches
 }
 
-/// Class probabilities for every row, in row order.
+/// Class probabilities for every row, in row order: the mean over the rows' k-mer frames.
 fn predict(clf: &Classifier, e: &Encoded, bs: usize, kind: Kind, device: Device) -> Vec<Vec<f64>> {
     let _guard = tch::no_grad_guard();
-    let mut order: Vec<usize> = (0..e.ids.len()).collect();
-    order.sort_by_key(|&i| e.ids[i].len());
-    let mut probs = vec![Vec::new(); e.ids.len()];
-    for rows in order.chunks(bs) {
-        let (x, _) = batch(e, rows, device);
-        let p = clf
-            .forward(&x, i64::from(PAD_ID), false, kind)
-            .softmax(-1, Kind::Float)
-            .to_device(Device::Cpu);
-        let p: Vec<f32> = Vec::<f32>::try_from(p.flatten(0, -1)).unwrap_or_default();
-        let k = clf.n_classes as usize;
-        for (j, &r) in rows.iter().enumerate() {
-            probs[r] = p[j * k..(j + 1) * k].iter().map(|&v| v as f64).collect();
+    let mut order: Vec<usize> = (0..e.len()).collect();
+    order.sort_by_key(|&i| e.frames[0][i].len());
+    let k = clf.n_classes as usize;
+    let mut probs = vec![vec![0.0; k]; e.len()];
+    let share = 1.0 / e.frames.len() as f64;
+    for f in 0..e.frames.len() {
+        for rows in order.chunks(bs) {
+            let (x, _) = batch(e, rows, |_| f, device);
+            let p = clf
+                .forward(&x, i64::from(PAD_ID), false, kind)
+                .softmax(-1, Kind::Float)
+                .to_device(Device::Cpu);
+            let p: Vec<f32> = Vec::<f32>::try_from(p.flatten(0, -1)).unwrap_or_default();
+            for (j, &r) in rows.iter().enumerate() {
+                for (c, &v) in p[j * k..(j + 1) * k].iter().enumerate() {
+                    probs[r][c] += share * v as f64;
+                }
+            }
         }
     }
     probs
@@ -287,6 +342,10 @@ fn tokenizer_for(cfg: &ClassifyConfig) -> Result<KmerTokenizer> {
 
 fn load_splits(cfg: &ClassifyConfig) -> Result<LabelledSet> {
     let mut set = cfg.data.load().map_err(|e| Error::Invalid(e.to_string()))?;
+    if let Some(order) = &cfg.classes {
+        set.order_classes(order)
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+    }
     if set.splits.is_none() {
         set.split_stratified(cfg.split.valid_frac, cfg.split.test_frac, cfg.split.seed);
     }
@@ -410,17 +469,18 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
     enc_cfg.validate()?;
     let set = load_splits(cfg)?;
     let splits = set.splits.clone().expect("splits assigned");
+    let n_frames = if t.all_frames { tok.stride() } else { 1 };
     let (tr, va, te) = (
-        select(&set, &tok, &splits, SetSplit::Train),
-        select(&set, &tok, &splits, SetSplit::Valid),
-        select(&set, &tok, &splits, SetSplit::Test),
+        select(&set, &tok, &splits, SetSplit::Train, n_frames),
+        select(&set, &tok, &splits, SetSplit::Valid, n_frames),
+        select(&set, &tok, &splits, SetSplit::Test, n_frames),
     );
-    if tr.ids.len() < 2 || va.ids.is_empty() || te.ids.is_empty() {
+    if tr.len() < 2 || va.len() == 0 || te.len() == 0 {
         return Err(Error::Invalid(format!(
             "splits too small: train {}, valid {}, test {}",
-            tr.ids.len(),
-            va.ids.len(),
-            te.ids.len()
+            tr.len(),
+            va.len(),
+            te.len()
         )));
     }
     let mut vs = nn::VarStore::new(device);
@@ -536,6 +596,23 @@ pub struct ClassifyOptions<'a> {
     pub stop_after: Option<u64>,
 }
 
+/// Writes the training and validation sequences of a task (never its test split) as FASTA, for
+/// fine-tuning a language model on the target domain; returns how many.
+pub fn write_lm_sequences(cfg: &ClassifyConfig, path: &Path) -> Result<usize> {
+    let set = load_splits(cfg)?;
+    let splits = set.splits.as_ref().expect("splits assigned");
+    let mut text = Vec::new();
+    let mut n = 0;
+    for i in (0..set.len()).filter(|&i| splits[i] != SetSplit::Test) {
+        text.extend_from_slice(format!(">{}\n", set.ids[i]).as_bytes());
+        text.extend_from_slice(&set.sequences[i]);
+        text.push(b'\n');
+        n += 1;
+    }
+    write_atomic(path, &text).map_err(io_err(path))?;
+    Ok(n)
+}
+
 /// Trains a classifier into `out` (or continues the checkpoint there). `None`: stopped by
 /// `stop_after`, with a checkpoint to resume.
 pub fn train(
@@ -557,6 +634,7 @@ pub fn train(
     let best_path = out.join(".best.safetensors");
     let per_epoch = sortish_batches(&run.tr, t.batch_size, &mut SplitMix64::new(0)).len() as u64;
     let va_labels: Vec<u32> = run.va.labels.iter().map(|&l| l as u32).collect();
+    let (mut step_seconds, mut step_sequences) = (0.0, 0usize);
     while pos.stage < t.stages.len() {
         let stage = &t.stages[pos.stage];
         let trainable = match stage.unfreeze {
@@ -582,6 +660,12 @@ pub fn train(
                 t.batch_size,
                 &mut epoch_rng(t.seed, pos.stage, pos.epoch),
             );
+            // One k-mer frame per sequence and epoch, drawn like the batch order.
+            let mut frame_rng = epoch_rng(t.seed ^ 0xF4A3E, pos.stage, pos.epoch);
+            let n_frames = run.tr.frames.len() as u64;
+            let frame_of: Vec<usize> = (0..run.tr.len())
+                .map(|_| frame_rng.below(n_frames) as usize)
+                .collect();
             for rows in &batches[pos.batch_in_epoch as usize..] {
                 if opts.interrupted.load(Ordering::SeqCst) {
                     checkpoint::save(out, &run.vs, &run.opt, &[], &pos)?;
@@ -600,7 +684,8 @@ pub fn train(
                         .wrapping_mul(1_000_003)
                         .wrapping_add(pos.step as i64),
                 );
-                let (x, y) = batch(&run.tr, rows, run.device);
+                let step_started = Instant::now();
+                let (x, y) = batch(&run.tr, rows, |r| frame_of[r], run.device);
                 let logits = run
                     .clf
                     .forward(&x, i64::from(PAD_ID), true, run.kind)
@@ -611,6 +696,11 @@ pub fn train(
                 AdamW::clip_grad_norm(&mut grads, t.clip);
                 run.opt.step(&grads, lr, mom);
                 pos.loss_sum += loss.double_value(&[]);
+                // The first steps warm up allocators and oneDNN kernels: not throughput.
+                if pos.step > 3 {
+                    step_seconds += step_started.elapsed().as_secs_f64();
+                    step_sequences += rows.len();
+                }
                 pos.step += 1;
                 pos.batch_in_epoch += 1;
             }
@@ -671,6 +761,7 @@ pub fn train(
         },
         n_test: r.n,
         seconds: started.elapsed().as_secs_f64(),
+        train_sequences_per_s: step_sequences as f64 / step_seconds.max(1e-9),
     }))
 }
 
@@ -790,42 +881,38 @@ pub fn load_classifier(dir: &Path, device: Device) -> Result<LoadedClassifier> {
     })
 }
 
-fn encode_all(tok: &KmerTokenizer, seqs: impl Iterator<Item = Vec<u8>>) -> Encoded {
-    let ids: Vec<Vec<i64>> = seqs
-        .map(|s| {
-            let ids: Vec<i64> = tok.encode(&s).into_iter().map(i64::from).collect();
-            if ids.is_empty() {
-                vec![i64::from(PAD_ID)]
-            } else {
-                ids
-            }
-        })
-        .collect();
-    let labels = vec![0; ids.len()];
-    Encoded { ids, labels }
-}
-
-/// Class probabilities for sequences; with `rc_average`, each is averaged with its reverse
-/// complement's (a sequence and its reverse complement are the same DNA).
+/// Class probabilities for sequences, averaged over their k-mer frames when the classifier was
+/// trained on all of them; with `rc_average`, each is also averaged with its reverse complement's
+/// (a sequence and its reverse complement are the same DNA).
 pub fn predict_sequences(
     m: &LoadedClassifier,
     seqs: &[Vec<u8>],
     rc_average: bool,
     batch_size: usize,
+    kind: Kind,
 ) -> Vec<Vec<f64>> {
     let device = m.vs.device();
-    let fwd = encode_all(&m.tokenizer, seqs.iter().cloned());
-    let mut probs = predict(&m.model, &fwd, batch_size, Kind::Float, device);
-    if rc_average {
-        let rc = encode_all(
+    let n_frames = if m.saved.config.train.all_frames {
+        m.tokenizer.stride()
+    } else {
+        1
+    };
+    let unlabelled = |seqs: &[Vec<u8>]| {
+        let e = Encoded::new(
             &m.tokenizer,
-            seqs.iter()
-                .map(|s| genolm::genome::nucleotide::reverse_complement(s)),
+            seqs.iter().map(Vec::as_slice),
+            vec![0; seqs.len()],
+            n_frames,
         );
-        for (p, q) in probs
-            .iter_mut()
-            .zip(predict(&m.model, &rc, batch_size, Kind::Float, device))
-        {
+        predict(&m.model, &e, batch_size, kind, device)
+    };
+    let mut probs = unlabelled(seqs);
+    if rc_average {
+        let rc: Vec<Vec<u8>> = seqs
+            .iter()
+            .map(|s| genolm::genome::nucleotide::reverse_complement(s))
+            .collect();
+        for (p, q) in probs.iter_mut().zip(unlabelled(&rc)) {
             for (a, b) in p.iter_mut().zip(q) {
                 *a = (*a + b) / 2.0;
             }
@@ -858,6 +945,6 @@ pub fn evaluate_on(
             })?;
         labels.push(idx as u32);
     }
-    let probs = predict_sequences(m, &set.sequences, false, batch_size);
+    let probs = predict_sequences(m, &set.sequences, false, batch_size, Kind::Float);
     Ok(metrics::report(&labels, &probs, &m.saved.classes))
 }
