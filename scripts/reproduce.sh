@@ -64,8 +64,4 @@ if [ "$name" != primer-motif ]; then
   classifier "$name"
   classifier "$name-naive"
 fi
-for f in out/clf-"$name"/test_metrics.json out/clf-"$name"-naive/test_metrics.json; do
-  [ -f "$f" ] || continue
-  echo "$f"
-  python3 -c "import json,sys; r=json.load(open(sys.argv[1])); s=r['summary']; print(f\"  accuracy {r['accuracy']:.3f}  precision {s['precision']:.3f}  recall {s['recall']:.3f}  specificity {s['specificity']:.3f}  MCC {s['mcc']:.3f}  AUROC {s['auroc']:.3f}  (positive class: {r['classes'][-1]})\")" "$f"
-done
+scripts/report.py "$name"

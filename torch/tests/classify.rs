@@ -436,3 +436,77 @@ fn test_early_stopping_ends_a_stage() {
         "stops 2 epochs after the best: {scores:?}"
     );
 }
+
+#[test]
+fn test_three_classes_get_macro_and_per_class_metrics() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Two motifs and a background: a class per kind of sequence, as in splice donor/acceptor/decoy.
+    let mut rng = genolm::rng::SplitMix64::new(9);
+    let mut fa = String::new();
+    for i in 0..300 {
+        let mut s: Vec<u8> = (0..40).map(|_| b"ACGT"[rng.below(4) as usize]).collect();
+        let at = rng.below(28) as usize;
+        let label = match i % 3 {
+            0 => {
+                s[at..at + 12].copy_from_slice(b"CGACCGAACTCC");
+                "first"
+            }
+            1 => {
+                s[at..at + 12].copy_from_slice(b"TTAGGGATTACA");
+                "second"
+            }
+            _ => "background",
+        };
+        fa.push_str(&format!(
+            ">s{i} label={label}\n{}\n",
+            String::from_utf8(s).unwrap()
+        ));
+    }
+    let data = tmp.path().join("three.fa");
+    std::fs::write(&data, fa).unwrap();
+    let cfg = tmp.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "k = 3\nstride = 1\ndrop_mult = 0.1\n[data]\nformat = \"fasta_header\"\nfasta = \"{}\"\n\
+             [model]\nemb_size = 16\nhidden_size = 32\nn_layers = 2\n{TRAIN}",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("clf");
+    run_torch(&[
+        "classify",
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("test_metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        r["classes"],
+        serde_json::json!(["first", "second", "background"])
+    );
+    let per_class = r["per_class"].as_array().unwrap();
+    assert_eq!(per_class.len(), 3);
+    let confusion = r["confusion"].as_array().unwrap();
+    assert_eq!(confusion.len(), 3);
+    let total: u64 = confusion
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter().map(|v| v.as_u64().unwrap()))
+        .sum();
+    assert_eq!(total, r["n"].as_u64().unwrap());
+    let mean_auroc: f64 = per_class
+        .iter()
+        .map(|m| m["auroc"].as_f64().unwrap())
+        .sum::<f64>()
+        / 3.0;
+    assert!((r["summary"]["auroc"].as_f64().unwrap() - mean_auroc).abs() < 1e-9);
+    assert!(r["accuracy"].as_f64().unwrap() > 0.8, "{r}");
+    for f in ["roc.png", "pr.png", "confusion.png", "training.png"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+}

@@ -791,49 +791,73 @@ fn write_outputs(
     let warn = |what: &str, e: genolm::plot::Error| {
         eprintln!("genolm: warning: {what} plot not drawn: {e}");
     };
-    // ROC and PR of the positive class (index 1), the curves a paper shows.
-    if classes.len() == 2 {
-        let scores: Vec<f64> = probs.iter().map(|p| p[1]).collect();
-        let pos: Vec<bool> = labels.iter().map(|&l| l == 1).collect();
-        use genolm::plot::LegendAt;
-        let plots = [
-            (
-                "roc",
-                "ROC (test)",
-                "false positive rate",
-                "true positive rate",
-                metrics::roc_curve(&scores, &pos),
-                LegendAt::LowerRight,
-                format!("AUROC {:.3}", r.summary.auroc),
-            ),
-            (
-                "pr",
-                "Precision-recall (test)",
-                "recall",
-                "precision",
-                metrics::pr_curve(&scores, &pos),
-                LegendAt::LowerLeft,
-                format!("AUPRC {:.3}", r.summary.auprc),
-            ),
-        ];
-        for (stem, title, xl, yl, pts, legend, area) in plots {
-            let series = vec![genolm::plot::Series {
-                name: format!("{} vs {} ({area})", classes[1], classes[0]),
-                points: pts,
-                color: genolm::plot::RGBColor(31, 119, 180),
-                dashed: false,
-            }];
-            let plot = genolm::plot::LinePlot {
-                title,
-                x_label: xl,
-                y_label: yl,
-                series,
-                zoom_y: None,
-                legend,
-            };
-            if let Err(e) = genolm::plot::line_plot(out, stem, &plot) {
-                warn(stem, e);
-            }
+    // ROC and PR: of the positive class (the second) for two classes, the curves a paper shows;
+    // one-vs-rest per class for more.
+    use genolm::plot::{LegendAt, RGBColor, Series};
+    const PALETTE: [RGBColor; 6] = [
+        RGBColor(31, 119, 180),
+        RGBColor(214, 39, 40),
+        RGBColor(44, 160, 44),
+        RGBColor(148, 103, 189),
+        RGBColor(255, 127, 14),
+        RGBColor(23, 190, 207),
+    ];
+    let curves: Vec<usize> = if classes.len() == 2 {
+        vec![1]
+    } else {
+        (0..classes.len()).collect()
+    };
+    let series_of = |curve: fn(&[f64], &[bool]) -> Vec<(f64, f64)>, area: &str| -> Vec<Series> {
+        curves
+            .iter()
+            .map(|&c| {
+                let scores: Vec<f64> = probs.iter().map(|p| p[c]).collect();
+                let pos: Vec<bool> = labels.iter().map(|&l| l as usize == c).collect();
+                let m = &r.per_class[c];
+                let value = if area == "AUROC" { m.auroc } else { m.auprc };
+                let rest = if classes.len() == 2 {
+                    classes[0].clone()
+                } else {
+                    "rest".to_string()
+                };
+                Series {
+                    name: format!("{} vs {rest} ({area} {value:.3})", classes[c]),
+                    points: curve(&scores, &pos),
+                    color: PALETTE[c % PALETTE.len()],
+                    dashed: false,
+                }
+            })
+            .collect()
+    };
+    let plots = [
+        (
+            "roc",
+            "ROC (test)",
+            "false positive rate",
+            "true positive rate",
+            series_of(metrics::roc_curve, "AUROC"),
+            LegendAt::LowerRight,
+        ),
+        (
+            "pr",
+            "Precision-recall (test)",
+            "recall",
+            "precision",
+            series_of(metrics::pr_curve, "AUPRC"),
+            LegendAt::LowerLeft,
+        ),
+    ];
+    for (stem, title, x_label, y_label, series, legend) in plots {
+        let plot = genolm::plot::LinePlot {
+            title,
+            x_label,
+            y_label,
+            series,
+            zoom_y: None,
+            legend,
+        };
+        if let Err(e) = genolm::plot::line_plot(out, stem, &plot) {
+            warn(stem, e);
         }
     }
     let confusion = genolm::plot::ConfusionPlot {
