@@ -807,7 +807,8 @@ fn write_outputs(
     } else {
         (0..classes.len()).collect()
     };
-    let series_of = |curve: fn(&[f64], &[bool]) -> Vec<(f64, f64)>, area: &str| -> Vec<Series> {
+    type Curve = fn(&[f64], &[bool]) -> Vec<(f64, f64)>;
+    let series_of = |curve: Curve, area: &str| -> Vec<Series> {
         curves
             .iter()
             .map(|&c| {
