@@ -510,3 +510,63 @@ fn test_three_classes_get_macro_and_per_class_metrics() {
         assert!(out.join(f).exists(), "{f}");
     }
 }
+
+#[test]
+fn test_ctrl_c_saves_a_classifier_checkpoint_and_exits_130() {
+    let tmp = tempfile::tempdir().unwrap();
+    let table = motif_table(tmp.path());
+    let cfg = naive_config(
+        tmp.path(),
+        &table,
+        "stages = [{ unfreeze = 0, epochs = 200, lr = 1e-3 }]",
+    );
+    let out = tmp.path().join("clf");
+    let mut child = torch_bin()
+        .args([
+            "classify",
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+        ])
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = out.join("metrics.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::read_to_string(&log)
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "training did not start"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "training exited early");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("--resume"), "{stderr}");
+    let pos: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("train_state/position.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(pos["step"].as_u64().unwrap() >= 18, "{pos}");
+    assert!(!out.join("model.safetensors").exists());
+    // The rest of the run, shortened: the resumed run finishes and leaves a model.
+    run_torch(&[
+        "classify",
+        "train",
+        "--resume",
+        out.to_str().unwrap(),
+        "--set",
+        "train.patience=1",
+    ]);
+    assert!(out.join("model.safetensors").exists() && !out.join("train_state").exists());
+}
