@@ -44,15 +44,7 @@ fn test_naive_classifier_learns_a_motif() {
     )
     .unwrap();
     let out = tmp.path().join("clf");
-    let line = run_torch(&[
-        "classify",
-        "train",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--json",
-    ]);
+    let line = train(&cfg, &out, &["--json"]);
     let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
     for key in [
         "accuracy",
@@ -203,26 +195,18 @@ fn test_classifier_starts_from_a_language_model() {
     ]);
     let cfg = tmp.path().join("c.toml");
     // Head only (the first stage of gradual unfreezing): the encoder must stay the LM's, bit for bit.
-    let train = "[train]\nbatch_size = 16\nthreads = 1\nstages = [{ unfreeze = 1, epochs = 4, lr = 1e-2 }]\n";
+    let head_only = "[train]\nbatch_size = 16\nthreads = 1\nstages = [{ unfreeze = 1, epochs = 4, lr = 1e-2 }]\n";
     std::fs::write(
         &cfg,
         format!(
-            "lm = \"{}\"\n[data]\nformat = \"table\"\npath = \"{}\"\n{train}",
+            "lm = \"{}\"\n[data]\nformat = \"table\"\npath = \"{}\"\n{head_only}",
             lm.display(),
             table.display()
         ),
     )
     .unwrap();
     let out = tmp.path().join("clf");
-    let line = run_torch(&[
-        "classify",
-        "train",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--json",
-    ]);
+    let line = train(&cfg, &out, &["--json"]);
     let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
     assert_eq!(v["n_test"], 36, "{line}");
     let lm_w: std::collections::HashMap<String, tch::Tensor> =
@@ -284,6 +268,20 @@ fn naive_config(dir: &Path, table: &Path, train: &str) -> PathBuf {
     cfg
 }
 
+/// `classify train --config CFG --out OUT` plus `extra` arguments; returns stdout.
+fn train(cfg: &Path, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "classify",
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    run_torch(&args)
+}
+
 fn weights(dir: &Path) -> std::collections::HashMap<String, tch::Tensor> {
     tch::Tensor::read_safetensors(dir.join("model.safetensors"))
         .unwrap()
@@ -301,31 +299,27 @@ fn test_resumed_classifier_ends_with_the_same_weights() {
         &table,
         "stages = [{ unfreeze = 1, epochs = 2, lr = 1e-2 }, { unfreeze = 0, epochs = 2, lr = 5e-3 }]",
     );
-    let cfg = cfg.to_str().unwrap();
     let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
-    let (whole_s, split_s) = (whole.to_str().unwrap(), split.to_str().unwrap());
-    run_torch(&["classify", "train", "--config", cfg, "--out", whole_s]);
-    run_torch(&[
-        "classify",
-        "train",
-        "--config",
-        cfg,
-        "--out",
-        split_s,
-        "--stop-after",
-        "22",
-    ]);
+    train(&cfg, &whole, &[]);
+    train(&cfg, &split, &["--stop-after", "22"]);
     assert!(split.join("train_state").is_dir() && !split.join("model.safetensors").exists());
     // Starting over into a directory that holds a checkpoint is refused, not silently overwritten.
     let o = torch_bin()
-        .args(["classify", "train", "--config", cfg, "--out", split_s])
+        .args([
+            "classify",
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+        ])
+        .arg(&split)
         .output()
         .unwrap();
     assert!(
         !o.status.success()
             && String::from_utf8_lossy(&o.stderr).contains("continue it with --resume")
     );
-    run_torch(&["classify", "train", "--resume", split_s]);
+    run_torch(&["classify", "train", "--resume", split.to_str().unwrap()]);
     assert!(
         !split.join("train_state").exists(),
         "a finished run drops its checkpoint"
@@ -386,14 +380,7 @@ fn test_early_stopping_ends_a_stage() {
         "patience = 2\nstages = [{ unfreeze = 0, epochs = 30, lr = 1e-2 }]",
     );
     let out = tmp.path().join("clf");
-    run_torch(&[
-        "classify",
-        "train",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    train(&cfg, &out, &[]);
     let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     let scores: Vec<f64> = log
         .lines()
@@ -475,14 +462,7 @@ fn test_three_classes_get_macro_and_per_class_metrics() {
     )
     .unwrap();
     let out = tmp.path().join("clf");
-    run_torch(&[
-        "classify",
-        "train",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    train(&cfg, &out, &[]);
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("test_metrics.json")).unwrap())
             .unwrap();
@@ -533,22 +513,7 @@ fn test_ctrl_c_saves_a_classifier_checkpoint_and_exits_130() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let log = out.join("metrics.jsonl");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::fs::read_to_string(&log)
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
-        < 2
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "training did not start"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "training exited early");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    // SAFETY: sending SIGINT to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    interrupt_after_lines(&mut child, &out.join("metrics.jsonl"), 2);
     let o = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{stderr}");

@@ -227,22 +227,7 @@ fn test_ctrl_c_saves_a_checkpoint_and_exits_130() {
         ])
         .spawn()
         .unwrap();
-    let metrics = out.join("metrics.jsonl");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::fs::read_to_string(&metrics)
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
-        < 3
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "training did not start"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "training exited early");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    // SAFETY: sending SIGINT to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    interrupt_after_lines(&mut child, &out.join("metrics.jsonl"), 3);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
     let pos: serde_json::Value = serde_json::from_str(
