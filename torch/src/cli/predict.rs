@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::train::classify::{load_classifier, predict_sequences};
+use crate::train::Precision;
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -23,9 +24,9 @@ pub struct PredictArgs {
     device: String,
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
-    /// fp32, or bf16 (compute in bfloat16; faster on CPUs with AVX-512 BF16 and on GPUs).
-    #[arg(long, default_value = "fp32")]
-    precision: String,
+    /// Compute precision: bf16 is faster on CPUs with AVX-512 BF16 and on GPUs.
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    precision: Precision,
     /// Print a one-line JSON summary (sequences, seconds, sequences per second) on stdout.
     #[arg(long)]
     json: bool,
@@ -36,16 +37,13 @@ pub fn run(a: PredictArgs) -> Result<()> {
     let m = load_classifier(&a.model, device)?;
     let records = genolm::genome::open::read_sequences(&a.fasta)?;
     let seqs: Vec<Vec<u8>> = records.iter().map(|r| r.1.clone()).collect();
-    let precision: crate::train::Precision =
-        serde_json::from_value(serde_json::Value::String(a.precision.clone()))
-            .map_err(|_| anyhow::anyhow!("--precision {:?}: expected fp32 or bf16", a.precision))?;
     let started = std::time::Instant::now();
     let probs = predict_sequences(
         &m,
         &seqs,
         a.rc_average,
         a.batch_size,
-        precision.kind(device)?,
+        a.precision.kind(device)?,
     );
     let seconds = started.elapsed().as_secs_f64();
     let mut text = format!(

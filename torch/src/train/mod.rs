@@ -84,7 +84,17 @@ pub(crate) fn io_err(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error
 }
 
 /// Compute precision: fp32, or bf16 compute with fp32 master weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     #[default]
