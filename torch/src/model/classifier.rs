@@ -89,40 +89,85 @@ impl Classifier {
         g
     }
 
-    /// Logits [batch, n_classes] for left-padded token ids [batch, seq] (`pad_id` marks padding).
+    /// Logits [batch, n_classes] for right-padded token ids [batch, seq] (`pad_id` after each
+    /// sequence, never inside one). Each sequence is read from a zero state in BPTT chunks; a chunk
+    /// runs only the rows still reading (rows sorted by decreasing length make them a prefix, as
+    /// fastai's SentenceEncoder arranges), so padding never touches a sequence's state and a
+    /// sequence's prediction does not depend on the others in its batch.
     pub fn forward(&self, tokens: &Tensor, pad_id: i64, train: bool, kind: Kind) -> Tensor {
         let (bs, seq) = (tokens.size()[0], tokens.size()[1]);
+        let lens: Vec<i64> = Vec::try_from(
+            tokens
+                .ne(pad_id)
+                .sum_dim_intlist([1].as_slice(), false, Kind::Int64)
+                .clamp_min(1)
+                .to_device(tch::Device::Cpu),
+        )
+        .expect("lengths");
+        let sorted = lens.windows(2).all(|w| w[0] >= w[1]);
+        // Pool over the last `max_len` tokens of each row: keep the outputs from the earliest start.
+        let keep_from = lens
+            .iter()
+            .map(|&l| (l - self.head.max_len).max(0))
+            .min()
+            .unwrap_or(0);
         let mut hidden: Hidden = self.encoder.zero_hidden(bs, kind);
         let mut kept = Vec::new();
-        let keep_from = (seq - self.head.max_len).max(0);
         let mut start = 0;
         while start < seq {
             let len = self.head.bptt.min(seq - start);
-            let chunk = tokens.narrow(1, start, len);
-            let out = self.encoder.forward(&chunk, &hidden, train, kind);
+            let active = if sorted {
+                lens.iter().filter(|&&l| l > start).count() as i64
+            } else {
+                bs
+            };
+            let state: Hidden = hidden
+                .iter()
+                .map(|(h, c)| (h.narrow(1, 0, active), c.narrow(1, 0, active)))
+                .collect();
+            let chunk = tokens.narrow(0, 0, active).narrow(1, start, len);
+            let out = self.encoder.forward(&chunk, &state, train, kind);
             hidden = out.hidden;
             if start + len > keep_from {
                 let from = (keep_from - start).max(0);
-                kept.push(out.output.narrow(1, from, len - from));
+                let mut o = out.output.narrow(1, from, len - from).to_kind(Kind::Float);
+                if active < bs {
+                    let size = o.size();
+                    let rest =
+                        Tensor::zeros([bs - active, size[1], size[2]], (Kind::Float, o.device()));
+                    o = Tensor::cat(&[o, rest], 0);
+                }
+                kept.push(o);
             }
             start += len;
         }
-        let output = Tensor::cat(&kept, 1).to_kind(Kind::Float);
-        let mask = tokens
-            .narrow(1, keep_from, seq - keep_from)
-            .eq(pad_id)
+        let output = Tensor::cat(&kept, 1);
+        let device = output.device();
+        let lens_t = Tensor::from_slice(&lens).to_device(device).unsqueeze(1);
+        let pos = Tensor::arange_start(keep_from, seq, (Kind::Int64, device)).unsqueeze(0);
+        let outside = pos
+            .ge_tensor(&lens_t)
+            .logical_or(&pos.lt_tensor(&(&lens_t - self.head.max_len)))
             .unsqueeze(-1);
-        let last = output.select(1, output.size()[1] - 1);
+        let last = output
+            .gather(
+                1,
+                &(&lens_t - 1 - keep_from)
+                    .unsqueeze(-1)
+                    .expand([bs, 1, output.size()[2]], false),
+                false,
+            )
+            .squeeze_dim(1);
         let max_pool = output
-            .masked_fill(&mask, f64::NEG_INFINITY)
+            .masked_fill(&outside, f64::NEG_INFINITY)
             .amax([1].as_slice(), false);
-        let n_real = mask
+        let n_real = outside
             .logical_not()
             .sum_dim_intlist([1].as_slice(), false, Kind::Float)
             .clamp_min(1.0);
         let mean_pool =
             output
-                .masked_fill(&mask, 0.0)
+                .masked_fill(&outside, 0.0)
                 .sum_dim_intlist([1].as_slice(), false, Kind::Float)
                 / n_real;
         let x = Tensor::cat(&[last, max_pool, mean_pool], 1);
@@ -169,12 +214,26 @@ mod tests {
             logits.allclose(&one_chunk, 1e-5, 1e-5, false),
             "state carried across chunks"
         );
-        // A padded prefix is masked out of the pools: the pooled features stay finite.
-        let padded = tokens.copy();
-        let _ = padded.narrow(1, 0, 10).fill_(0);
-        assert!(
-            bool::try_from(clf.forward(&padded, 0, false, Kind::Float).isfinite().all()).unwrap()
+        // Padding never reaches a sequence: a short sequence scores the same alone, right-padded in
+        // a batch with a longer one (sorted: its chunks skip it once it ends), or unsorted.
+        clf.head.bptt = 5;
+        let long = tokens.narrow(0, 0, 1);
+        let short = tokens.narrow(0, 1, 1).narrow(1, 0, 9);
+        let alone = clf.forward(&short, 0, false, Kind::Float);
+        let padded = Tensor::cat(
+            &[
+                short.shallow_clone(),
+                Tensor::zeros([1, 14], (Kind::Int64, tch::Device::Cpu)),
+            ],
+            1,
         );
+        let sorted = clf.forward(&Tensor::cat(&[&long, &padded], 0), 0, false, Kind::Float);
+        let unsorted = clf.forward(&Tensor::cat(&[&padded, &long], 0), 0, false, Kind::Float);
+        assert!(alone.allclose(&sorted.narrow(0, 1, 1), 1e-5, 1e-5, false));
+        assert!(alone.allclose(&unsorted.narrow(0, 0, 1), 1e-5, 1e-5, false));
+        assert!(logits
+            .narrow(0, 0, 1)
+            .allclose(&sorted.narrow(0, 0, 1), 1e-5, 1e-5, false));
     }
 
     #[test]

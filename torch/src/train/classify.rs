@@ -17,7 +17,7 @@ use genolm::corpus::labelled::{LabelledSet, LabelledSource, SetSplit};
 use genolm::eval::metrics::{self, BinaryMetrics, Report};
 use genolm::fsutil::write_atomic;
 use genolm::rng::SplitMix64;
-use genolm::tokenize::{hf, KmerSpec, KmerTokenizer, PAD_ID};
+use genolm::tokenize::{hf, KmerSpec, KmerTokenizer, PAD_ID, UNK_ID};
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -214,8 +214,9 @@ impl Encoded {
                             .into_iter()
                             .map(i64::from)
                             .collect();
+                        // Shorter than k: one unknown token, so that every row has a length.
                         if ids.is_empty() {
-                            vec![i64::from(PAD_ID)]
+                            vec![i64::from(UNK_ID)]
                         } else {
                             ids
                         }
@@ -247,26 +248,29 @@ fn select(
     )
 }
 
-/// Left-padded batch tensor of the given rows, each read in the frame `frame_of(row)`.
+/// Right-padded batch of the given rows, each read in the frame `frame_of(row)`, longest first (the
+/// order the classifier reads chunks in); returns the rows in that order with the tensors.
 fn batch(
     e: &Encoded,
     rows: &[usize],
     frame_of: impl Fn(usize) -> usize,
     device: Device,
-) -> (Tensor, Tensor) {
+) -> (Tensor, Tensor, Vec<usize>) {
     let ids = |r: usize| &e.frames[frame_of(r)][r];
-    let len = rows.iter().map(|&r| ids(r).len()).max().unwrap_or(1);
+    let mut rows = rows.to_vec();
+    rows.sort_by_key(|&r| std::cmp::Reverse(ids(r).len()));
+    let len = rows.first().map(|&r| ids(r).len()).unwrap_or(1);
     let mut flat = vec![i64::from(PAD_ID); rows.len() * len];
     for (b, &r) in rows.iter().enumerate() {
         let ids = ids(r);
-        flat[b * len + len - ids.len()..(b + 1) * len].copy_from_slice(ids);
+        flat[b * len..b * len + ids.len()].copy_from_slice(ids);
     }
     let x = Tensor::from_slice(&flat)
         .view([rows.len() as i64, len as i64])
         .to_device(device);
     let y = Tensor::from_slice(&rows.iter().map(|&r| e.labels[r]).collect::<Vec<_>>())
         .to_device(device);
-    (x, y)
+    (x, y, rows)
 }
 
 /// fastai's SortishSampler: shuffle, sort by length within chunks of 50 batches, shuffle batches.
@@ -298,7 +302,7 @@ fn predict(clf: &Classifier, e: &Encoded, bs: usize, kind: Kind, device: Device)
     let share = 1.0 / e.frames.len() as f64;
     for f in 0..e.frames.len() {
         for rows in order.chunks(bs) {
-            let (x, _) = batch(e, rows, |_| f, device);
+            let (x, _, rows) = batch(e, rows, |_| f, device);
             let p = clf
                 .forward(&x, i64::from(PAD_ID), false, kind)
                 .softmax(-1, Kind::Float)
@@ -685,7 +689,7 @@ pub fn train(
                         .wrapping_add(pos.step as i64),
                 );
                 let step_started = Instant::now();
-                let (x, y) = batch(&run.tr, rows, |r| frame_of[r], run.device);
+                let (x, y, _) = batch(&run.tr, rows, |r| frame_of[r], run.device);
                 let logits = run
                     .clf
                     .forward(&x, i64::from(PAD_ID), true, run.kind)
