@@ -13,10 +13,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def main():
     name = sys.argv[1]
     rows = []
-    for label, d in (("from the fine-tuned LM", ROOT / f"out/clf-{name}"), ("naive", ROOT / f"out/clf-{name}-naive")):
+    for d in (ROOT / f"out/clf-{name}", ROOT / f"out/clf-{name}-naive"):
         f = d / "test_metrics.json"
         if not f.exists():
             continue
+        lm = json.loads((d / "config.json").read_text())["config"].get("lm")
+        label = f"from the LM `{lm}`" if lm else "naive (random encoder)"
         r = json.loads(f.read_text())
         s = r["summary"]
         log = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line.strip()]
