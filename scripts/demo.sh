@@ -4,7 +4,7 @@
 #   token corpora -> AWD-LSTM pretraining on E. coli -> fine-tuning on the promoter task's sequences ->
 #   promoter classifier (and its naive baseline) on the CDS-start task derived from the GenBank
 #   annotation -> test-set report with ROC, PR, confusion-matrix and training-curve plots.
-# About 20 minutes on 2 cores; a pretrained out/lm-ecoli is reused (delete it to train again).
+# 16 minutes on 2 cores once set up; a pretrained out/lm-ecoli is reused (delete it to train again).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
