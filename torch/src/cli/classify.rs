@@ -4,46 +4,23 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{bail, Result};
 use clap::Args;
 
+use super::run::RunArgs;
 use crate::train::classify::{self, ClassifyConfig};
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// TOML config (configs/<task>.toml). With --resume, defaults to the one the model dir recorded.
-    #[arg(long, required_unless_present = "resume")]
-    config: Option<PathBuf>,
-    /// Model directory to create.
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Continue an interrupted run in DIR from its checkpoint.
-    #[arg(long, value_name = "DIR", conflicts_with = "out")]
-    resume: Option<PathBuf>,
-    /// Override any config value: --set train.batch_size=32 (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    sets: Vec<String>,
-    /// Stop at step N with a checkpoint, as Ctrl-C does; continue later with --resume.
-    #[arg(long, value_name = "N")]
-    stop_after: Option<u64>,
-    /// End with one line of test-set metrics as JSON.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 pub fn train(args: TrainArgs, interrupted: &AtomicBool) -> Result<()> {
-    let cfg: ClassifyConfig = match (&args.config, &args.resume) {
-        (Some(path), _) => genolm::config::load(Some(path), &args.sets)?,
-        (None, Some(dir)) => genolm::config::reapply(&classify::saved_config(dir)?, &args.sets)?,
-        (None, None) => bail!("give --config FILE (configs/<task>.toml), or --resume DIR"),
-    };
-    let out = match (&args.resume, &args.out, &cfg.output.dir) {
-        (Some(dir), _, _) | (None, Some(dir), _) | (None, None, Some(dir)) => dir.clone(),
-        (None, None, None) => {
-            bail!("no output directory: give --out DIR (or output.dir in the config)")
-        }
-    };
+    let run = &args.run;
+    let cfg: ClassifyConfig = run.config(|dir| Ok(classify::saved_config(dir)?))?;
+    let out = run.out_dir(cfg.output.dir.as_ref())?;
     let opts = classify::ClassifyOptions {
-        resume: args.resume.is_some(),
+        resume: run.resume.is_some(),
         interrupted,
-        stop_after: args.stop_after,
+        stop_after: run.stop_after,
     };
     let Some(r) = classify::train(&cfg, &out, opts)? else {
         eprintln!(
@@ -52,7 +29,7 @@ pub fn train(args: TrainArgs, interrupted: &AtomicBool) -> Result<()> {
         );
         return Ok(());
     };
-    if args.json {
+    if run.json {
         println!("{}", serde_json::to_string(&r)?);
     } else {
         eprintln!(

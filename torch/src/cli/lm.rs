@@ -4,68 +4,38 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
+use super::run::RunArgs;
 use crate::train::lm::{self, PretrainConfig, PretrainOptions, CONFIG_FILE};
 use genolm::corpus::Split;
 
 #[derive(Args)]
 pub struct PretrainArgs {
-    /// TOML config (configs/lm-*.toml). With --resume, defaults to the model dir's own config.
-    #[arg(long)]
-    config: Option<PathBuf>,
-    /// Model directory to create.
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// Continue an interrupted or finished run in DIR from its last checkpoint.
-    #[arg(long, value_name = "DIR", conflicts_with = "out")]
-    resume: Option<PathBuf>,
-    /// Override any config value: --set train.precision=bf16 (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    sets: Vec<String>,
-    /// Stop at step N with a checkpoint, as Ctrl-C does; continue later with --resume.
-    #[arg(long, value_name = "N")]
-    stop_after: Option<u64>,
-    /// End with a one-line JSON summary on stdout.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    run: RunArgs,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
 }
 
-/// The config of a run: the file given, or on --resume the one the model dir recorded.
-fn resolve_config(args: &PretrainArgs) -> Result<PretrainConfig> {
-    if let Some(path) = &args.config {
-        return Ok(genolm::config::load(Some(path), &args.sets)?);
-    }
-    let Some(dir) = &args.resume else {
-        bail!("give --config FILE (configs/lm-*.toml), or --resume DIR");
-    };
-    let path = dir.join(CONFIG_FILE);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let saved: lm::ModelDirConfig =
-        toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
-    Ok(genolm::config::reapply(&saved.pretrain, &args.sets)?)
-}
-
 pub fn pretrain(args: PretrainArgs, interrupted: &AtomicBool) -> Result<()> {
-    let cfg = resolve_config(&args)?;
-    let out = match (&args.resume, &args.out, &cfg.output.dir) {
-        (Some(dir), _, _) => dir.clone(),
-        (None, Some(dir), _) => dir.clone(),
-        (None, None, Some(dir)) => dir.clone(),
-        (None, None, None) => {
-            bail!("no output directory: give --out DIR (or output.dir in the config)")
-        }
-    };
+    let run = &args.run;
+    let cfg: PretrainConfig = run.config(|dir| {
+        let path = dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let saved: lm::ModelDirConfig =
+            toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
+        Ok(saved.pretrain)
+    })?;
+    let out = run.out_dir(cfg.output.dir.as_ref())?;
     let opts = PretrainOptions {
-        resume: args.resume.is_some(),
+        resume: run.resume.is_some(),
         interrupted,
-        progress: !args.quiet && !args.json,
-        stop_after: args.stop_after,
+        progress: !args.quiet && !run.json,
+        stop_after: run.stop_after,
     };
     let report = lm::pretrain(&cfg, &out, opts)?;
-    if args.json {
+    if run.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         eprintln!(

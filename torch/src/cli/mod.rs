@@ -4,3 +4,4 @@ pub mod classify;
 pub mod info;
 pub mod lm;
 pub mod predict;
+pub mod run;
