@@ -39,6 +39,13 @@ fn d_max_len() -> i64 {
     20 * 70
 }
 
+impl HeadConfig {
+    /// The head's dropouts: as configured, or fastai's (output_p 0.4 x drop_mult, 0.1).
+    pub fn dropouts(&self, drop_mult: f64) -> (f64, f64) {
+        self.ps.unwrap_or((0.4 * drop_mult, 0.1))
+    }
+}
+
 impl Default for HeadConfig {
     fn default() -> Self {
         Self {
@@ -171,7 +178,7 @@ impl Classifier {
                 .sum_dim_intlist([1].as_slice(), false, Kind::Float)
                 / n_real;
         let x = Tensor::cat(&[last, max_pool, mean_pool], 1);
-        let ps = self.head.ps.unwrap_or((0.2, 0.1));
+        let ps = self.head.dropouts(self.encoder.config.drop_mult);
         let x = self.bn0.forward_t(&x, train).dropout(ps.0, train);
         let x = x.apply(&self.lin0).relu();
         let x = self.bn1.forward_t(&x, train).dropout(ps.1, train);

@@ -400,7 +400,7 @@ fn with_classifier_dropouts(
     enc.weight_p = 0.5;
     enc.drop_mult = drop_mult;
     let mut head = head.clone();
-    head.ps = Some(head.ps.unwrap_or((0.4 * drop_mult, 0.1)));
+    head.ps = Some(head.dropouts(drop_mult));
     (enc, head)
 }
 
