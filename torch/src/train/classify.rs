@@ -505,13 +505,14 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
             )));
         }
     }
-    let saved = SavedClassifier {
+    let mut saved = SavedClassifier {
         kind: "awd_lstm_classifier".into(),
         classes: set.classes.clone(),
         encoder: enc_cfg.clone(),
         head,
         config: cfg.clone(),
-        inputs_sha256: input_checksums(cfg)?,
+        // Hashed once, when the run starts; a resumed run keeps the config.json written then.
+        inputs_sha256: Default::default(),
     };
     if !resume {
         if out.join(TRAIN_STATE_DIR).exists() || out.join(super::lm::MODEL_FILE).exists() {
@@ -522,6 +523,7 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
         }
         std::fs::create_dir_all(out).map_err(io_err(out))?;
         hf::save(&tok, out)?;
+        saved.inputs_sha256 = input_checksums(cfg)?;
         write_json(out, "config.json", &saved)?;
     }
     let n_groups = enc_cfg.n_layers as usize + 2;
