@@ -2,14 +2,27 @@
 # Runs a whole reproduction chain on a clean checkout: setup, corpus, language model, LM fine-tuning on
 # the task's training sequences, the classifier from the fine-tuned LM and its naive baseline. Test
 # metrics land in out/clf-NAME*/test_metrics.json (with plots), timings on stdout.
-# Usage: scripts/reproduce.sh NAME
+# Usage: scripts/reproduce.sh NAME [--paper-lm]
 #   NAME: primer-motif | ecoli-promoters-81bp | ecoli-cds-promoters | arabidopsis-lncrna | human-chr20-promoters
+#   --paper-lm (E. coli tasks): Genomic-ULMFiT's model size (configs/lm-ecoli-paper-cpu.toml, ~65 min
+#     of pretraining on 2 cores) for the LM and the naive baseline, bf16; results in out/clf-NAME-paper*.
 # Steps already done (a corpus or pretrained LM in out/) are reused; delete them to redo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 names="primer-motif ecoli-promoters-81bp ecoli-cds-promoters arabidopsis-lncrna human-chr20-promoters"
 name=${1:-}
-[[ " $names " == *" $name "* && -n $name ]] || { echo "usage: scripts/reproduce.sh ${names// / | }" >&2; exit 2; }
+usage="usage: scripts/reproduce.sh ${names// / | } [--paper-lm]"
+[[ " $names " == *" $name "* && -n $name ]] || { echo "$usage" >&2; exit 2; }
+# The paper-size variant: its own LM, output dirs with this suffix and these classifier settings.
+suffix="" clf_sets=()
+case "${2:-}" in
+  "") ;;
+  --paper-lm)
+    [[ $name == ecoli-* ]] || { echo "--paper-lm: only for the E. coli tasks" >&2; exit 2; }
+    suffix=-paper
+    clf_sets=(--set train.precision=bf16) ;;
+  *) echo "$usage" >&2; exit 2 ;;
+esac
 scripts/setup.sh
 G=target/release/genolm
 
@@ -30,29 +43,45 @@ pretrained() {
   fi
 }
 
-# finetuned TASK PRETRAINED_DIR: ULMFiT's second step, on the task's train+valid sequences (out/lm-TASK).
+# finetuned TASK PRETRAINED_DIR: ULMFiT's second step, on the task's train+valid sequences
+# (out/lm-TASK, plus the variant's suffix).
 finetuned() {
-  rm -rf "out/lm-$1"
-  timed $G finetune-lm --model "$2" --task "configs/$1.toml" --out "out/lm-$1" --quiet \
+  rm -rf "out/lm-$1$suffix"
+  timed $G finetune-lm --model "$2" --task "configs/$1.toml" --out "out/lm-$1$suffix" --quiet \
     --set train.epochs=10 --set train.max_steps=500 --set train.batch_size=32 --set train.lr=5e-3
 }
 
+# classifier CONFIG_NAME [--set ...]: trains into out/clf-TASK[-paper][-naive].
 classifier() {
-  rm -rf "out/clf-$1"
-  timed $G classify train --config "configs/$1.toml"
+  local config=$1 out
+  shift
+  out="out/clf-$name$suffix${config#"$name"}"
+  rm -rf "$out"
+  timed $G classify train --config "configs/$config.toml" --out "$out" "${clf_sets[@]}" "$@"
+}
+
+# ecoli_lm: the E. coli LM of this run in $LM: the CPU config, or the paper-size one (--paper-lm).
+ecoli_lm() {
+  if [ -n "$suffix" ]; then
+    LM=out/lm-ecoli-paper
+    pretrained corpus-ecoli lm-ecoli-paper-cpu "$LM"
+  else
+    LM=out/lm-ecoli
+    pretrained corpus-ecoli lm-ecoli-cpu "$LM"
+  fi
 }
 
 case "$name" in
   primer-motif)
     classifier primer-motif ;;
   ecoli-promoters-81bp)
-    pretrained corpus-ecoli lm-ecoli-cpu out/lm-ecoli
-    finetuned ecoli-promoters-81bp out/lm-ecoli ;;
+    ecoli_lm
+    finetuned ecoli-promoters-81bp "$LM" ;;
   ecoli-cds-promoters)
-    pretrained corpus-ecoli lm-ecoli-cpu out/lm-ecoli
+    ecoli_lm
     timed $G dataset promoters --genbank .cache/corpora/ecoli-k12-genbank/NC_000913.gbk.gz \
       --out out/dataset-ecoli-cds-promoters.tsv
-    finetuned ecoli-cds-promoters out/lm-ecoli ;;
+    finetuned ecoli-cds-promoters "$LM" ;;
   arabidopsis-lncrna)
     pretrained corpus-arabidopsis-chr1 lm-arabidopsis-cpu out/lm-arabidopsis
     finetuned arabidopsis-lncrna out/lm-arabidopsis ;;
@@ -61,7 +90,8 @@ case "$name" in
     finetuned human-chr20-promoters out/lm-human-chr20 ;;
 esac
 if [ "$name" != primer-motif ]; then
-  classifier "$name"
-  classifier "$name-naive"
+  classifier "$name" ${suffix:+--set "lm=out/lm-$name$suffix"}
+  # The naive baseline at the LM's shape.
+  classifier "$name-naive" ${suffix:+--set model.emb_size=400 --set model.hidden_size=1150 --set model.n_layers=3}
 fi
-scripts/report.py "$name"
+scripts/report.py "$name$suffix"

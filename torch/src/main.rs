@@ -68,10 +68,24 @@ fn main() {
             .downcast_ref::<genolm_torch::train::Error>()
             .is_some_and(|e| matches!(e, genolm_torch::train::Error::Interrupted { .. }));
         if interrupted {
-            eprintln!("genolm: {e:#}");
+            eprintln!("genolm: {}", error_chain(&e));
             std::process::exit(130);
         }
-        eprintln!("genolm: error: {e:#}");
+        eprintln!("genolm: error: {}", error_chain(&e));
         std::process::exit(1);
     }
+}
+
+/// The error and its causes, leaving out a cause whose text the message before it already shows
+/// (errors like "{path}: {source}" that also expose `source`).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }

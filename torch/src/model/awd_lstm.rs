@@ -250,6 +250,27 @@ impl AwdLstm {
         p * self.config.drop_mult
     }
 
+    /// A detached copy with every weight in `kind`, for inference: `forward` casts the weights of
+    /// each call, which a prediction run would otherwise repeat per BPTT chunk and batch (autocast
+    /// keeps such a cast for a whole region in PyTorch).
+    pub fn cast_for_inference(&self, kind: Kind) -> AwdLstm {
+        let cast = |t: &Tensor| t.detach().to_kind(kind);
+        AwdLstm {
+            config: self.config.clone(),
+            embedding: cast(&self.embedding),
+            layers: self
+                .layers
+                .iter()
+                .map(|l| LstmLayer {
+                    weight_ih: cast(&l.weight_ih),
+                    weight_hh: cast(&l.weight_hh),
+                    bias_ih: cast(&l.bias_ih),
+                    bias_hh: cast(&l.bias_hh),
+                })
+                .collect(),
+        }
+    }
+
     /// Zero hidden state for a batch.
     pub fn zero_hidden(&self, batch: i64, kind: Kind) -> Hidden {
         let device = self.embedding.device();
@@ -365,6 +386,14 @@ impl LanguageModel {
         Self {
             encoder,
             decoder_bias,
+        }
+    }
+
+    /// A detached copy in `kind` for evaluation (see [`AwdLstm::cast_for_inference`]).
+    pub fn cast_for_inference(&self, kind: Kind) -> LanguageModel {
+        LanguageModel {
+            encoder: self.encoder.cast_for_inference(kind),
+            decoder_bias: self.decoder_bias.detach().to_kind(kind),
         }
     }
 

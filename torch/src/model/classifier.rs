@@ -102,6 +102,19 @@ impl Classifier {
     /// fastai's SentenceEncoder arranges), so padding never touches a sequence's state and a
     /// sequence's prediction does not depend on the others in its batch.
     pub fn forward(&self, tokens: &Tensor, pad_id: i64, train: bool, kind: Kind) -> Tensor {
+        self.forward_with(&self.encoder, tokens, pad_id, train, kind)
+    }
+
+    /// [`Self::forward`] through `encoder` in place of the model's own: the same weights, e.g.
+    /// cast once for a whole prediction run ([`AwdLstm::cast_for_inference`]).
+    pub fn forward_with(
+        &self,
+        encoder: &AwdLstm,
+        tokens: &Tensor,
+        pad_id: i64,
+        train: bool,
+        kind: Kind,
+    ) -> Tensor {
         let (bs, seq) = (tokens.size()[0], tokens.size()[1]);
         let lens: Vec<i64> = Vec::try_from(
             tokens
@@ -118,7 +131,7 @@ impl Classifier {
             .map(|&l| (l - self.head.max_len).max(0))
             .min()
             .unwrap_or(0);
-        let mut hidden: Hidden = self.encoder.zero_hidden(bs, kind);
+        let mut hidden: Hidden = encoder.zero_hidden(bs, kind);
         let mut kept = Vec::new();
         let mut start = 0;
         while start < seq {
@@ -133,7 +146,7 @@ impl Classifier {
                 .map(|(h, c)| (h.narrow(1, 0, active), c.narrow(1, 0, active)))
                 .collect();
             let chunk = tokens.narrow(0, 0, active).narrow(1, start, len);
-            let out = self.encoder.forward(&chunk, &state, train, kind);
+            let out = encoder.forward(&chunk, &state, train, kind);
             hidden = out.hidden;
             if start + len > keep_from {
                 let from = (keep_from - start).max(0);
@@ -241,6 +254,29 @@ mod tests {
         assert!(logits
             .narrow(0, 0, 1)
             .allclose(&sorted.narrow(0, 0, 1), 1e-5, 1e-5, false));
+    }
+
+    /// An encoder cast once for inference gives the per-call cast's logits: exactly in fp32,
+    /// within bf16 rounding in bf16.
+    #[test]
+    fn test_encoder_cast_for_inference() {
+        tch::manual_seed(1);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let head = HeadConfig {
+            bptt: 5,
+            ..Default::default()
+        };
+        let clf = Classifier::new(&vs.root(), 20, &tiny(), &head, 2);
+        let tokens = Tensor::randint_low(2, 20, [3, 17], (Kind::Int64, tch::Device::Cpu));
+        for (kind, tol) in [(Kind::Float, 1e-6), (Kind::BFloat16, 5e-2)] {
+            let cast = clf.encoder.cast_for_inference(kind);
+            let a = clf.forward(&tokens, 0, false, kind);
+            let b = clf.forward_with(&cast, &tokens, 0, false, kind);
+            assert!(a.allclose(&b, tol, tol, false), "{kind:?}: {a} vs {b}");
+        }
+        let cast = clf.encoder.cast_for_inference(Kind::BFloat16);
+        assert_eq!(cast.embedding.kind(), Kind::BFloat16);
+        assert!(!cast.embedding.requires_grad());
     }
 
     #[test]

@@ -300,11 +300,12 @@ fn predict(clf: &Classifier, e: &Encoded, bs: usize, kind: Kind, device: Device)
     let k = clf.n_classes as usize;
     let mut probs = vec![vec![0.0; k]; e.len()];
     let share = 1.0 / e.frames.len() as f64;
+    let encoder = clf.encoder.cast_for_inference(kind);
     for f in 0..e.frames.len() {
         for rows in order.chunks(bs) {
             let (x, _, rows) = batch(e, rows, |_| f, device);
             let p = clf
-                .forward(&x, i64::from(PAD_ID), false, kind)
+                .forward_with(&encoder, &x, i64::from(PAD_ID), false, kind)
                 .softmax(-1, Kind::Float)
                 .to_device(Device::Cpu);
             let p: Vec<f32> = Vec::<f32>::try_from(p.flatten(0, -1)).unwrap_or_default();

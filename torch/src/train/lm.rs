@@ -227,6 +227,7 @@ pub fn evaluate(
     max_batches: u64,
 ) -> Result<EvalResult> {
     let _guard = tch::no_grad_guard();
+    let model = &model.cast_for_inference(kind);
     streams.start_epoch(0);
     let device = model.encoder.embedding.device();
     let mut hidden = model.encoder.zero_hidden(streams.batch_size as i64, kind);
