@@ -4,7 +4,7 @@
 # metrics land in out/clf-NAME*/test_metrics.json (with plots), timings on stdout.
 # Usage: scripts/reproduce.sh NAME [--paper-lm]
 #   NAME: primer-motif | ecoli-promoters-81bp | ecoli-cds-promoters | arabidopsis-lncrna | human-chr20-promoters
-#   --paper-lm (E. coli tasks): Genomic-ULMFiT's model size (configs/lm-ecoli-paper-cpu.toml, ~65 min
+#   --paper-lm (E. coli tasks): Genomic-ULMFiT's model size (configs/lm-ecoli-paper-cpu.toml, ~70 min
 #     of pretraining on 2 cores) for the LM and the naive baseline, bf16; results in out/clf-NAME-paper*.
 # Steps already done (a corpus or pretrained LM in out/) are reused; delete them to redo.
 set -euo pipefail
