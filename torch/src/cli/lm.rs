@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::run::RunArgs;
-use crate::train::lm::{self, PretrainConfig, PretrainOptions, CONFIG_FILE};
+use crate::train::lm::{self, PretrainConfig, PretrainOptions};
 use genolm::corpus::Split;
 
 #[derive(Args)]
@@ -19,14 +19,7 @@ pub struct PretrainArgs {
 
 pub fn pretrain(args: PretrainArgs, interrupted: &AtomicBool) -> Result<()> {
     let run = &args.run;
-    let cfg: PretrainConfig = run.config(|dir| {
-        let path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let saved: lm::ModelDirConfig =
-            toml::from_str(&text).with_context(|| format!("{}", path.display()))?;
-        Ok(saved.pretrain)
-    })?;
+    let cfg: PretrainConfig = run.config(|dir| Ok(lm::load_model_config(dir)?.pretrain))?;
     let out = run.out_dir(cfg.output.dir.as_ref())?;
     let opts = PretrainOptions {
         resume: run.resume.is_some(),
