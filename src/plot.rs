@@ -384,14 +384,7 @@ pub fn training_curves(dir: &Path, baseline: Option<f64>) -> Result<Vec<PathBuf>
             dashed: true,
         });
     }
-    // The first steps (ln(vocab), ~7 nats) squash the part that matters, near the baseline: zoom on it.
-    let lows = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1))
-        .fold(f64::MAX, f64::min);
-    let zoom_y = baseline
-        .filter(|_| lows < f64::MAX)
-        .map(|b| (lows.min(b) - 0.05, b + 0.25));
+    let zoom_y = baseline.and_then(|b| baseline_zoom(&series, b));
     let plot = LinePlot {
         title: "Language model training",
         x_label: "tokens seen",
@@ -401,6 +394,16 @@ pub fn training_curves(dir: &Path, baseline: Option<f64>) -> Result<Vec<PathBuf>
         legend: LegendAt::UpperRight,
     };
     line_plot(dir, "training", &plot)
+}
+
+/// The y range of a second panel near the baseline: the first steps (ln(vocab), ~7 nats) squash the
+/// part that matters. None for a run that starts near it (fine-tuning, a second cycle): nothing to zoom.
+fn baseline_zoom(series: &[Series], baseline: f64) -> Option<(f64, f64)> {
+    let losses = || series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    let lows = losses().fold(f64::MAX, f64::min);
+    let highs = losses().fold(f64::MIN, f64::max);
+    (lows < f64::MAX && highs > baseline + 0.25)
+        .then(|| (lows.min(baseline) - 0.05, baseline + 0.25))
 }
 
 /// The records of a model directory's metrics.jsonl (lines that are not JSON are skipped).
@@ -454,4 +457,31 @@ pub fn classifier_curves(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         legend: LegendAt::LowerRight,
     };
     render(dir, "training", &Panels(vec![losses, scores]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn losses(points: &[f64]) -> Vec<Series> {
+        vec![Series {
+            name: "train loss".into(),
+            points: points
+                .iter()
+                .enumerate()
+                .map(|(i, &y)| (i as f64, y))
+                .collect(),
+            color: RGBColor(0, 0, 0),
+            dashed: false,
+        }]
+    }
+
+    #[test]
+    fn test_zoom_only_when_the_run_starts_far_above_the_baseline() {
+        let b = 2.77;
+        let (z0, z1) = baseline_zoom(&losses(&[6.9, 3.1, 2.75, 2.70]), b).expect("a zoom panel");
+        assert!((z0 - 2.65).abs() < 1e-9 && (z1 - (b + 0.25)).abs() < 1e-9);
+        assert_eq!(baseline_zoom(&losses(&[2.68, 2.65, 2.62]), b), None);
+        assert_eq!(baseline_zoom(&losses(&[]), b), None);
+    }
 }
