@@ -89,6 +89,56 @@ fn test_naive_classifier_learns_a_motif() {
     .unwrap();
     assert_eq!(e["n"], 240);
     assert!(e["accuracy"].as_f64().unwrap() > 0.85, "{e}");
+    // The test split again, as training drew it: the same accuracy; the per-sequence table training
+    // wrote agrees with it; an ensemble of a model with itself changes nothing.
+    let tsv = std::fs::read_to_string(out.join("test_predictions.tsv")).unwrap();
+    let rows: Vec<Vec<&str>> = tsv.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(
+        rows[0],
+        ["id", "label", "p_motif", "p_background", "predicted"]
+    );
+    assert_eq!(rows.len(), 61);
+    let right = rows[1..].iter().filter(|r| r[1] == r[4]).count();
+    assert!((right as f64 / 60.0 - v["accuracy"].as_f64().unwrap()).abs() < 1e-9);
+    let m = out.to_str().unwrap();
+    let ens_tsv = tmp.path().join("ens.tsv");
+    for models in [vec!["--model", m], vec!["--model", m, "--model", m]] {
+        let mut args = vec!["classify", "eval", "--split", "test", "--json"];
+        args.extend(&models);
+        args.extend(["--out", ens_tsv.to_str().unwrap()]);
+        let e: serde_json::Value = serde_json::from_str(run_torch(&args).trim()).unwrap();
+        assert_eq!(e["n"], 60);
+        assert_eq!(e["models"], models.len() / 2);
+        assert!(
+            (e["mcc"].as_f64().unwrap() - v["mcc"].as_f64().unwrap()).abs() < 1e-6,
+            "{e}"
+        );
+        let again = std::fs::read_to_string(&ens_tsv).unwrap();
+        assert_eq!(again.lines().count(), 61);
+        assert_eq!(again.lines().next(), tsv.lines().next());
+    }
+    // A model trained on another split cannot join an ensemble on "the" test split.
+    let other = tmp.path().join("other-split");
+    std::fs::create_dir(&other).unwrap();
+    for f in std::fs::read_dir(&out).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::copy(&f, other.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let saved = std::fs::read_to_string(other.join("config.json")).unwrap();
+    let mut saved: serde_json::Value = serde_json::from_str(&saved).unwrap();
+    saved["config"]["split"]["seed"] = serde_json::json!(7);
+    std::fs::write(other.join("config.json"), saved.to_string()).unwrap();
+    let args = [
+        "classify", "eval", "--split", "test", "--model", m, "--model",
+    ];
+    let o = torch_bin().args(args).arg(&other).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("model 2 was trained on other data or another split"),
+        "{err}"
+    );
     let bad = tmp.path().join("bad.tsv");
     std::fs::write(
         &bad,
@@ -116,7 +166,8 @@ fn test_naive_classifier_learns_a_motif() {
     let bg = random_bases(40, 77);
     let with_motif = format!("{}CGACCGAACTCC{}", &bg[..14], &bg[26..]);
     std::fs::write(&fa, format!(">hit\n{with_motif}\n>miss\n{bg}\n")).unwrap();
-    for extra in [None, Some("--rc-average")] {
+    // The second reading also averages the model with itself, which must not change the columns.
+    for extra in [vec![], vec!["--rc-average", "--model", m]] {
         let preds = tmp.path().join("preds.tsv");
         let mut args = vec![
             "predict",

@@ -1,11 +1,13 @@
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::run::RunArgs;
-use crate::train::classify::{self, ClassifyConfig};
+use crate::train::classify::{self, ClassifyConfig, LoadedClassifier};
+use crate::train::Precision;
+use genolm::corpus::labelled::{LabelledSet, LabelledSource, SetSplit};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -48,65 +50,112 @@ pub fn train(args: TrainArgs, interrupted: &AtomicBool) -> Result<()> {
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// A classifier directory (from genolm classify train).
-    #[arg(long)]
-    model: PathBuf,
+    /// A classifier directory (from genolm classify train); repeat to evaluate the mean of several
+    /// (an ensemble: e.g. seeds, or forward and reverse models), which must share their classes.
+    #[arg(long, required = true)]
+    model: Vec<PathBuf>,
     /// Labelled data: a TOML file with a [data] section as in classifier configs.
-    #[arg(long, required_unless_present = "table")]
+    #[arg(long, conflicts_with_all = ["table", "split"])]
     data: Option<PathBuf>,
     /// Or a TSV/CSV with `sequence` and `label` columns.
-    #[arg(long, conflicts_with = "data")]
+    #[arg(long, conflicts_with = "split")]
     table: Option<PathBuf>,
+    /// Or one split (train, valid, test) of the data the models were trained on, drawn as training
+    /// drew it; every model must have been trained on the same data and split.
+    #[arg(long)]
+    split: Option<SetSplit>,
+    /// Also write per-sequence probabilities (id, label, p_CLASS..., predicted) to this TSV.
+    #[arg(long)]
+    out: Option<PathBuf>,
     #[arg(long, default_value = "auto")]
     device: String,
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
+    /// Compute precision: bf16 is faster on CPUs with AVX-512 BF16 and on GPUs.
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    precision: Precision,
     #[arg(long)]
     json: bool,
 }
 
 #[derive(serde::Deserialize)]
 struct DataFile {
-    data: genolm::corpus::labelled::LabelledSource,
+    data: LabelledSource,
 }
 
-pub fn eval(a: EvalArgs) -> Result<()> {
-    use genolm::corpus::labelled::LabelledSource;
-    let source = match (&a.data, &a.table) {
-        (Some(path), _) => {
-            let text = std::fs::read_to_string(path)?;
+/// The models' shared training data and split; differing ones would make "the test set" ambiguous.
+fn shared_task(models: &[LoadedClassifier]) -> Result<&ClassifyConfig> {
+    let first = &models[0].saved.config;
+    let task = |c: &ClassifyConfig| {
+        serde_json::json!([
+            c.data,
+            c.classes,
+            c.split.valid_frac,
+            c.split.test_frac,
+            c.split.seed
+        ])
+    };
+    for (m, path) in models.iter().zip(1..) {
+        if task(&m.saved.config) != task(first) {
+            bail!(
+                "--split: model {path} was trained on other data or another split than model 1; \
+                 evaluate them on --data or --table instead"
+            );
+        }
+    }
+    Ok(first)
+}
+
+fn eval_set(a: &EvalArgs, models: &[LoadedClassifier]) -> Result<LabelledSet> {
+    let source = match (&a.data, &a.table, a.split) {
+        (_, _, Some(split)) => return Ok(classify::task_split(shared_task(models)?, split)?),
+        (Some(path), _, _) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
             toml::from_str::<DataFile>(&text)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
                 .data
         }
-        (None, Some(t)) => LabelledSource::Table {
+        (None, Some(t), _) => LabelledSource::Table {
             path: t.clone(),
             sequence_column: "sequence".into(),
             label_column: "label".into(),
             split_column: None,
         },
-        (None, None) => bail!("give --data FILE.toml or --table FILE.tsv"),
+        (None, None, None) => bail!("give --data FILE.toml, --table FILE.tsv or --split test"),
     };
+    Ok(source.load()?)
+}
+
+pub fn eval(a: EvalArgs) -> Result<()> {
     let device = crate::device::resolve(a.device.parse()?)?;
-    let m = classify::load_classifier(&a.model, device)?;
-    let r = classify::evaluate_on(&m, &source, a.batch_size)?;
-    let s = &r.summary;
+    let models = a
+        .model
+        .iter()
+        .map(|m| classify::load_classifier(m, device))
+        .collect::<Result<Vec<_>, _>>()?;
+    let set = eval_set(&a, &models)?;
+    let e = classify::evaluate_on(&models, &set, a.batch_size, a.precision)?;
+    let classes = &models[0].saved.classes;
+    if let Some(out) = &a.out {
+        let tsv = classify::predictions_tsv(&set.ids, classes, Some(&e.labels), &e.probs);
+        genolm::fsutil::write_atomic(out, tsv.as_bytes())
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    let (r, s) = (&e.report, &e.report.summary);
     if a.json {
         println!(
             "{}",
             serde_json::json!({"accuracy": r.accuracy, "precision": s.precision, "recall": s.recall,
                 "specificity": s.specificity, "f1": s.f1, "mcc": s.mcc, "auroc": s.auroc, "auprc": s.auprc,
-                "n": r.n, "confusion": r.confusion})
+                "n": r.n, "models": models.len(), "confusion": r.confusion})
         );
     } else {
         println!(
             "n {}  accuracy {:.4}  precision {:.4}  recall {:.4}  specificity {:.4}  F1 {:.4}  MCC {:.4}  AUROC {:.4}  AUPRC {:.4}",
             r.n, r.accuracy, s.precision, s.recall, s.specificity, s.f1, s.mcc, s.auroc, s.auprc
         );
-        println!(
-            "confusion (rows: true {:?}): {:?}",
-            m.saved.classes, r.confusion
-        );
+        println!("confusion (rows: true {classes:?}): {:?}", r.confusion);
     }
     Ok(())
 }

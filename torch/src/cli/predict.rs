@@ -3,14 +3,15 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::train::classify::{load_classifier, predict_sequences};
+use crate::train::classify::{ensemble_probs, load_classifier, predictions_tsv};
 use crate::train::Precision;
 
 #[derive(Args)]
 pub struct PredictArgs {
-    /// A classifier directory (from genolm classify train).
-    #[arg(long)]
-    model: PathBuf,
+    /// A classifier directory (from genolm classify train); repeat to average several (an
+    /// ensemble), which must share their classes.
+    #[arg(long, required = true)]
+    model: Vec<PathBuf>,
     /// Sequences to classify (FASTA or GenBank, plain or gzip).
     #[arg(long)]
     fasta: PathBuf,
@@ -34,53 +35,29 @@ pub struct PredictArgs {
 
 pub fn run(a: PredictArgs) -> Result<()> {
     let device = crate::device::resolve(a.device.parse()?)?;
-    let m = load_classifier(&a.model, device)?;
+    let models = a
+        .model
+        .iter()
+        .map(|m| load_classifier(m, device))
+        .collect::<Result<Vec<_>, _>>()?;
     let records = genolm::genome::open::read_sequences(&a.fasta)?;
-    let seqs: Vec<Vec<u8>> = records.iter().map(|r| r.1.clone()).collect();
+    let (ids, seqs): (Vec<String>, Vec<Vec<u8>>) = records.into_iter().unzip();
     let started = std::time::Instant::now();
-    let probs = predict_sequences(
-        &m,
-        &seqs,
-        a.rc_average,
-        a.batch_size,
-        a.precision.kind(device)?,
-    );
+    let probs = ensemble_probs(&models, &seqs, a.rc_average, a.batch_size, a.precision)?;
     let seconds = started.elapsed().as_secs_f64();
-    let mut text = format!(
-        "id\t{}\tpredicted\n",
-        m.saved
-            .classes
-            .iter()
-            .map(|c| format!("p_{c}"))
-            .collect::<Vec<_>>()
-            .join("\t")
-    );
-    for ((name, _), p) in records.iter().zip(&probs) {
-        let best = p
-            .iter()
-            .enumerate()
-            .max_by(|x, y| x.1.total_cmp(y.1))
-            .map(|(i, _)| i)
-            .unwrap_or(0);
-        let cols: Vec<String> = p.iter().map(|v| format!("{v:.6}")).collect();
-        text.push_str(&format!(
-            "{name}\t{}\t{}\n",
-            cols.join("\t"),
-            m.saved.classes[best]
-        ));
-    }
+    let text = predictions_tsv(&ids, &models[0].saved.classes, None, &probs);
     genolm::fsutil::write_atomic(&a.out, text.as_bytes())
         .with_context(|| format!("cannot write {}", a.out.display()))?;
-    let rate = records.len() as f64 / seconds.max(1e-9);
+    let rate = ids.len() as f64 / seconds.max(1e-9);
     if a.json {
         println!(
             "{}",
-            serde_json::json!({"sequences": records.len(), "seconds": seconds, "sequences_per_s": rate})
+            serde_json::json!({"sequences": ids.len(), "seconds": seconds, "sequences_per_s": rate})
         );
     } else {
         eprintln!(
             "predict: {} sequences in {seconds:.2} s ({rate:.0}/s) -> {}",
-            records.len(),
+            ids.len(),
             a.out.display()
         );
     }

@@ -378,6 +378,8 @@ struct Run {
     tr: Encoded,
     va: Encoded,
     te: Encoded,
+    /// Ids of the test sequences, in `te`'s row order.
+    te_ids: Vec<String>,
     classes: Vec<String>,
     vs: nn::VarStore,
     clf: Classifier,
@@ -488,6 +490,10 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
             te.len()
         )));
     }
+    let te_ids = (0..set.len())
+        .filter(|&i| splits[i] == SetSplit::Test)
+        .map(|i| set.ids[i].clone())
+        .collect();
     let mut vs = nn::VarStore::new(device);
     let n_classes = set.classes.len() as i64;
     let clf = Classifier::new(
@@ -552,6 +558,7 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
         tr,
         va,
         te,
+        te_ids,
         classes: set.classes,
         vs,
         clf,
@@ -759,6 +766,9 @@ pub fn train(
     let probs = predict(&run.clf, &run.te, t.batch_size, run.kind, run.device);
     let labels: Vec<u32> = run.te.labels.iter().map(|&l| l as u32).collect();
     let r = metrics::report(&labels, &probs, &run.classes);
+    let tsv = predictions_tsv(&run.te_ids, &run.classes, Some(&labels), &probs);
+    let tsv_path = out.join("test_predictions.tsv");
+    write_atomic(&tsv_path, tsv.as_bytes()).map_err(io_err(&tsv_path))?;
     write_outputs(out, &saved, &r, &labels, &probs)?;
     Ok(Some(ClassifyReport {
         dir: out.to_path_buf(),
@@ -953,30 +963,130 @@ pub fn predict_sequences(
     probs
 }
 
-/// `genolm classify eval`: a trained classifier on labelled data (every sequence, no split).
-pub fn evaluate_on(
-    m: &LoadedClassifier,
-    data: &LabelledSource,
+/// Mean class probabilities of several classifiers (an ensemble; one model is the plain case).
+/// Each reads the sequences with its own tokenizer, so models of different k or direction combine;
+/// all must share the class list, in the same order.
+pub fn ensemble_probs(
+    models: &[LoadedClassifier],
+    seqs: &[Vec<u8>],
+    rc_average: bool,
     batch_size: usize,
-) -> Result<Report> {
-    let set = data.load().map_err(|e| Error::Invalid(e.to_string()))?;
-    // The data's class indices follow its own first-seen order: map them onto the model's classes.
-    let mut labels = Vec::with_capacity(set.len());
-    for &l in &set.labels {
-        let name = &set.classes[l as usize];
-        let idx = m
-            .saved
-            .classes
-            .iter()
-            .position(|c| c == name)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "label {name:?} is not one of the model's classes {:?}",
-                    m.saved.classes
-                ))
-            })?;
-        labels.push(idx as u32);
+    precision: Precision,
+) -> Result<Vec<Vec<f64>>> {
+    let first = models
+        .first()
+        .ok_or_else(|| Error::Invalid("no classifier given".into()))?;
+    if let Some(m) = models
+        .iter()
+        .find(|m| m.saved.classes != first.saved.classes)
+    {
+        return Err(Error::Invalid(format!(
+            "classifiers of an ensemble must share their classes: {:?} vs {:?}",
+            first.saved.classes, m.saved.classes
+        )));
     }
-    let probs = predict_sequences(m, &set.sequences, false, batch_size, Kind::Float);
-    Ok(metrics::report(&labels, &probs, &m.saved.classes))
+    let mut sum = vec![vec![0.0; first.saved.classes.len()]; seqs.len()];
+    for m in models {
+        let kind = precision.kind(m.vs.device())?;
+        let probs = predict_sequences(m, seqs, rc_average, batch_size, kind);
+        for (s, p) in sum.iter_mut().zip(probs) {
+            for (a, b) in s.iter_mut().zip(p) {
+                *a += b / models.len() as f64;
+            }
+        }
+    }
+    Ok(sum)
+}
+
+/// The rows of a classifier's training data in one split, exactly as training drew them (same
+/// data, class order and split seed): e.g. the test set, to evaluate models trained on it.
+pub fn task_split(cfg: &ClassifyConfig, which: SetSplit) -> Result<LabelledSet> {
+    let set = load_splits(cfg)?;
+    let splits = set.splits.clone().expect("splits assigned");
+    let keep: Vec<usize> = (0..set.len()).filter(|&i| splits[i] == which).collect();
+    Ok(LabelledSet {
+        ids: keep.iter().map(|&i| set.ids[i].clone()).collect(),
+        sequences: keep.iter().map(|&i| set.sequences[i].clone()).collect(),
+        labels: keep.iter().map(|&i| set.labels[i]).collect(),
+        classes: set.classes,
+        splits: Some(vec![which; keep.len()]),
+    })
+}
+
+/// The data's class indices follow its own first-seen order: maps them onto the model's classes.
+fn labels_in(classes: &[String], set: &LabelledSet) -> Result<Vec<u32>> {
+    set.labels
+        .iter()
+        .map(|&l| {
+            let name = &set.classes[l as usize];
+            classes
+                .iter()
+                .position(|c| c == name)
+                .map(|i| i as u32)
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "label {name:?} is not one of the model's classes {classes:?}"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// Metrics of one classifier or the mean of several on labelled sequences, with the per-sequence
+/// probabilities and labels (in the models' class order) they were computed from.
+pub struct Evaluation {
+    pub report: Report,
+    pub labels: Vec<u32>,
+    pub probs: Vec<Vec<f64>>,
+}
+
+/// `genolm classify eval`: trained classifiers (averaged when more than one) on labelled data.
+pub fn evaluate_on(
+    models: &[LoadedClassifier],
+    set: &LabelledSet,
+    batch_size: usize,
+    precision: Precision,
+) -> Result<Evaluation> {
+    let probs = ensemble_probs(models, &set.sequences, false, batch_size, precision)?;
+    let classes = &models[0].saved.classes;
+    let labels = labels_in(classes, set)?;
+    Ok(Evaluation {
+        report: metrics::report(&labels, &probs, classes),
+        labels,
+        probs,
+    })
+}
+
+/// One row per sequence: id, the true class when known, one probability column per class and the
+/// predicted class (the most probable).
+pub fn predictions_tsv(
+    ids: &[String],
+    classes: &[String],
+    labels: Option<&[u32]>,
+    probs: &[Vec<f64>],
+) -> String {
+    let mut text = String::from("id");
+    if labels.is_some() {
+        text.push_str("\tlabel");
+    }
+    for c in classes {
+        text.push_str(&format!("\tp_{c}"));
+    }
+    text.push_str("\tpredicted\n");
+    for (i, (id, p)) in ids.iter().zip(probs).enumerate() {
+        text.push_str(id);
+        if let Some(l) = labels {
+            text.push_str(&format!("\t{}", classes[l[i] as usize]));
+        }
+        for v in p {
+            text.push_str(&format!("\t{v:.6}"));
+        }
+        let best = p
+            .iter()
+            .enumerate()
+            .max_by(|x, y| x.1.total_cmp(y.1))
+            .map_or(0, |(i, _)| i);
+        text.push_str(&format!("\t{}\n", classes[best]));
+    }
+    text
 }
