@@ -129,11 +129,7 @@ fn eval_set(a: &EvalArgs, models: &[LoadedClassifier]) -> Result<LabelledSet> {
 
 pub fn eval(a: EvalArgs) -> Result<()> {
     let device = crate::device::resolve(a.device.parse()?)?;
-    let models = a
-        .model
-        .iter()
-        .map(|m| classify::load_classifier(m, device))
-        .collect::<Result<Vec<_>, _>>()?;
+    let models = classify::load_classifiers(&a.model, device)?;
     let set = eval_set(&a, &models)?;
     let e = classify::evaluate_on(&models, &set, a.batch_size, a.precision)?;
     let classes = &models[0].saved.classes;

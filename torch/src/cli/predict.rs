@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::train::classify::{ensemble_probs, load_classifier, predictions_tsv};
+use crate::train::classify::{ensemble_probs, load_classifiers, predictions_tsv};
 use crate::train::Precision;
 
 #[derive(Args)]
@@ -35,11 +35,7 @@ pub struct PredictArgs {
 
 pub fn run(a: PredictArgs) -> Result<()> {
     let device = crate::device::resolve(a.device.parse()?)?;
-    let models = a
-        .model
-        .iter()
-        .map(|m| load_classifier(m, device))
-        .collect::<Result<Vec<_>, _>>()?;
+    let models = load_classifiers(&a.model, device)?;
     let records = genolm::genome::open::read_sequences(&a.fasta)?;
     let (ids, seqs): (Vec<String>, Vec<Vec<u8>>) = records.into_iter().unzip();
     let started = std::time::Instant::now();

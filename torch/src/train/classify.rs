@@ -923,6 +923,11 @@ pub fn load_classifier(dir: &Path, device: Device) -> Result<LoadedClassifier> {
     })
 }
 
+/// Several classifiers (an ensemble), in the order given.
+pub fn load_classifiers(dirs: &[PathBuf], device: Device) -> Result<Vec<LoadedClassifier>> {
+    dirs.iter().map(|d| load_classifier(d, device)).collect()
+}
+
 /// Class probabilities for sequences, averaged over their k-mer frames when the classifier was
 /// trained on all of them; with `rc_average`, each is also averaged with its reverse complement's
 /// (a sequence and its reverse complement are the same DNA).
