@@ -312,3 +312,53 @@ fn test_bad_region_and_bed() {
         stderr(&o)
     );
 }
+
+/// `genolm tokenize ... | head`: a reader that stops early ends the run quietly (SIGPIPE), as Unix
+/// tools do, with no error message and no panic.
+#[test]
+fn test_closed_stdout_pipe_ends_quietly() {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let seqs: Vec<(String, Vec<u8>)> = (0..3000)
+        .map(|i| (format!("r{i}"), random_seq(200, i, b"ACGT")))
+        .collect();
+    let records: Vec<(&str, &[u8])> = seqs
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_slice()))
+        .collect();
+    let fa = tmp.path().join("many.fa");
+    std::fs::write(&fa, fasta_text(&records, 60, "\n")).unwrap();
+    let corpus = tmp.path().join("corpus");
+    ok(&[
+        "corpus",
+        "build",
+        "--fasta",
+        fa.to_str().unwrap(),
+        "--k",
+        "3",
+        "--stride",
+        "1",
+        "--out",
+        corpus.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let mut child = genolm()
+        .args(["tokenize", "--tokenizer", corpus.to_str().unwrap()])
+        .arg("--fasta")
+        .arg(&fa)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap(); // then closed, as `head -c 100`
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.is_empty(), "nothing on stderr: {err}");
+    assert!(
+        o.status.success() || o.status.signal() == Some(libc::SIGPIPE),
+        "{:?}",
+        o.status
+    );
+}

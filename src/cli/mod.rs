@@ -81,8 +81,19 @@ fn exec_torch(args: Vec<OsString>) -> i32 {
     1
 }
 
+/// `genolm ... | head` ends quietly, as Unix tools do: Rust ignores SIGPIPE, which turns a closed
+/// pipe into an error (or a panic in `println!`) instead of the default silent exit.
+pub fn default_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
+    default_sigpipe();
     let cli = Cli::parse();
     install_interrupt_handler();
     let result = match cli.command {

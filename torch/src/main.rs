@@ -47,6 +47,7 @@ enum LmCommand {
 }
 
 fn main() {
+    genolm::cli::default_sigpipe();
     let cli = Cli::parse();
     let _ = ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
