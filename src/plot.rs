@@ -48,6 +48,8 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
     pub color: RGBColor,
     pub dashed: bool,
+    /// A dot at every point: for sparse series (one validation per epoch, or a single one).
+    pub markers: bool,
 }
 
 pub struct LinePlot<'a> {
@@ -254,6 +256,14 @@ where
     for s in &plot.series {
         let color = s.color;
         let style = ShapeStyle::from(&color).stroke_width(2);
+        if s.markers {
+            let dots = s
+                .points
+                .iter()
+                .filter(|&&(_, y)| y >= y0 && y <= y1)
+                .map(|&p| Circle::new(p, 4, color.filled()));
+            chart.draw_series(dots).map_err(|e| e.to_string())?;
+        }
         let anno = if s.dashed {
             let pts: Vec<(f64, f64)> = s.points.clone();
             chart.draw_series(DashedLineSeries::new(pts, 8, 5, style))
@@ -368,12 +378,14 @@ pub fn training_curves(dir: &Path, baseline: Option<f64>) -> Result<Vec<PathBuf>
             points: train,
             color: RGBColor(31, 119, 180),
             dashed: false,
+            markers: false,
         },
         Series {
             name: "valid loss".into(),
             points: valid,
             color: RGBColor(214, 39, 40),
             dashed: false,
+            markers: true,
         },
     ];
     if let Some(b) = baseline {
@@ -382,6 +394,7 @@ pub fn training_curves(dir: &Path, baseline: Option<f64>) -> Result<Vec<PathBuf>
             points: vec![(0.0, b), (x_max, b)],
             color: RGBColor(90, 90, 90),
             dashed: true,
+            markers: false,
         });
     }
     let zoom_y = baseline.and_then(|b| baseline_zoom(&series, b));
@@ -432,6 +445,7 @@ pub fn classifier_curves(dir: &Path) -> Result<Vec<PathBuf>, Error> {
             .collect(),
         color,
         dashed: false,
+        markers: false,
     };
     let losses = LinePlot {
         title: "Classifier loss",
@@ -473,6 +487,7 @@ mod tests {
                 .collect(),
             color: RGBColor(0, 0, 0),
             dashed: false,
+            markers: false,
         }]
     }
 
@@ -483,5 +498,25 @@ mod tests {
         assert!((z0 - 2.65).abs() < 1e-9 && (z1 - (b + 0.25)).abs() < 1e-9);
         assert_eq!(baseline_zoom(&losses(&[2.68, 2.65, 2.62]), b), None);
         assert_eq!(baseline_zoom(&losses(&[]), b), None);
+    }
+
+    /// A run with one validation (one epoch, or max_steps inside the first) still shows it.
+    #[test]
+    fn test_a_single_validation_is_drawn() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = String::new();
+        for step in 1..=20 {
+            let loss = 2.72 - 0.005 * step as f64;
+            log.push_str(&format!(
+                "{{\"tokens\":{},\"train_loss\":{loss}}}\n",
+                step * 1000
+            ));
+        }
+        log.push_str("{\"tokens\":20000,\"train_loss\":2.62,\"valid_loss\":2.60}\n");
+        std::fs::write(dir.path().join("metrics.jsonl"), log).unwrap();
+        training_curves(dir.path(), Some(2.773)).unwrap();
+        let svg = std::fs::read_to_string(dir.path().join("training.svg")).unwrap();
+        assert!(svg.contains("<circle"), "the validation point is drawn");
+        assert!(dir.path().join("training.png").exists());
     }
 }

@@ -843,6 +843,7 @@ fn write_outputs(
                     points: curve(&scores, &pos),
                     color: PALETTE[c % PALETTE.len()],
                     dashed: false,
+                    markers: false,
                 }
             })
             .collect()
