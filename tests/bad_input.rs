@@ -330,19 +330,7 @@ fn test_closed_stdout_pipe_ends_quietly() {
     let fa = tmp.path().join("many.fa");
     std::fs::write(&fa, fasta_text(&records, 60, "\n")).unwrap();
     let corpus = tmp.path().join("corpus");
-    ok(&[
-        "corpus",
-        "build",
-        "--fasta",
-        fa.to_str().unwrap(),
-        "--k",
-        "3",
-        "--stride",
-        "1",
-        "--out",
-        corpus.to_str().unwrap(),
-        "--quiet",
-    ]);
+    build_corpus(&fa, &corpus, 3, 1, &[]);
     let mut child = genolm()
         .args(["tokenize", "--tokenizer", corpus.to_str().unwrap()])
         .arg("--fasta")

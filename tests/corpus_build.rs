@@ -377,23 +377,13 @@ fn test_lm_streams_cover_the_train_split_in_parallel_streams() {
     let fa = tmp.path().join("g.fa");
     std::fs::write(&fa, fasta_text(&[("x", &seq)], 80, "\n")).unwrap();
     let out = tmp.path().join("c");
-    ok(&[
-        "corpus",
-        "build",
-        "--fasta",
-        fa.to_str().unwrap(),
-        "--k",
-        "3",
-        "--stride",
-        "1",
-        "--doc-len",
-        "1000",
-        "--valid-frac",
-        "0.1",
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    build_corpus(
+        &fa,
+        &out,
+        3,
+        1,
+        &["--doc-len", "1000", "--valid-frac", "0.1"],
+    );
     let corpus = Corpus::open(&out).unwrap();
     let bs = 8;
     let mut train = LmStreams::new(&corpus, Some(Split::Train), bs, 20, 7).unwrap();

@@ -37,21 +37,7 @@ fn test_python_tokenizers_gives_the_same_ids() {
     let fa = tmp.path().join("g.fa");
     std::fs::write(&fa, fasta_text(&[("x", &seq)], 80, "\n")).unwrap();
     let out = tmp.path().join("c");
-    ok(&[
-        "corpus",
-        "build",
-        "--fasta",
-        fa.to_str().unwrap(),
-        "--k",
-        "6",
-        "--stride",
-        "3",
-        "--min-freq",
-        "2",
-        "--out",
-        out.to_str().unwrap(),
-        "--quiet",
-    ]);
+    build_corpus(&fa, &out, 6, 3, &["--min-freq", "2"]);
     let query = String::from_utf8(seq[..500].to_vec()).unwrap();
     let ours: serde_json::Value = serde_json::from_str(
         ok(&[

@@ -34,6 +34,24 @@ pub fn ok(args: &[&str]) -> String {
     stdout(&o)
 }
 
+/// `genolm corpus build --fasta FASTA --k K --stride S [EXTRA...] --out OUT --quiet`, which must succeed.
+pub fn build_corpus(fasta: &Path, out: &Path, k: usize, stride: usize, extra: &[&str]) {
+    let (k, stride) = (k.to_string(), stride.to_string());
+    let mut args = vec![
+        "corpus",
+        "build",
+        "--fasta",
+        fasta.to_str().unwrap(),
+        "--k",
+        &k,
+        "--stride",
+        &stride,
+    ];
+    args.extend_from_slice(extra);
+    args.extend(["--out", out.to_str().unwrap(), "--quiet"]);
+    ok(&args);
+}
+
 /// Random bases from `alphabet`, reproducible from the seed.
 pub fn random_seq(len: usize, seed: u64, alphabet: &[u8]) -> Vec<u8> {
     let mut rng = SplitMix64::new(seed);
