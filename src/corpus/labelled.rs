@@ -155,6 +155,14 @@ impl LabelledSet {
         self.labels.is_empty()
     }
 
+    /// Indices of the rows in one split, in data order (none before splits are assigned).
+    pub fn rows_in(&self, which: SetSplit) -> Vec<usize> {
+        let Some(splits) = &self.splits else {
+            return Vec::new();
+        };
+        (0..self.len()).filter(|&i| splits[i] == which).collect()
+    }
+
     /// Counts per class.
     pub fn class_counts(&self) -> Vec<usize> {
         let mut c = vec![0; self.classes.len()];
@@ -653,5 +661,16 @@ mod tests {
         let mut again = s.clone();
         again.split_stratified(0.1, 0.2, 7);
         assert_eq!(again.splits, s.splits);
+        // rows_in: each row in exactly one split, in data order.
+        let test = s.rows_in(SetSplit::Test);
+        assert_eq!(test.len(), 80);
+        assert!(test.windows(2).all(|w| w[0] < w[1]));
+        let mut all: Vec<usize> = [SetSplit::Train, SetSplit::Valid, SetSplit::Test]
+            .into_iter()
+            .flat_map(|sp| s.rows_in(sp))
+            .collect();
+        all.sort();
+        assert_eq!(all, (0..400).collect::<Vec<_>>());
+        assert!(LabelledSet::default().rows_in(SetSplit::Test).is_empty());
     }
 }

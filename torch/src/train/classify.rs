@@ -232,14 +232,8 @@ impl Encoded {
     }
 }
 
-fn select(
-    set: &LabelledSet,
-    tok: &KmerTokenizer,
-    splits: &[SetSplit],
-    which: SetSplit,
-    n_frames: usize,
-) -> Encoded {
-    let rows: Vec<usize> = (0..set.len()).filter(|&i| splits[i] == which).collect();
+fn select(set: &LabelledSet, tok: &KmerTokenizer, which: SetSplit, n_frames: usize) -> Encoded {
+    let rows = set.rows_in(which);
     Encoded::new(
         tok,
         rows.iter().map(|&i| set.sequences[i].as_slice()),
@@ -475,12 +469,11 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
     let (enc_cfg, head) = with_classifier_dropouts(shape, &cfg.head, cfg.drop_mult);
     enc_cfg.validate()?;
     let set = load_splits(cfg)?;
-    let splits = set.splits.clone().expect("splits assigned");
     let n_frames = if t.all_frames { tok.stride() } else { 1 };
     let (tr, va, te) = (
-        select(&set, &tok, &splits, SetSplit::Train, n_frames),
-        select(&set, &tok, &splits, SetSplit::Valid, n_frames),
-        select(&set, &tok, &splits, SetSplit::Test, n_frames),
+        select(&set, &tok, SetSplit::Train, n_frames),
+        select(&set, &tok, SetSplit::Valid, n_frames),
+        select(&set, &tok, SetSplit::Test, n_frames),
     );
     if tr.len() < 2 || va.len() == 0 || te.len() == 0 {
         return Err(Error::Invalid(format!(
@@ -490,8 +483,9 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
             te.len()
         )));
     }
-    let te_ids = (0..set.len())
-        .filter(|&i| splits[i] == SetSplit::Test)
+    let te_ids = set
+        .rows_in(SetSplit::Test)
+        .into_iter()
         .map(|i| set.ids[i].clone())
         .collect();
     let mut vs = nn::VarStore::new(device);
@@ -1008,8 +1002,7 @@ pub fn ensemble_probs(
 /// data, class order and split seed): e.g. the test set, to evaluate models trained on it.
 pub fn task_split(cfg: &ClassifyConfig, which: SetSplit) -> Result<LabelledSet> {
     let set = load_splits(cfg)?;
-    let splits = set.splits.clone().expect("splits assigned");
-    let keep: Vec<usize> = (0..set.len()).filter(|&i| splits[i] == which).collect();
+    let keep = set.rows_in(which);
     Ok(LabelledSet {
         ids: keep.iter().map(|&i| set.ids[i].clone()).collect(),
         sequences: keep.iter().map(|&i| set.sequences[i].clone()).collect(),
