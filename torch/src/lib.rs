@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod device;
+pub mod infer;
 pub mod model;
 pub mod progress;
 pub mod train;

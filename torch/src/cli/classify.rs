@@ -5,7 +5,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::run::RunArgs;
-use crate::train::classify::{self, ClassifyConfig, LoadedClassifier};
+use crate::infer::predict::{self, LoadedClassifier};
+use crate::train::classify::{self, ClassifyConfig};
 use crate::train::Precision;
 use genolm::corpus::labelled::{LabelledSet, LabelledSource, SetSplit};
 
@@ -129,9 +130,9 @@ fn eval_set(a: &EvalArgs, models: &[LoadedClassifier]) -> Result<LabelledSet> {
 
 pub fn eval(a: EvalArgs) -> Result<()> {
     let device = crate::device::resolve(a.device.parse()?)?;
-    let models = classify::load_classifiers(&a.model, device)?;
+    let models = predict::load_classifiers(&a.model, device)?;
     let set = eval_set(&a, &models)?;
-    let e = classify::evaluate_on(&models, &set, a.batch_size, a.precision)?;
+    let e = predict::evaluate_on(&models, &set, a.batch_size, a.precision)?;
     let classes = &models[0].saved.classes;
     if let Some(out) = &a.out {
         let tsv = classify::predictions_tsv(&set.ids, classes, Some(&e.labels), &e.probs);

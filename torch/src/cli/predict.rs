@@ -3,7 +3,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::train::classify::{ensemble_probs, load_classifiers, predictions_tsv};
+use crate::infer::predict::{ensemble_probs, load_classifiers};
+use crate::train::classify::predictions_tsv;
 use crate::train::Precision;
 
 #[derive(Args)]

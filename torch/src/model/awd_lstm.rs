@@ -389,6 +389,13 @@ impl LanguageModel {
         }
     }
 
+    /// The encoder's layer groups, then the decoder's (its bias; the weight is the embedding's).
+    pub fn layer_groups(&self) -> Vec<Vec<String>> {
+        let mut g = self.encoder.layer_groups();
+        g.push(vec!["decoder.".to_string()]);
+        g
+    }
+
     /// A detached copy in `kind` for evaluation (see [`AwdLstm::cast_for_inference`]).
     pub fn cast_for_inference(&self, kind: Kind) -> LanguageModel {
         LanguageModel {

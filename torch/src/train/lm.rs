@@ -380,16 +380,11 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
     if let Some(init) = &cfg.init_from {
         init_from_pretrained(&mut vs, init, &corpus, cfg)?;
     }
-    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    let n_groups = cfg.model.n_layers as usize + 2;
-    let named = named
-        .into_iter()
-        .map(|(n, t)| {
-            let g = super::group_of(&n, cfg.model.n_layers);
-            (n, t, g)
-        })
-        .collect();
+    let groups = super::freeze::LayerGroups::new(model.layer_groups());
+    let named = groups
+        .assign(vs.variables().into_iter().collect())
+        .map_err(Error::Invalid)?;
+    let n_groups = groups.len();
     let mut opt = AdamW::new(
         named,
         n_groups,

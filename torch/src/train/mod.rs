@@ -3,6 +3,7 @@
 
 pub mod checkpoint;
 pub mod classify;
+pub mod freeze;
 pub mod lm;
 pub mod optim;
 pub mod schedule;
@@ -58,22 +59,6 @@ pub(crate) mod defaults {
     pub fn device() -> String {
         "auto".into()
     }
-}
-
-/// Layer group of a parameter of an AWD-LSTM model: the embedding 0, LSTM layer l -> 1 + l, and
-/// whatever sits on top (the LM decoder, a classifier head) last.
-pub(crate) fn group_of(name: &str, n_layers: i64) -> usize {
-    if name.starts_with("encoder.embedding.") {
-        return 0;
-    }
-    if let Some(rest) = name.strip_prefix("encoder.lstm.") {
-        return 1 + rest
-            .split('.')
-            .next()
-            .and_then(|s| s.parse::<usize>().ok())
-            .unwrap_or(0);
-    }
-    n_layers as usize + 1
 }
 
 pub(crate) fn io_err(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + '_ {

@@ -1,0 +1,3 @@
+//! Inference with trained models.
+
+pub mod predict;

@@ -1,0 +1,196 @@
+//! A classifier task's config (`configs/<task>.toml`) and the `config.json` of a classifier directory.
+
+use std::path::{Path, PathBuf};
+
+use crate::model::awd_lstm::AwdLstmConfig;
+use crate::model::classifier::HeadConfig;
+use crate::train::{io_err, Error, Precision, Result};
+use genolm::corpus::labelled::LabelledSource;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// How many groups, counted from the head, train in this stage (0 = all).
+    pub unfreeze: usize,
+    pub epochs: u64,
+    /// Peak learning rate of the head; each lower group gets lr / lr_div^depth.
+    pub lr: f64,
+}
+
+/// Genomic-ULMFiT's recipe: head only; then the last 2 groups; then 3; then everything.
+fn d_stages() -> Vec<Stage> {
+    vec![
+        Stage {
+            unfreeze: 1,
+            epochs: 1,
+            lr: 2e-2,
+        },
+        Stage {
+            unfreeze: 2,
+            epochs: 1,
+            lr: 1e-2,
+        },
+        Stage {
+            unfreeze: 3,
+            epochs: 1,
+            lr: 5e-3,
+        },
+        Stage {
+            unfreeze: 0,
+            epochs: 3,
+            lr: 1e-3,
+        },
+    ]
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyTrain {
+    #[serde(default = "crate::train::defaults::batch_size")]
+    pub batch_size: usize,
+    #[serde(default = "d_stages")]
+    pub stages: Vec<Stage>,
+    /// Discriminative learning rates: each group below the head trains at lr / lr_div^depth.
+    #[serde(default = "d_lr_div")]
+    pub lr_div: f64,
+    #[serde(default = "crate::train::defaults::weight_decay")]
+    pub weight_decay: f64,
+    #[serde(default = "d_moms")]
+    pub moms: (f64, f64),
+    #[serde(default = "crate::train::defaults::clip")]
+    pub clip: f64,
+    #[serde(default)]
+    pub precision: Precision,
+    #[serde(default = "crate::train::defaults::seed")]
+    pub seed: u64,
+    #[serde(default = "crate::train::defaults::device")]
+    pub device: String,
+    #[serde(default)]
+    pub threads: i32,
+    /// Validation metric that picks the best checkpoint: mcc, accuracy, f1, auroc or auprc.
+    #[serde(default = "d_metric")]
+    pub metric: String,
+    /// With stride > 1, a sequence has `stride` k-mer readings (from base 0, 1, ...): training
+    /// draws one per sequence and epoch, prediction averages them. False: frame 0 only.
+    #[serde(default = "d_true")]
+    pub all_frames: bool,
+    /// Early stopping: end a stage after this many epochs without a better validation metric
+    /// (0: never). The best checkpoint of the whole run is the one kept.
+    #[serde(default)]
+    pub patience: u64,
+}
+
+fn d_lr_div() -> f64 {
+    2.6
+}
+fn d_moms() -> (f64, f64) {
+    (0.8, 0.7)
+}
+fn d_metric() -> String {
+    "mcc".into()
+}
+fn d_true() -> bool {
+    true
+}
+fn d_clas_drop_mult() -> f64 {
+    0.5
+}
+
+impl Default for ClassifyTrain {
+    fn default() -> Self {
+        toml::from_str("").expect("defaults deserialize")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitConfig {
+    #[serde(default = "d_valid")]
+    pub valid_frac: f64,
+    #[serde(default = "d_test")]
+    pub test_frac: f64,
+    #[serde(default = "crate::train::defaults::seed")]
+    pub seed: u64,
+}
+
+fn d_valid() -> f64 {
+    0.1
+}
+fn d_test() -> f64 {
+    0.15
+}
+
+impl Default for SplitConfig {
+    fn default() -> Self {
+        Self {
+            valid_frac: d_valid(),
+            test_frac: d_test(),
+            seed: crate::train::defaults::seed(),
+        }
+    }
+}
+
+/// `configs/<task>.toml`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassifyConfig {
+    /// A language-model directory: its encoder and tokenizer start the classifier. Absent: a randomly
+    /// initialised encoder (the naive baseline) with `tokenizer`, or a complete vocabulary of k/stride.
+    #[serde(default)]
+    pub lm: Option<PathBuf>,
+    #[serde(default)]
+    pub tokenizer: Option<PathBuf>,
+    #[serde(default)]
+    pub k: Option<usize>,
+    #[serde(default)]
+    pub stride: Option<usize>,
+    pub data: LabelledSource,
+    /// Class names in order (default: as first seen in the data). With two classes the second is
+    /// the positive one of precision, recall, specificity and the ROC/PR curves.
+    #[serde(default)]
+    pub classes: Option<Vec<String>>,
+    #[serde(default)]
+    pub split: SplitConfig,
+    /// Encoder shape for a naive classifier (with `lm`, the LM's own is used).
+    #[serde(default)]
+    pub model: AwdLstmConfig,
+    #[serde(default)]
+    pub head: HeadConfig,
+    /// Scales fastai's classifier dropouts (output 0.4, hidden 0.3, input 0.4, embedding 0.05,
+    /// weights 0.5), which replace the LM's (or `model`'s) own, as text_classifier_learner does.
+    #[serde(default = "d_clas_drop_mult")]
+    pub drop_mult: f64,
+    #[serde(default)]
+    pub train: ClassifyTrain,
+    #[serde(default)]
+    pub output: crate::train::lm::OutputSection,
+}
+
+/// `config.json` of a classifier directory: what rebuilds the model for `predict`, and what it was
+/// made from.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SavedClassifier {
+    pub kind: String,
+    pub classes: Vec<String>,
+    pub encoder: AwdLstmConfig,
+    pub head: HeadConfig,
+    pub config: ClassifyConfig,
+    #[serde(default)]
+    pub inputs_sha256: std::collections::BTreeMap<String, String>,
+}
+
+impl SavedClassifier {
+    /// `DIR/config.json`.
+    pub fn read(dir: &Path) -> Result<Self> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::Invalid(format!("{}: not a genolm classifier: {e}", path.display()))
+        })
+    }
+}
+
+/// The config a classifier directory was started with (for `--resume`).
+pub fn saved_config(dir: &Path) -> Result<ClassifyConfig> {
+    Ok(SavedClassifier::read(dir)?.config)
+}
