@@ -8,8 +8,10 @@ use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
 
 use super::checkpoint::{self, Position};
-use super::optim::{AdamW, AdamWConfig};
+use super::freeze::LayerGroups;
+use super::optim::AdamWConfig;
 use super::schedule::OneCycle;
+use super::trainer::{self, Runtime, StepTiming};
 use super::{io_err, Error, Precision, Result};
 use crate::model::awd_lstm::{detach, AwdLstmConfig, Hidden, LanguageModel};
 use genolm::corpus::lm::{LmBatch, LmStreams};
@@ -368,32 +370,22 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
     let vocab = corpus.manifest.tokenizer.vocab_size as i64;
     let stride = corpus.manifest.tokenizer.stride;
     let baseline = stride as f64 * 4f64.ln();
-    let device = crate::device::resolve(t.device.parse()?)?;
-    let kind = t.precision.kind(device)?;
-    if t.threads > 0 {
-        tch::set_num_threads(t.threads);
-    }
-    tch::manual_seed(t.seed as i64);
+    let Runtime { device, kind } = Runtime::new(&t.device, t.precision, t.threads, t.seed)?;
 
     let mut vs = nn::VarStore::new(device);
     let model = LanguageModel::new(&vs.root(), vocab, &cfg.model);
     if let Some(init) = &cfg.init_from {
         init_from_pretrained(&mut vs, init, &corpus, cfg)?;
     }
-    let groups = super::freeze::LayerGroups::new(model.layer_groups());
-    let named = groups
-        .assign(vs.variables().into_iter().collect())
-        .map_err(Error::Invalid)?;
-    let n_groups = groups.len();
-    let mut opt = AdamW::new(
-        named,
-        n_groups,
+    let mut opt = trainer::optimizer(
+        &LayerGroups::new(model.layer_groups()),
+        &vs,
         AdamWConfig {
             beta2: t.beta2,
             eps: t.eps,
             weight_decay: t.weight_decay,
         },
-    );
+    )?;
 
     let mut train = LmStreams::new(&corpus, Some(Split::Train), t.batch_size, t.bptt, t.seed)?;
     let has_valid = corpus.documents.iter().any(|d| d.split == Split::Valid);
@@ -455,20 +447,13 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
             .map(|(h, c)| (h.to_kind(kind), c.to_kind(kind)))
             .collect();
     } else {
-        if out.join(checkpoint::TRAIN_STATE_DIR).exists() || out.join(MODEL_FILE).exists() {
-            return Err(Error::Invalid(format!(
-                "{}: already holds a model; continue it with --resume {0} or choose another --out",
-                out.display()
-            )));
-        }
+        trainer::refuse_existing(out, "model")?;
         write_model_dir_header(out, &corpus, cfg, vocab)?;
     }
     let mut metrics = Metrics::open(out.join(METRICS_FILE), opts.resume)?;
 
     let bar = crate::progress::steps_bar(total_steps, pos.step, opts.progress);
-    let mut timed_tokens = 0u64;
-    let mut timed_secs = 0.0f64;
-    const WARMUP_STEPS: u64 = 3;
+    let mut timing = StepTiming::default();
     let mut window_loss = (0.0f64, 0u64);
     let mut last_train_loss = f64::NAN;
     let mut last_eval: Option<EvalResult> = None;
@@ -484,12 +469,8 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
         }
         loop {
             if opts.interrupted.load(Ordering::SeqCst) {
-                let dir = checkpoint::save(out, &vs, &opt, &hidden, &pos)?;
                 bar.finish_and_clear();
-                return Err(Error::Interrupted {
-                    step: pos.step,
-                    dir: dir.parent().unwrap_or(out).to_path_buf(),
-                });
+                return trainer::stop_interrupted(out, &vs, &opt, &hidden, &pos, pos.step);
             }
             if t.max_steps > 0 && pos.step >= t.max_steps {
                 done = true;
@@ -507,31 +488,21 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
                 break;
             };
             let step_started = Instant::now();
-            // Dropout masks depend only on (seed, step): a resumed run draws the same ones.
-            tch::manual_seed(
-                (t.seed as i64)
-                    .wrapping_mul(1_000_003)
-                    .wrapping_add(pos.step as i64),
-            );
+            trainer::seed_step(t.seed, pos.step);
             let (lr, mom) = schedule.at(pos.step);
             let (x, y) = batch_tensors(&batch, device);
             let (loss, new_hidden) = model.loss(&x, &y, &hidden, true, kind);
-            let mut grads = opt.backward(&loss.total);
-            AdamW::clip_grad_norm(&mut grads, t.clip);
-            opt.step(&grads, lr, mom);
+            trainer::minimize(&mut opt, &loss.total, t.clip, lr, mom);
             hidden = detach(&new_hidden);
             let ce = loss.ce.double_value(&[]);
             let n_tok = (batch.batch_size * batch.seq_len) as u64;
+            timing.record(pos.step, step_started, n_tok);
             pos.step += 1;
             pos.batch_in_epoch += 1;
             pos.tokens_seen += n_tok;
-            if pos.step > WARMUP_STEPS {
-                timed_tokens += n_tok;
-                timed_secs += step_started.elapsed().as_secs_f64();
-            }
             window_loss.0 += ce;
             window_loss.1 += 1;
-            let tps = timed_tokens as f64 / timed_secs.max(1e-9);
+            let tps = timing.per_second();
             bar.set_position(pos.step);
             bar.set_message(format!("loss {ce:.4} lr {lr:.2e} {tps:.0} tok/s"));
             if pos.step % t.log_every.max(1) == 0 {
@@ -581,7 +552,7 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
     Ok(PretrainReport {
         dir: out.to_path_buf(),
         steps: pos.step,
-        tokens_per_s: timed_tokens as f64 / timed_secs.max(1e-9),
+        tokens_per_s: timing.per_second(),
         train_loss: last_train_loss,
         valid_loss: last_eval.map(|e| e.loss),
         valid_accuracy: last_eval.map(|e| e.accuracy),

@@ -7,6 +7,7 @@ pub mod freeze;
 pub mod lm;
 pub mod optim;
 pub mod schedule;
+pub mod trainer;
 
 use std::path::PathBuf;
 

@@ -14,6 +14,7 @@ use crate::train::checkpoint::{self, TRAIN_STATE_DIR};
 use crate::train::freeze;
 use crate::train::optim::{AdamW, AdamWConfig};
 use crate::train::schedule::OneCycle;
+use crate::train::trainer::{self, Runtime, StepTiming};
 use crate::train::{io_err, Error, Result};
 use data::{batch, epoch_rng, load_splits, select, sortish_batches, tokenizer_for, Encoded};
 use genolm::corpus::labelled::SetSplit;
@@ -159,12 +160,7 @@ fn input_checksums(cfg: &ClassifyConfig) -> Result<std::collections::BTreeMap<St
 
 fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedClassifier)> {
     let t = &cfg.train;
-    let device = crate::device::resolve(t.device.parse()?)?;
-    let kind = t.precision.kind(device)?;
-    if t.threads > 0 {
-        tch::set_num_threads(t.threads);
-    }
-    tch::manual_seed(t.seed as i64);
+    let Runtime { device, kind } = Runtime::new(&t.device, t.precision, t.threads, t.seed)?;
     let tok = tokenizer_for(cfg)?;
     check_model_section(cfg)?;
     let shape = match &cfg.lm {
@@ -221,35 +217,21 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
         inputs_sha256: Default::default(),
     };
     if !resume {
-        if out.join(TRAIN_STATE_DIR).exists() || out.join(crate::train::lm::MODEL_FILE).exists() {
-            return Err(Error::Invalid(format!(
-                "{}: already holds a classifier; continue it with --resume {0}, or choose another --out",
-                out.display()
-            )));
-        }
+        trainer::refuse_existing(out, "classifier")?;
         std::fs::create_dir_all(out).map_err(io_err(out))?;
         hf::save(&tok, out)?;
         saved.inputs_sha256 = input_checksums(cfg)?;
         write_json(out, "config.json", &saved)?;
     }
-    let groups = freeze::LayerGroups::new(clf.layer_groups());
-    // BatchNorm running statistics are buffers, not parameters.
-    let trainable = vs
-        .variables()
-        .into_iter()
-        .filter(|(_, t)| t.requires_grad())
-        .collect();
-    let named = groups.assign(trainable).map_err(Error::Invalid)?;
-    let n_groups = groups.len();
-    let opt = AdamW::new(
-        named,
-        n_groups,
+    let opt = trainer::optimizer(
+        &freeze::LayerGroups::new(clf.layer_groups()),
+        &vs,
         AdamWConfig {
             beta2: 0.99,
             eps: 1e-5,
             weight_decay: t.weight_decay,
         },
-    );
+    )?;
     let per_epoch = sortish_batches(&tr, t.batch_size, &mut SplitMix64::new(0)).len() as u64;
     let run = Run {
         tr,
@@ -299,14 +281,6 @@ fn stage_schedule(stage: &Stage, moms: (f64, f64), per_epoch: u64) -> OneCycle {
     }
 }
 
-/// Training throughput, over the steps after the first few (those warm up allocators and oneDNN
-/// kernels).
-#[derive(Default)]
-struct StepTiming {
-    seconds: f64,
-    sequences: usize,
-}
-
 /// `metrics.jsonl`, rewritten whole (atomically) after each epoch.
 struct EpochLog {
     path: PathBuf,
@@ -350,22 +324,13 @@ fn train_epoch(
         .collect();
     for rows in &batches[pos.batch_in_epoch as usize..] {
         if opts.interrupted.load(Ordering::SeqCst) {
-            checkpoint::save(out, &run.vs, &run.opt, &[], pos)?;
-            return Err(Error::Interrupted {
-                step: pos.step,
-                dir: out.to_path_buf(),
-            });
+            return trainer::stop_interrupted(out, &run.vs, &run.opt, &[], pos, pos.step);
         }
         if opts.stop_after == Some(pos.step) {
             checkpoint::save(out, &run.vs, &run.opt, &[], pos)?;
             return Ok(EpochEnd::Stopped);
         }
-        // Dropout masks depend only on (seed, step): a resumed run draws the same ones.
-        tch::manual_seed(
-            (t.seed as i64)
-                .wrapping_mul(1_000_003)
-                .wrapping_add(pos.step as i64),
-        );
+        trainer::seed_step(t.seed, pos.step);
         let step_started = Instant::now();
         let (x, y, _) = batch(&run.tr, rows, |r| frame_of[r], run.device);
         let logits = run
@@ -374,14 +339,9 @@ fn train_epoch(
             .to_kind(Kind::Float);
         let loss = logits.cross_entropy_for_logits(&y);
         let (lr, mom) = schedule.at(pos.epoch * run.per_epoch + pos.batch_in_epoch);
-        let mut grads = run.opt.backward(&loss);
-        AdamW::clip_grad_norm(&mut grads, t.clip);
-        run.opt.step(&grads, lr, mom);
+        trainer::minimize(&mut run.opt, &loss, t.clip, lr, mom);
         pos.loss_sum += loss.double_value(&[]);
-        if pos.step > 3 {
-            run.timing.seconds += step_started.elapsed().as_secs_f64();
-            run.timing.sequences += rows.len();
-        }
+        run.timing.record(pos.step, step_started, rows.len() as u64);
         pos.step += 1;
         pos.batch_in_epoch += 1;
     }
@@ -462,7 +422,7 @@ fn finish(
         },
         n_test: r.n,
         seconds: started.elapsed().as_secs_f64(),
-        train_sequences_per_s: run.timing.sequences as f64 / run.timing.seconds.max(1e-9),
+        train_sequences_per_s: run.timing.per_second(),
     })
 }
 

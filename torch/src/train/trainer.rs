@@ -1,0 +1,159 @@
+//! What every training loop shares (the language model's, the classifiers', the CNNs' to come):
+//! device and precision, the optimizer over the model's layer groups, per-step dropout seeds, the
+//! Ctrl-C checkpoint, throughput, and the refusal to overwrite a model.
+
+use std::path::Path;
+use std::time::Instant;
+
+use tch::{nn, Device, Kind, Tensor};
+
+use super::checkpoint::{self, TRAIN_STATE_DIR};
+use super::freeze::LayerGroups;
+use super::optim::{AdamW, AdamWConfig};
+use super::{Error, Precision, Result};
+
+/// Where a run computes, and in what precision.
+#[derive(Debug, Clone, Copy)]
+pub struct Runtime {
+    pub device: Device,
+    pub kind: Kind,
+}
+
+impl Runtime {
+    /// `device` as given (auto, cpu, cuda, cuda:N), the precision's compute kind there, libtorch's
+    /// threads (0: its default), and the global seed (weight initialisation) set.
+    pub fn new(device: &str, precision: Precision, threads: i32, seed: u64) -> Result<Self> {
+        let device = crate::device::resolve(device.parse()?)?;
+        let kind = precision.kind(device)?;
+        if threads > 0 {
+            tch::set_num_threads(threads);
+        }
+        tch::manual_seed(seed as i64);
+        Ok(Self { device, kind })
+    }
+}
+
+/// AdamW over the model's layer groups. Variables without gradients (BatchNorm's running
+/// statistics) are buffers, not parameters.
+pub fn optimizer(groups: &LayerGroups, vs: &nn::VarStore, config: AdamWConfig) -> Result<AdamW> {
+    let trainable = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.requires_grad())
+        .collect();
+    let named = groups.assign(trainable).map_err(Error::Invalid)?;
+    Ok(AdamW::new(named, groups.len(), config))
+}
+
+/// Seeds the dropout masks of step `step` from (seed, step) alone, so that a resumed run draws the
+/// same masks as an uninterrupted one.
+pub fn seed_step(seed: u64, step: u64) {
+    tch::manual_seed(
+        (seed as i64)
+            .wrapping_mul(1_000_003)
+            .wrapping_add(step as i64),
+    );
+}
+
+/// Gradients of `loss`, clipped to a global norm of `clip`, then one AdamW update.
+pub fn minimize(opt: &mut AdamW, loss: &Tensor, clip: f64, lr: f64, mom: f64) {
+    let mut grads = opt.backward(loss);
+    AdamW::clip_grad_norm(&mut grads, clip);
+    opt.step(&grads, lr, mom);
+}
+
+/// Training throughput (tokens or sequences per second of forward, backward and update), over the
+/// steps after the first few: those warm up allocators and oneDNN kernels.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StepTiming {
+    seconds: f64,
+    items: u64,
+}
+
+impl StepTiming {
+    const WARMUP_STEPS: u64 = 3;
+
+    /// Step number `step` (0-based) of `items` items, started at `started`.
+    pub fn record(&mut self, step: u64, started: Instant, items: u64) {
+        if step >= Self::WARMUP_STEPS {
+            self.seconds += started.elapsed().as_secs_f64();
+            self.items += items;
+        }
+    }
+
+    pub fn per_second(&self) -> f64 {
+        self.items as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// A fresh run never overwrites a model or a checkpoint in `out`.
+pub fn refuse_existing(out: &Path, what: &str) -> Result<()> {
+    if out.join(TRAIN_STATE_DIR).exists() || out.join(super::lm::MODEL_FILE).exists() {
+        return Err(Error::Invalid(format!(
+            "{}: already holds a {what}; continue it with --resume {0}, or choose another --out",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Ctrl-C: saves a checkpoint at `pos` and ends the run with the error that says how to resume.
+pub fn stop_interrupted<T>(
+    out: &Path,
+    vs: &nn::VarStore,
+    opt: &AdamW,
+    hidden: &[(Tensor, Tensor)],
+    pos: &impl serde::Serialize,
+    step: u64,
+) -> Result<T> {
+    checkpoint::save(out, vs, opt, hidden, pos)?;
+    Err(Error::Interrupted {
+        step,
+        dir: out.to_path_buf(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_step_timing_skips_warmup_steps() {
+        let mut t = StepTiming::default();
+        let long_ago = Instant::now() - std::time::Duration::from_secs(100);
+        for step in 0..3 {
+            t.record(step, long_ago, 10);
+        }
+        assert_eq!(t.items, 0);
+        t.record(3, Instant::now(), 10);
+        t.record(4, Instant::now(), 10);
+        assert_eq!(t.items, 20);
+        // The warm-up steps' 100 s are not in the rate.
+        assert!(t.per_second() > 1000.0, "{}", t.per_second());
+    }
+
+    #[test]
+    fn test_seed_step_replays_the_same_dropout_mask() {
+        let mask = || Tensor::rand([64], (Kind::Float, Device::Cpu)).gt(0.5);
+        seed_step(42, 7);
+        let a = mask();
+        seed_step(42, 8);
+        let b = mask();
+        seed_step(42, 7);
+        assert!(a.equal(&mask()));
+        assert!(!a.equal(&b));
+    }
+
+    #[test]
+    fn test_refuse_existing_names_the_directory() {
+        let dir = std::env::temp_dir().join(format!("genolm-refuse-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join(TRAIN_STATE_DIR)).unwrap();
+        let err = refuse_existing(&dir, "classifier").unwrap_err().to_string();
+        assert!(
+            err.contains("already holds a classifier") && err.contains("--resume"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(refuse_existing(&dir, "classifier").is_ok());
+    }
+}
