@@ -9,7 +9,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::checkpoint::{self, Position};
 use super::freeze::LayerGroups;
-use super::optim::AdamWConfig;
+use super::optim::{AdamW, AdamWConfig};
 use super::schedule::OneCycle;
 use super::trainer::{self, Runtime, StepTiming};
 use super::{io_err, Error, Precision, Result};
@@ -361,6 +361,68 @@ pub struct PretrainOptions<'a> {
     pub stop_after: Option<u64>,
 }
 
+/// Streams over the validation split (none without one), at fastai's validation batch size or
+/// fewer streams when the split is too small for it.
+fn validation_streams(corpus: &Corpus, t: &TrainSection) -> Result<Option<LmStreams>> {
+    let valid_tokens: u64 = corpus
+        .documents
+        .iter()
+        .filter(|d| d.split == Split::Valid)
+        .map(|d| d.n_tokens as u64)
+        .sum();
+    if valid_tokens == 0 {
+        return Ok(None);
+    }
+    let valid_bs = t
+        .batch_size
+        .min((valid_tokens / (4 * t.bptt as u64).max(1)).max(1) as usize);
+    Ok(Some(LmStreams::new(
+        corpus,
+        Some(Split::Valid),
+        valid_bs,
+        t.bptt,
+        t.seed,
+    )?))
+}
+
+/// Steps of the run: `epochs` worth, or `max_steps` when it comes first (either 0: the other).
+fn step_budget(t: &TrainSection, per_epoch: u64) -> u64 {
+    match t.max_steps {
+        0 => t.epochs * per_epoch,
+        m if t.epochs == 0 => m,
+        m => m.min(t.epochs * per_epoch),
+    }
+}
+
+/// The checkpoint in `out` (weights, optimizer, position, hidden state), after checking that it
+/// is of this config's model.
+fn resume(
+    out: &Path,
+    cfg: &PretrainConfig,
+    vocab: i64,
+    vs: &mut nn::VarStore,
+    opt: &mut AdamW,
+    kind: Kind,
+) -> Result<(Position, Hidden)> {
+    let saved = load_model_config(out)?;
+    if saved.pretrain.model != cfg.model || saved.vocab_size != vocab {
+        return Err(Error::Invalid(format!(
+            "{}: the checkpoint's model (vocab {}, {:?}) differs from this config's (vocab {vocab}, {:?})",
+            out.display(),
+            saved.vocab_size,
+            saved.pretrain.model,
+            cfg.model
+        )));
+    }
+    let ck = checkpoint::load(out, vs, opt, cfg.model.n_layers as usize)?;
+    let hidden = ck
+        .hidden
+        .into_iter()
+        .map(|(h, c)| (h.to_kind(kind), c.to_kind(kind)))
+        .collect();
+    Ok((ck.position, hidden))
+}
+
 /// Pretrains (or resumes) a language model into `out`.
 pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Result<PretrainReport> {
     let started = Instant::now();
@@ -388,34 +450,8 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
     )?;
 
     let mut train = LmStreams::new(&corpus, Some(Split::Train), t.batch_size, t.bptt, t.seed)?;
-    let has_valid = corpus.documents.iter().any(|d| d.split == Split::Valid);
-    let valid_tokens: u64 = corpus
-        .documents
-        .iter()
-        .filter(|d| d.split == Split::Valid)
-        .map(|d| d.n_tokens as u64)
-        .sum();
-    // fastai's validation batch size, fewer streams when the split is too small for it.
-    let valid_bs = t
-        .batch_size
-        .min((valid_tokens / (4 * t.bptt as u64).max(1)).max(1) as usize);
-    let mut valid = if has_valid {
-        Some(LmStreams::new(
-            &corpus,
-            Some(Split::Valid),
-            valid_bs,
-            t.bptt,
-            t.seed,
-        )?)
-    } else {
-        None
-    };
-    let per_epoch = train.approx_batches_per_epoch();
-    let total_steps = match t.max_steps {
-        0 => t.epochs * per_epoch,
-        m if t.epochs == 0 => m,
-        m => m.min(t.epochs * per_epoch),
-    };
+    let mut valid = validation_streams(&corpus, t)?;
+    let total_steps = step_budget(t, train.approx_batches_per_epoch());
     let epochs = if t.epochs == 0 { u64::MAX } else { t.epochs };
     let schedule = OneCycle {
         lr_max: t.lr,
@@ -429,23 +465,7 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
     let mut pos = Position::default();
     let mut hidden: Hidden = model.encoder.zero_hidden(t.batch_size as i64, kind);
     if opts.resume {
-        let saved = load_model_config(out)?;
-        if saved.pretrain.model != cfg.model || saved.vocab_size != vocab {
-            return Err(Error::Invalid(format!(
-                "{}: the checkpoint's model (vocab {}, {:?}) differs from this config's (vocab {vocab}, {:?})",
-                out.display(),
-                saved.vocab_size,
-                saved.pretrain.model,
-                cfg.model
-            )));
-        }
-        let ck = checkpoint::load(out, &mut vs, &mut opt, cfg.model.n_layers as usize)?;
-        pos = ck.position;
-        hidden = ck
-            .hidden
-            .into_iter()
-            .map(|(h, c)| (h.to_kind(kind), c.to_kind(kind)))
-            .collect();
+        (pos, hidden) = resume(out, cfg, vocab, &mut vs, &mut opt, kind)?;
     } else {
         trainer::refuse_existing(out, "model")?;
         write_model_dir_header(out, &corpus, cfg, vocab)?;
