@@ -459,6 +459,75 @@ fn choose_width(requested: TokenWidth, vocab_size: usize) -> Result<bool> {
     }
 }
 
+/// `documents.bin`: the document index, fixed-size little-endian entries.
+fn write_documents(dir: &Path, docs: &[DocEntry]) -> Result<()> {
+    let mut bytes = Vec::with_capacity(docs.len() * DOC_ENTRY_BYTES);
+    for d in docs {
+        bytes.extend_from_slice(&d.to_bytes());
+    }
+    let path = dir.join(DOCUMENTS_FILE);
+    write_atomic(&path, &bytes).map_err(io_err(&path))
+}
+
+/// Per input file: path, checksum (hashed while reading, else now), and what it contributed.
+fn source_infos(
+    inputs: &[(PathBuf, SequenceFormat)],
+    p1: &mut Pass1,
+    unk_per_source: &[u64],
+) -> Result<Vec<SourceInfo>> {
+    let tallies = source_tallies(inputs.len(), p1);
+    let mut sources = Vec::new();
+    for (i, ((path, format), t)) in inputs.iter().zip(&tallies).enumerate() {
+        sources.push(SourceInfo {
+            path: std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
+            format: *format,
+            sha256: match p1.source_sha256[i].take() {
+                Some(digest) => digest,
+                None => sha256_file(path)?,
+            },
+            file_bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            records: t.records,
+            bp: t.bases.total(),
+            gc: t.bases.gc(),
+            n_bases: t.bases.other,
+            documents: t.documents,
+            tokens: t.tokens,
+            unk_tokens: unk_per_source[i],
+        });
+    }
+    Ok(sources)
+}
+
+/// Corpus-wide counts, with the train/valid split's.
+fn corpus_counts(p1: &Pass1, unk_tokens: u64) -> Counts {
+    let mut counts = Counts {
+        documents: p1.docs.len() as u64,
+        tokens: p1.tokens,
+        unk_tokens,
+        records: p1.records.len() as u64,
+        bp_in_documents: p1.bp_in_documents,
+        dropped_n_bases: p1.records.iter().map(|r| r.dropped_n).sum(),
+        ..Default::default()
+    };
+    for r in &p1.records {
+        counts.bases.merge(&r.bases);
+    }
+    counts.bp = counts.bases.total();
+    for d in &p1.docs {
+        match d.split {
+            Split::Train => {
+                counts.train_documents += 1;
+                counts.train_tokens += d.n_tokens as u64;
+            }
+            Split::Valid => {
+                counts.valid_documents += 1;
+                counts.valid_tokens += d.n_tokens as u64;
+            }
+        }
+    }
+    counts
+}
+
 fn source_tallies(n_sources: usize, p1: &Pass1) -> Vec<SourceTally> {
     let mut tallies = vec![SourceTally::default(); n_sources];
     for r in &p1.records {
@@ -552,61 +621,12 @@ pub fn build_corpus(
     assign_split(&mut p1.docs, cfg.split.valid_frac, cfg.split.seed);
 
     let dir = staging.path();
-    let mut doc_bytes = Vec::with_capacity(p1.docs.len() * DOC_ENTRY_BYTES);
-    for d in &p1.docs {
-        doc_bytes.extend_from_slice(&d.to_bytes());
-    }
-    let dpath = dir.join(DOCUMENTS_FILE);
-    write_atomic(&dpath, &doc_bytes).map_err(io_err(&dpath))?;
+    write_documents(dir, &p1.docs)?;
     write_records_tsv(&dir.join(RECORDS_FILE), &inputs, &p1.records)?;
     hf::save(&tok, dir)?;
 
-    let tallies = source_tallies(inputs.len(), &p1);
-    let unk_tokens = unk_per_source.iter().sum();
-    let mut sources = Vec::new();
-    for (i, ((path, format), t)) in inputs.iter().zip(&tallies).enumerate() {
-        sources.push(SourceInfo {
-            path: std::fs::canonicalize(path).unwrap_or_else(|_| path.clone()),
-            format: *format,
-            sha256: match p1.source_sha256[i].take() {
-                Some(digest) => digest,
-                None => sha256_file(path)?,
-            },
-            file_bytes: std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
-            records: t.records,
-            bp: t.bases.total(),
-            gc: t.bases.gc(),
-            n_bases: t.bases.other,
-            documents: t.documents,
-            tokens: t.tokens,
-            unk_tokens: unk_per_source[i],
-        });
-    }
-    let mut counts = Counts {
-        documents: p1.docs.len() as u64,
-        tokens: p1.tokens,
-        unk_tokens,
-        records: p1.records.len() as u64,
-        bp_in_documents: p1.bp_in_documents,
-        dropped_n_bases: p1.records.iter().map(|r| r.dropped_n).sum(),
-        ..Default::default()
-    };
-    for r in &p1.records {
-        counts.bases.merge(&r.bases);
-    }
-    counts.bp = counts.bases.total();
-    for d in &p1.docs {
-        match d.split {
-            Split::Train => {
-                counts.train_documents += 1;
-                counts.train_tokens += d.n_tokens as u64;
-            }
-            Split::Valid => {
-                counts.valid_documents += 1;
-                counts.valid_tokens += d.n_tokens as u64;
-            }
-        }
-    }
+    let sources = source_infos(&inputs, &mut p1, &unk_per_source)?;
+    let counts = corpus_counts(&p1, unk_per_source.iter().sum());
     let tokenizer_sha = sha256_file(&dir.join(hf::TOKENIZER_FILE))?;
     let seconds = started.elapsed().as_secs_f64();
     let manifest = CorpusManifest {
