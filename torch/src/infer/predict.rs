@@ -90,11 +90,7 @@ pub fn predict_sequences(
     kind: Kind,
 ) -> Vec<Vec<f64>> {
     let device = m.vs.device();
-    let n_frames = if m.saved.config.train.all_frames {
-        m.tokenizer.stride()
-    } else {
-        1
-    };
+    let n_frames = m.saved.config.train.n_frames(&m.tokenizer);
     let unlabelled = |seqs: &[Vec<u8>]| {
         let e = Encoded::new(
             &m.tokenizer,

@@ -6,6 +6,7 @@ use crate::model::awd_lstm::AwdLstmConfig;
 use crate::model::classifier::HeadConfig;
 use crate::train::{io_err, Error, Precision, Result};
 use genolm::corpus::labelled::LabelledSource;
+use genolm::tokenize::KmerTokenizer;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -94,6 +95,18 @@ fn d_true() -> bool {
 }
 fn d_clas_drop_mult() -> f64 {
     0.5
+}
+
+impl ClassifyTrain {
+    /// How many k-mer frames of each sequence the classifier reads: all of them (as many as the
+    /// stride) or frame 0 only.
+    pub fn n_frames(&self, tok: &KmerTokenizer) -> usize {
+        if self.all_frames {
+            tok.stride()
+        } else {
+            1
+        }
+    }
 }
 
 impl Default for ClassifyTrain {

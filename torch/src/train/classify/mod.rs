@@ -170,7 +170,7 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
     let (enc_cfg, head) = with_classifier_dropouts(shape, &cfg.head, cfg.drop_mult);
     enc_cfg.validate()?;
     let set = load_splits(cfg)?;
-    let n_frames = if t.all_frames { tok.stride() } else { 1 };
+    let n_frames = t.n_frames(&tok);
     let (tr, va, te) = (
         select(&set, &tok, SetSplit::Train, n_frames),
         select(&set, &tok, SetSplit::Valid, n_frames),
