@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# How much a task's test metrics move with the random train/valid/test split: for each split seed,
+# the whole ULMFiT tail (LM fine-tuning on that split's train+valid sequences, classifier from it)
+# and the task's naive config, then a table of every split with mean and standard deviation.
+# Usage: scripts/split-spread.sh TASK PRETRAINED_LM SEED... [-- FINETUNE_SETS...]
+#   e.g. scripts/split-spread.sh ecoli-promoters-81bp out/lm-ecoli-paper-long 1 2 3 4 5 \
+#          -- --set train.epochs=4 --set train.max_steps=215
+# Classifier settings: configs/TASK.toml (bf16); naive: configs/TASK-naive.toml. Outputs under
+# out/split-spread-TASK/ (seed-N task configs, LMs, classifiers, summary.tsv); a seed already done
+# is reused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -ge 3 ] || { sed -n 2,10p "$0" >&2; exit 2; }
+task=$1 lm=$2
+shift 2
+seeds=()
+while [ $# -gt 0 ] && [ "$1" != -- ]; do seeds+=("$1"); shift; done
+[ "${1:-}" = -- ] && shift
+ft_sets=("$@")
+[ -f "configs/$task.toml" ] || { echo "configs/$task.toml: no such task" >&2; exit 2; }
+[ -f "$lm/model.safetensors" ] || { echo "$lm: no language model (run scripts/reproduce.sh first)" >&2; exit 2; }
+source scripts/env.sh
+G=target/release/genolm
+out=out/split-spread-$task
+mkdir -p "$out"
+for s in "${seeds[@]}"; do
+  [ -f "$out/clf-s$s/test_metrics.json" ] && [ -f "$out/naive-s$s/test_metrics.json" ] && continue
+  # The task config with this split seed ([split] comes before [train], whose seed stays).
+  python3 - "configs/$task.toml" "$out/task-s$s.toml" "$s" <<'PY'
+import re, sys
+src, dst, seed = sys.argv[1:]
+text = open(src).read()
+split = re.search(r"^\[split\]\n(?:(?!\[).*\n)*", text, re.M)
+if not split or "seed =" not in split.group(0):
+    sys.exit(f"{src}: no [split] seed to vary")
+block = re.sub(r"^seed = .*$", f"seed = {seed}", split.group(0), count=1, flags=re.M)
+open(dst, "w").write(text[: split.start()] + block + text[split.end():])
+PY
+  rm -rf "$out/lm-s$s" "$out/clf-s$s" "$out/naive-s$s"
+  $G finetune-lm --model "$lm" --task "$out/task-s$s.toml" --out "$out/lm-s$s" --quiet \
+    --set train.batch_size=32 --set train.lr=5e-3 "${ft_sets[@]}"
+  $G classify train --config "$out/task-s$s.toml" --set "lm=$out/lm-s$s" --set train.precision=bf16 \
+    --out "$out/clf-s$s" --json | tail -1
+  $G classify train --config "configs/$task-naive.toml" --set "split.seed=$s" --out "$out/naive-s$s" \
+    --json | tail -1
+done
+python3 - "$out" "${seeds[@]}" <<'PY'
+import json, statistics, sys
+out, seeds = sys.argv[1], sys.argv[2:]
+keys = ["mcc", "accuracy", "specificity", "recall", "auroc"]
+lines = ["split_seed\tclassifier\t" + "\t".join(keys)]
+for kind in ("clf", "naive"):
+    cols = {k: [] for k in keys}
+    for s in seeds:
+        r = json.load(open(f"{out}/{kind}-s{s}/test_metrics.json"))
+        vals = {k: r["accuracy"] if k == "accuracy" else r["summary"][k] for k in keys}
+        for k in keys:
+            cols[k].append(vals[k])
+        lines.append(f"{s}\t{kind}\t" + "\t".join(f"{vals[k]:.4f}" for k in keys))
+    if len(seeds) > 1:
+        lines.append("mean\t" + kind + "\t" + "\t".join(f"{statistics.mean(cols[k]):.4f}" for k in keys))
+        lines.append("sd\t" + kind + "\t" + "\t".join(f"{statistics.stdev(cols[k]):.4f}" for k in keys))
+open(f"{out}/summary.tsv", "w").write("\n".join(lines) + "\n")
+print("\n".join(lines))
+PY
