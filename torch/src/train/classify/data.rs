@@ -49,6 +49,11 @@ impl Encoded {
         Self { frames, labels }
     }
 
+    /// The labels as the metrics take them.
+    pub(crate) fn class_ids(&self) -> Vec<u32> {
+        self.labels.iter().map(|&l| l as u32).collect()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.labels.len()
     }

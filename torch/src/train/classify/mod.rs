@@ -358,7 +358,7 @@ fn end_epoch(
     best_path: &Path,
     started: Instant,
 ) -> Result<bool> {
-    let va_labels: Vec<u32> = run.va.labels.iter().map(|&l| l as u32).collect();
+    let va_labels = run.va.class_ids();
     let probs = encoded_probs(&run.clf, &run.va, t.batch_size, run.kind, run.device);
     let r = metrics::report(&va_labels, &probs, &run.classes);
     let score = metric_of(&r, &t.metric);
@@ -408,7 +408,7 @@ fn finish(
     }
     let batch_size = saved.config.train.batch_size;
     let probs = encoded_probs(&run.clf, &run.te, batch_size, run.kind, run.device);
-    let labels: Vec<u32> = run.te.labels.iter().map(|&l| l as u32).collect();
+    let labels = run.te.class_ids();
     let r = metrics::report(&labels, &probs, &run.classes);
     let tsv = predictions_tsv(&run.te_ids, &run.classes, Some(&labels), &probs);
     let tsv_path = out.join("test_predictions.tsv");
