@@ -33,6 +33,7 @@ case "${2:-}" in
   *) echo "$usage" >&2; exit 2 ;;
 esac
 scripts/setup.sh
+source scripts/ulmfit-settings.sh
 G=target/release/genolm
 
 timed() {
@@ -57,7 +58,7 @@ pretrained() {
 finetuned() {
   rm -rf "out/lm-$1$suffix"
   timed $G finetune-lm --model "$2" --task "configs/$1.toml" --out "out/lm-$1$suffix" --quiet \
-    "${ft_steps[@]}" --set train.batch_size=32 --set train.lr=5e-3
+    "${ft_steps[@]}" "${FINETUNE_SETS[@]}"
 }
 
 # classifier CONFIG_NAME [--set ...]: trains into out/clf-TASK[-paper][-naive].

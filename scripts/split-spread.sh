@@ -2,7 +2,7 @@
 # How much a task's test metrics move with the random train/valid/test split: for each split seed,
 # the whole ULMFiT tail (LM fine-tuning on that split's train+valid sequences, classifier from it)
 # and the task's naive config, then a table of every split with mean and standard deviation.
-# Usage: scripts/split-spread.sh TASK PRETRAINED_LM SEED... [-- FINETUNE_SETS...]
+# Usage: scripts/split-spread.sh TASK PRETRAINED_LM SEED... [-- MORE_FINETUNE_SETTINGS...]
 #   e.g. scripts/split-spread.sh ecoli-promoters-81bp out/lm-ecoli-paper-long 1 2 3 4 5 \
 #          -- --set train.epochs=4 --set train.max_steps=215
 # Classifier settings: configs/TASK.toml (bf16); naive: configs/TASK-naive.toml. Outputs under
@@ -20,6 +20,7 @@ ft_sets=("$@")
 [ -f "configs/$task.toml" ] || { echo "configs/$task.toml: no such task" >&2; exit 2; }
 [ -f "$lm/model.safetensors" ] || { echo "$lm: no language model (run scripts/reproduce.sh first)" >&2; exit 2; }
 source scripts/env.sh
+source scripts/ulmfit-settings.sh
 G=target/release/genolm
 out=out/split-spread-$task
 mkdir -p "$out"
@@ -38,7 +39,7 @@ open(dst, "w").write(text[: split.start()] + block + text[split.end():])
 PY
   rm -rf "$out/lm-s$s" "$out/clf-s$s" "$out/naive-s$s"
   $G finetune-lm --model "$lm" --task "$out/task-s$s.toml" --out "$out/lm-s$s" --quiet \
-    --set train.batch_size=32 --set train.lr=5e-3 "${ft_sets[@]}"
+    "${FINETUNE_SETS[@]}" "${ft_sets[@]}"
   $G classify train --config "$out/task-s$s.toml" --set "lm=$out/lm-s$s" --set train.precision=bf16 \
     --out "$out/clf-s$s" --json | tail -1
   $G classify train --config "configs/$task-naive.toml" --set "split.seed=$s" --out "$out/naive-s$s" \
