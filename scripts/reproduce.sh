@@ -2,7 +2,7 @@
 # Runs a whole reproduction chain on a clean checkout: setup, corpus, language model, LM fine-tuning on
 # the task's training sequences, the classifier from the fine-tuned LM and its naive baseline. Test
 # metrics land in out/clf-NAME*/test_metrics.json (with plots), timings on stdout.
-# Usage: scripts/reproduce.sh NAME [--paper-lm | --bacteria-lm]
+# Usage: scripts/reproduce.sh NAME [--paper-lm | --bacteria-lm | --bidirectional]
 #   NAME: primer-motif | ecoli-promoters-81bp | ecoli-cds-promoters | arabidopsis-lncrna | human-chr20-promoters
 #   --paper-lm (E. coli tasks): Genomic-ULMFiT's model size for the LM (configs/lm-ecoli-paper-cpu.toml
 #     then configs/lm-ecoli-paper-cpu-long.toml, ~2 h of pretraining on 2 cores) and the naive baseline,
@@ -10,23 +10,28 @@
 #   --bacteria-lm (E. coli tasks): that paper-size E. coli LM, then ~95 min more on the 16 bacterial
 #     genomes (configs/lm-bacteria-paper-cpu-warm.toml), fine-tuned 4 epochs; out/clf-NAME-bact (no
 #     naive baseline: it is --paper-lm's).
+#   --bidirectional (E. coli tasks): ULMFiT's forward + backward pair: --paper-lm's E. coli LM and its
+#     backward twin (configs/lm-ecoli-paper-bwd-cpu.toml, 72 min), each fine-tuned 4 epochs, a
+#     classifier from each (out/clf-NAME-fwd, out/clf-NAME-bwd) and their average on the test split
+#     (out/clf-NAME-bidir.json, .tsv); no naive baseline (--paper-lm's).
 # Steps already done (a corpus or pretrained LM in out/) are reused; delete them to redo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 names="primer-motif ecoli-promoters-81bp ecoli-cds-promoters arabidopsis-lncrna human-chr20-promoters"
 name=${1:-}
-usage="usage: scripts/reproduce.sh ${names// / | } [--paper-lm | --bacteria-lm]"
+usage="usage: scripts/reproduce.sh ${names// / | } [--paper-lm | --bacteria-lm | --bidirectional]"
 [[ " $names " == *" $name "* && -n $name ]] || { echo "$usage" >&2; exit 2; }
 # The paper-size variant: its own LM, output dirs with this suffix and these classifier settings.
 suffix="" clf_sets=() ft_steps=(--set train.epochs=10 --set train.max_steps=500)
 case "${2:-}" in
   "") ;;
-  --paper-lm | --bacteria-lm)
+  --paper-lm | --bacteria-lm | --bidirectional)
     [[ $name == ecoli-* ]] || { echo "$2: only for the E. coli tasks" >&2; exit 2; }
     suffix=-paper
     clf_sets=(--set train.precision=bf16)
-    if [ "$2" = --bacteria-lm ]; then
+    if [ "$2" != --paper-lm ]; then
       suffix=-bact
+      [ "$2" = --bidirectional ] && suffix=-fwd
       # Where the task-validation LM loss bottoms out (longer fine-tuning overfits these sets).
       ft_steps=(--set train.epochs=4 --set train.max_steps=215)
     fi ;;
@@ -115,6 +120,17 @@ esac
 if [ "$name" != primer-motif ]; then
   classifier "$name" ${suffix:+--set "lm=out/lm-$name$suffix"}
   # The naive baseline at the LM's shape.
-  [ "$suffix" = -bact ] || classifier "$name-naive" ${suffix:+--set model.emb_size=400 --set model.hidden_size=1150 --set model.n_layers=3}
+  [[ $suffix == -bact || $suffix == -fwd ]] ||
+    classifier "$name-naive" ${suffix:+--set model.emb_size=400 --set model.hidden_size=1150 --set model.n_layers=3}
 fi
 scripts/report.py "$name$suffix"
+if [ "$suffix" = -fwd ]; then
+  # The backward twin of the same chain, then the mean of both classifiers on the test split.
+  pretrained corpus-ecoli lm-ecoli-paper-bwd-cpu out/lm-ecoli-paper-bwd
+  suffix=-bwd
+  finetuned "$name" out/lm-ecoli-paper-bwd
+  classifier "$name" --set "lm=out/lm-$name-bwd"
+  scripts/report.py "$name-bwd"
+  $G classify eval --model "out/clf-$name-fwd" --model "out/clf-$name-bwd" --split test --json \
+    --out "out/clf-$name-bidir.tsv" | tee "out/clf-$name-bidir.json"
+fi

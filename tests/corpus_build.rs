@@ -449,4 +449,38 @@ fn test_lm_streams_cover_the_train_split_in_parallel_streams() {
         .map(|&t| t as i64)
         .collect();
     assert_eq!(&b.x[..10], &expected[..]);
+    // Backwards: the same tokens, read from the last valid document's end.
+    let mut back = LmStreams::new(&corpus, Some(Split::Valid), 1, 10, 7)
+        .unwrap()
+        .backwards(true);
+    let last_valid = corpus
+        .documents
+        .iter()
+        .rfind(|d| d.split == Split::Valid)
+        .unwrap();
+    let tail: Vec<i64> = corpus
+        .document_tokens(last_valid)
+        .iter()
+        .rev()
+        .take(11)
+        .map(|&t| t as i64)
+        .collect();
+    let b = back.next_batch().unwrap().unwrap();
+    assert_eq!(b.x, tail[..10], "x: the last tokens, last first");
+    assert_eq!(b.y, tail[1..], "y: the token before each");
+    let mut fwd = LmStreams::new(&corpus, Some(Split::Valid), 1, 10, 7).unwrap();
+    let mut back = LmStreams::new(&corpus, Some(Split::Valid), 1, 10, 7)
+        .unwrap()
+        .backwards(true);
+    let read_all = |s: &mut LmStreams| {
+        let mut all = Vec::new();
+        while let Some(b) = s.next_batch().unwrap() {
+            all.extend(b.x);
+        }
+        all
+    };
+    let (f, mut bk) = (read_all(&mut fwd), read_all(&mut back));
+    bk.reverse();
+    assert_eq!(f.len(), bk.len());
+    assert_eq!(f[1..], bk[..bk.len() - 1], "one stream, read in reverse");
 }

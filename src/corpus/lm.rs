@@ -45,11 +45,14 @@ pub struct LmStreams {
     path: PathBuf,
     wide: bool,
     docs: Vec<(u64, u64)>,
+    tokens: u64,
     pub batch_size: usize,
     pub bptt: usize,
     seed: u64,
     /// Training: shuffle documents each epoch and jitter window lengths.
     train: bool,
+    /// Read the concatenated documents from the end (a backward language model).
+    backwards: bool,
     /// Per epoch: documents in reading order and the stream position where each starts.
     order: Vec<usize>,
     starts: Vec<u64>,
@@ -103,10 +106,12 @@ impl LmStreams {
             path,
             wide: corpus.manifest.tokenizer.token_dtype == "u32",
             docs,
+            tokens,
             batch_size,
             bptt,
             seed,
             train: split == Some(Split::Train),
+            backwards: false,
             order: Vec::new(),
             starts: Vec::new(),
             stream_len: 0,
@@ -118,8 +123,15 @@ impl LmStreams {
         Ok(s)
     }
 
+    /// Streams for a backward language model: every document read from its last token to its
+    /// first (as fastai's `backwards=True` does), so `y` is the token *before* `x` in the genome.
+    pub fn backwards(mut self, backwards: bool) -> Self {
+        self.backwards = backwards;
+        self
+    }
+
     pub fn total_tokens(&self) -> u64 {
-        self.docs.iter().map(|d| d.1).sum()
+        self.tokens
     }
 
     /// Resets to the start of `epoch`: the document order and window lengths depend only on
@@ -183,8 +195,19 @@ impl LmStreams {
         self.stream_len.saturating_sub(1).div_ceil(self.bptt as u64)
     }
 
-    /// Reads concatenated-stream tokens [start, start + out.len()) into `out`.
-    fn read_stream(&mut self, mut start: u64, out: &mut [i64]) -> Result<(), LmError> {
+    /// Reads concatenated-stream tokens [start, start + out.len()) into `out`; backwards, the
+    /// stream is the forward one reversed (documents and the tokens in each).
+    fn read_stream(&mut self, start: u64, out: &mut [i64]) -> Result<(), LmError> {
+        if !self.backwards {
+            return self.read_forward(start, out);
+        }
+        let total = self.total_tokens();
+        self.read_forward(total - start - out.len() as u64, out)?;
+        out.reverse();
+        Ok(())
+    }
+
+    fn read_forward(&mut self, mut start: u64, out: &mut [i64]) -> Result<(), LmError> {
         let width = if self.wide { 4 } else { 2 };
         let mut filled = 0;
         while filled < out.len() {

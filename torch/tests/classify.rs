@@ -586,3 +586,100 @@ fn test_ctrl_c_saves_a_classifier_checkpoint_and_exits_130() {
     ]);
     assert!(out.join("model.safetensors").exists() && !out.join("train_state").exists());
 }
+
+/// `id -> p_motif` from a predictions TSV (test_predictions.tsv or `genolm predict`'s output).
+fn motif_probs(path: &Path) -> std::collections::HashMap<String, f64> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let col = header.iter().position(|&h| h == "p_motif").unwrap();
+    lines
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].to_string(), f[col].parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn test_backward_classifier_reads_sequences_last_to_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let table = motif_table(tmp.path());
+    let cfg = naive_config(
+        tmp.path(),
+        &table,
+        "stages = [{ unfreeze = 0, epochs = 8, lr = 1e-2 }]\n",
+    );
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = text.replace("[model]\n", "[model]\nbackwards = true\n");
+    std::fs::write(&cfg, format!("drop_mult = 0.1\n{text}")).unwrap();
+    let out = tmp.path().join("clf");
+    let line = train(&cfg, &out, &["--json"]);
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    let mcc = v["mcc"].as_f64().unwrap();
+    assert!(mcc > 0.8, "a backward reader finds the motif too: {line}");
+    let saved = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(
+        saved.contains("\"backwards\": true") || saved.contains("\"backwards\":true"),
+        "the direction is part of the saved encoder: {saved}"
+    );
+    // Every table row as FASTA, with the ids the table reader gives them (row2 = first data line).
+    let fasta: String = std::fs::read_to_string(&table)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .enumerate()
+        .map(|(i, l)| format!(">row{}\n{}\n", i + 2, l.split('\t').next().unwrap()))
+        .collect();
+    let fa = tmp.path().join("all.fa");
+    std::fs::write(&fa, fasta).unwrap();
+    let predict = |model: &Path, name: &str| {
+        let p = tmp.path().join(name);
+        run_torch(&[
+            "predict",
+            "--model",
+            model.to_str().unwrap(),
+            "--fasta",
+            fa.to_str().unwrap(),
+            "--out",
+            p.to_str().unwrap(),
+        ]);
+        motif_probs(&p)
+    };
+    let back = predict(&out, "back.tsv");
+    let test = motif_probs(&out.join("test_predictions.tsv"));
+    assert_eq!(test.len(), 60);
+    for (id, p) in &test {
+        assert!(
+            (back[id] - p).abs() < 1e-4,
+            "{id}: predict {} vs training's test prediction {p}",
+            back[id]
+        );
+    }
+    // The same weights told to read forwards give other probabilities.
+    let fwd = tmp.path().join("fwd");
+    std::fs::create_dir(&fwd).unwrap();
+    for f in [
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ] {
+        std::fs::copy(out.join(f), fwd.join(f)).unwrap();
+    }
+    std::fs::write(
+        fwd.join("config.json"),
+        saved
+            .replace("\"backwards\": true", "\"backwards\": false")
+            .replace("\"backwards\":true", "\"backwards\":false"),
+    )
+    .unwrap();
+    let forward = predict(&fwd, "fwd.tsv");
+    let moved = test
+        .keys()
+        .filter(|id| (forward[*id] - back[*id]).abs() > 1e-3)
+        .count();
+    assert!(
+        moved > 30,
+        "only {moved} of 60 predictions depend on the direction"
+    );
+}

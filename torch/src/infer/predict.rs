@@ -97,6 +97,7 @@ pub fn predict_sequences(
             seqs.iter().map(Vec::as_slice),
             vec![0; seqs.len()],
             n_frames,
+            m.saved.encoder.backwards,
         );
         encoded_probs(&m.model, &e, batch_size, kind, device)
     };

@@ -47,6 +47,11 @@ pub struct AwdLstmConfig {
     /// Temporal activation regularization (on the raw last-layer output).
     #[serde(default = "d_beta")]
     pub beta: f64,
+    /// Reads every sequence from its last token to its first (fastai's `backwards=True`). Set on a
+    /// language model, it carries to the classifiers made from it, whose inputs are reversed too;
+    /// ULMFiT averages a forward and a backward classifier.
+    #[serde(default)]
+    pub backwards: bool,
 }
 
 // Genomic-ULMFiT's (= fastai's AWD-LSTM) defaults.
@@ -98,6 +103,7 @@ impl Default for AwdLstmConfig {
             drop_mult: d_drop_mult(),
             alpha: d_alpha(),
             beta: d_beta(),
+            backwards: false,
         }
     }
 }

@@ -363,7 +363,11 @@ pub struct PretrainOptions<'a> {
 
 /// Streams over the validation split (none without one), at fastai's validation batch size or
 /// fewer streams when the split is too small for it.
-fn validation_streams(corpus: &Corpus, t: &TrainSection) -> Result<Option<LmStreams>> {
+fn validation_streams(
+    corpus: &Corpus,
+    t: &TrainSection,
+    backwards: bool,
+) -> Result<Option<LmStreams>> {
     let valid_tokens: u64 = corpus
         .documents
         .iter()
@@ -376,13 +380,9 @@ fn validation_streams(corpus: &Corpus, t: &TrainSection) -> Result<Option<LmStre
     let valid_bs = t
         .batch_size
         .min((valid_tokens / (4 * t.bptt as u64).max(1)).max(1) as usize);
-    Ok(Some(LmStreams::new(
-        corpus,
-        Some(Split::Valid),
-        valid_bs,
-        t.bptt,
-        t.seed,
-    )?))
+    Ok(Some(
+        LmStreams::new(corpus, Some(Split::Valid), valid_bs, t.bptt, t.seed)?.backwards(backwards),
+    ))
 }
 
 /// Steps of the run: `epochs` worth, or `max_steps` when it comes first (either 0: the other).
@@ -449,8 +449,10 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
         },
     )?;
 
-    let mut train = LmStreams::new(&corpus, Some(Split::Train), t.batch_size, t.bptt, t.seed)?;
-    let mut valid = validation_streams(&corpus, t)?;
+    let backwards = cfg.model.backwards;
+    let mut train = LmStreams::new(&corpus, Some(Split::Train), t.batch_size, t.bptt, t.seed)?
+        .backwards(backwards);
+    let mut valid = validation_streams(&corpus, t, backwards)?;
     let total_steps = step_budget(t, train.approx_batches_per_epoch());
     let epochs = if t.epochs == 0 { u64::MAX } else { t.epochs };
     let schedule = OneCycle {
@@ -648,6 +650,7 @@ pub fn eval_command(
             )));
         }
     }
-    let mut streams = LmStreams::new(&corpus, split, batch_size, bptt, 0)?;
+    let mut streams = LmStreams::new(&corpus, split, batch_size, bptt, 0)?
+        .backwards(cfg.pretrain.model.backwards);
     evaluate(&model, &mut streams, Kind::Float, 0)
 }

@@ -13,7 +13,8 @@ use genolm::rng::SplitMix64;
 use genolm::tokenize::{hf, KmerSpec, KmerTokenizer, PAD_ID, UNK_ID};
 
 /// Token ids of sequences in each k-mer frame: with stride s > 1 a sequence has s readings, from
-/// base 0, 1, ..., s - 1 (`frames[f][row]`; frame 0 is the usual one).
+/// base 0, 1, ..., s - 1 (`frames[f][row]`; frame 0 is the usual one). A backward encoder reads
+/// each row's ids last to first.
 pub(crate) struct Encoded {
     pub(crate) frames: Vec<Vec<Vec<i64>>>,
     pub(crate) labels: Vec<i64>,
@@ -25,17 +26,21 @@ impl Encoded {
         seqs: impl Iterator<Item = &'a [u8]>,
         labels: Vec<i64>,
         n_frames: usize,
+        backwards: bool,
     ) -> Self {
         let seqs: Vec<&[u8]> = seqs.collect();
         let frames = (0..n_frames.max(1))
             .map(|f| {
                 seqs.iter()
                     .map(|s| {
-                        let ids: Vec<i64> = tok
+                        let mut ids: Vec<i64> = tok
                             .encode(&s[f.min(s.len())..])
                             .into_iter()
                             .map(i64::from)
                             .collect();
+                        if backwards {
+                            ids.reverse();
+                        }
                         // Shorter than k: one unknown token, so that every row has a length.
                         if ids.is_empty() {
                             vec![i64::from(UNK_ID)]
@@ -64,6 +69,7 @@ pub(super) fn select(
     tok: &KmerTokenizer,
     which: SetSplit,
     n_frames: usize,
+    backwards: bool,
 ) -> Encoded {
     let rows = set.rows_in(which);
     Encoded::new(
@@ -71,6 +77,7 @@ pub(super) fn select(
         rows.iter().map(|&i| set.sequences[i].as_slice()),
         rows.iter().map(|&i| set.labels[i] as i64).collect(),
         n_frames,
+        backwards,
     )
 }
 

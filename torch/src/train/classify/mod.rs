@@ -171,10 +171,11 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
     enc_cfg.validate()?;
     let set = load_splits(cfg)?;
     let n_frames = t.n_frames(&tok);
+    let split = |which| select(&set, &tok, which, n_frames, enc_cfg.backwards);
     let (tr, va, te) = (
-        select(&set, &tok, SetSplit::Train, n_frames),
-        select(&set, &tok, SetSplit::Valid, n_frames),
-        select(&set, &tok, SetSplit::Test, n_frames),
+        split(SetSplit::Train),
+        split(SetSplit::Valid),
+        split(SetSplit::Test),
     );
     if tr.len() < 2 || va.len() == 0 || te.len() == 0 {
         return Err(Error::Invalid(format!(
