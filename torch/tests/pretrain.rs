@@ -480,21 +480,7 @@ fn test_backward_lm_learns_the_reversed_stream() {
     );
     // The same weights reading forwards predict the wrong neighbour.
     let fwd = tmp.path().join("fwd");
-    std::fs::create_dir(&fwd).unwrap();
-    for f in [
-        "model.safetensors",
-        "tokenizer.json",
-        "tokenizer_config.json",
-    ] {
-        std::fs::copy(back.join(f), fwd.join(f)).unwrap();
-    }
-    let saved = std::fs::read_to_string(back.join("config.toml")).unwrap();
-    assert!(saved.contains("backwards = true"), "{saved}");
-    std::fs::write(
-        fwd.join("config.toml"),
-        saved.replace("backwards = true", "backwards = false"),
-    )
-    .unwrap();
+    forward_copy(&back, &fwd);
     let eval = |dir: &Path| -> f64 {
         let out = run_torch(&[
             "lm",

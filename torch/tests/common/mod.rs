@@ -31,6 +31,29 @@ pub fn run_torch(args: &[&str]) -> String {
     )
 }
 
+/// A copy of model dir `src` at `dst` whose config (`config.toml` of an LM, `config.json` of a
+/// classifier) says it reads forwards: the same weights, the other direction.
+pub fn forward_copy(src: &Path, dst: &Path) {
+    std::fs::create_dir(dst).unwrap();
+    for f in [
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ] {
+        std::fs::copy(src.join(f), dst.join(f)).unwrap();
+    }
+    for (config, from, to) in [
+        ("config.toml", "backwards = true", "backwards = false"),
+        ("config.json", "\"backwards\": true", "\"backwards\": false"),
+    ] {
+        let Ok(text) = std::fs::read_to_string(src.join(config)) else {
+            continue;
+        };
+        assert!(text.contains(from), "{config} of a backward model: {text}");
+        std::fs::write(dst.join(config), text.replace(from, to)).unwrap();
+    }
+}
+
 pub fn run_front(args: &[&str]) -> String {
     check(
         front_bin().args(args).output().unwrap(),
