@@ -47,6 +47,7 @@ enum LmCommand {
 }
 
 fn main() {
+    genolm_torch::alloc::keep_freed_memory();
     genolm::cli::default_sigpipe();
     let cli = Cli::parse();
     let _ = ctrlc::set_handler(|| {
