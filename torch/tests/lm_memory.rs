@@ -16,8 +16,9 @@ fn train_peak_rss(dir: &Path, corpus: &Path, name: &str) -> (f64, u64) {
     );
     std::fs::write(&cfg, text).unwrap();
     let out = dir.join(format!("m-{name}"));
-    // A fixed mmap threshold: glibc's adaptive one keeps libtorch's freed step buffers on the heap
-    // at random, which moves the peak of identical runs by ±40 MB and would drown the corpus's share.
+    // A fixed, small mmap threshold (a MALLOC_*_ variable also turns off genolm's own malloc
+    // settings): every large buffer is returned when freed, so the peak is what is live and
+    // identical runs agree within 1 MB; otherwise it moves by tens of MB and drowns the corpus's share.
     let o = front_bin()
         .args([
             "pretrain",
