@@ -4,8 +4,8 @@
 //! glibc's defaults they go back to the kernel (blocks above the adaptive mmap threshold, heap
 //! trimming) and come back as fresh pages, so every step pays page faults on ~100 MB: on this
 //! project's 2-core VM that was a fifth of a small LSTM's step. Keeping freed memory in the process
-//! (a fixed 32 MB mmap threshold, no trimming, heap grown in 256 MB steps) costs peak RSS (~+150 MB
-//! at the small LM shape) and makes steps 1.2-1.3x faster (BENCHMARKS.md).
+//! (a fixed 32 MB mmap threshold, no trimming, heap grown in 256 MB steps) costs peak RSS (~500 ->
+//! ~700 MB at the small LM shape) and makes steps 1.2-1.5x faster (BENCHMARKS.md, issue #4).
 
 /// Applies the settings, unless the user chose their own with glibc's `MALLOC_*_` variables.
 pub fn keep_freed_memory() {
