@@ -11,6 +11,7 @@
 //!   (h = hidden_size, except the last layer where h = emb_size so the decoder can be tied)
 //! - `decoder.bias` [vocab] (the decoder weight is `encoder.embedding.weight`)
 
+use super::dropout::{dropout, keep_mask};
 use tch::nn::{self, Init};
 use tch::{Kind, Tensor};
 
@@ -210,8 +211,7 @@ pub struct EncoderOutput {
 /// A locked-dropout mask: one Bernoulli draw per (sequence, feature), shared over time.
 fn locked_mask(x: &Tensor, p: f64) -> Tensor {
     let size = x.size();
-    Tensor::empty([size[0], 1, size[2]], (x.kind(), x.device())).bernoulli_float_(1.0 - p)
-        / (1.0 - p)
+    keep_mask(&[size[0], 1, size[2]], p, x.kind(), x.device())
 }
 
 fn locked_dropout(x: &Tensor, p: f64, train: bool) -> Tensor {
@@ -295,10 +295,7 @@ impl AwdLstm {
             return self.embedding.shallow_clone();
         }
         let w = &self.embedding;
-        let mask = Tensor::empty([w.size()[0], 1], (w.kind(), w.device()))
-            .bernoulli_float_(1.0 - p)
-            / (1.0 - p);
-        w * mask
+        w * keep_mask(&[w.size()[0], 1], p, w.kind(), w.device())
     }
 
     /// Forward over token ids [batch, seq]. `kind` is the compute precision (Float or BFloat16):
@@ -318,7 +315,7 @@ impl AwdLstm {
         let weight_p = self.p(self.config.weight_p);
         for (l, layer) in self.layers.iter().enumerate() {
             // DropConnect: one mask on the recurrent weights for the whole sequence.
-            let w_hh = layer.weight_hh.dropout(weight_p, train && weight_p > 0.0);
+            let w_hh = dropout(&layer.weight_hh, weight_p, train);
             let params = [
                 layer.weight_ih.to_kind(kind),
                 w_hh.to_kind(kind),

@@ -10,6 +10,7 @@ use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
 use super::awd_lstm::{AwdLstm, AwdLstmConfig, Hidden};
+use super::dropout::dropout;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -192,9 +193,9 @@ impl Classifier {
                 / n_real;
         let x = Tensor::cat(&[last, max_pool, mean_pool], 1);
         let ps = self.head.dropouts(self.encoder.config.drop_mult);
-        let x = self.bn0.forward_t(&x, train).dropout(ps.0, train);
+        let x = dropout(&self.bn0.forward_t(&x, train), ps.0, train);
         let x = x.apply(&self.lin0).relu();
-        let x = self.bn1.forward_t(&x, train).dropout(ps.1, train);
+        let x = dropout(&self.bn1.forward_t(&x, train), ps.1, train);
         x.apply(&self.lin1)
     }
 }

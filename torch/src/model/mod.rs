@@ -3,5 +3,6 @@
 
 pub mod awd_lstm;
 pub mod classifier;
+pub mod dropout;
 
 pub use awd_lstm::{AwdLstm, AwdLstmConfig, LanguageModel};
