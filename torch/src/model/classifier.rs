@@ -132,11 +132,19 @@ impl Classifier {
             .map(|&l| (l - self.head.max_len).max(0))
             .min()
             .unwrap_or(0);
+        // Without dropout, chunks only bound memory (the state carries over exactly), so inference
+        // reads twice as far per call: a 73-token window is then one oneDNN call, not 70 + 3 (each
+        // call re-lays out the weights).
+        let chunk = if train {
+            self.head.bptt
+        } else {
+            2 * self.head.bptt
+        };
         let mut hidden: Hidden = encoder.zero_hidden(bs, kind);
         let mut kept = Vec::new();
         let mut start = 0;
         while start < seq {
-            let len = self.head.bptt.min(seq - start);
+            let len = chunk.min(seq - start);
             let active = if sorted {
                 lens.iter().filter(|&&l| l > start).count() as i64
             } else {
@@ -163,34 +171,17 @@ impl Classifier {
             start += len;
         }
         let output = Tensor::cat(&kept, 1);
-        let device = output.device();
-        let lens_t = Tensor::from_slice(&lens).to_device(device).unsqueeze(1);
-        let pos = Tensor::arange_start(keep_from, seq, (Kind::Int64, device)).unsqueeze(0);
-        let outside = pos
-            .ge_tensor(&lens_t)
-            .logical_or(&pos.lt_tensor(&(&lens_t - self.head.max_len)))
-            .unsqueeze(-1);
-        let last = output
-            .gather(
-                1,
-                &(&lens_t - 1 - keep_from)
-                    .unsqueeze(-1)
-                    .expand([bs, 1, output.size()[2]], false),
-                false,
+        let (last, max_pool, mean_pool) = if lens.iter().all(|&l| l == seq) {
+            // No padding (fixed-length windows, the common case): every kept position counts.
+            let mean = output.mean_dim([1].as_slice(), false, Kind::Float);
+            (
+                output.select(1, -1),
+                output.amax([1].as_slice(), false),
+                mean,
             )
-            .squeeze_dim(1);
-        let max_pool = output
-            .masked_fill(&outside, f64::NEG_INFINITY)
-            .amax([1].as_slice(), false);
-        let n_real = outside
-            .logical_not()
-            .sum_dim_intlist([1].as_slice(), false, Kind::Float)
-            .clamp_min(1.0);
-        let mean_pool =
-            output
-                .masked_fill(&outside, 0.0)
-                .sum_dim_intlist([1].as_slice(), false, Kind::Float)
-                / n_real;
+        } else {
+            masked_pools(&output, &lens, keep_from, seq, self.head.max_len)
+        };
         let x = Tensor::cat(&[last, max_pool, mean_pool], 1);
         let ps = self.head.dropouts(self.encoder.config.drop_mult);
         let x = dropout(&self.bn0.forward_t(&x, train), ps.0, train);
@@ -200,9 +191,82 @@ impl Classifier {
     }
 }
 
+/// Last, max and mean over each row's real positions among the kept ones (from `keep_from`, the
+/// last `max_len` of its `lens[i]` tokens), padding excluded.
+fn masked_pools(
+    output: &Tensor,
+    lens: &[i64],
+    keep_from: i64,
+    seq: i64,
+    max_len: i64,
+) -> (Tensor, Tensor, Tensor) {
+    let device = output.device();
+    let (bs, emb) = (output.size()[0], output.size()[2]);
+    let lens_t = Tensor::from_slice(lens).to_device(device).unsqueeze(1);
+    let pos = Tensor::arange_start(keep_from, seq, (Kind::Int64, device)).unsqueeze(0);
+    let outside = pos
+        .ge_tensor(&lens_t)
+        .logical_or(&pos.lt_tensor(&(&lens_t - max_len)))
+        .unsqueeze(-1);
+    let last = output
+        .gather(
+            1,
+            &(&lens_t - 1 - keep_from)
+                .unsqueeze(-1)
+                .expand([bs, 1, emb], false),
+            false,
+        )
+        .squeeze_dim(1);
+    let max_pool = output
+        .masked_fill(&outside, f64::NEG_INFINITY)
+        .amax([1].as_slice(), false);
+    let n_real = outside
+        .logical_not()
+        .sum_dim_intlist([1].as_slice(), false, Kind::Float)
+        .clamp_min(1.0);
+    let mean_pool =
+        output
+            .masked_fill(&outside, 0.0)
+            .sum_dim_intlist([1].as_slice(), false, Kind::Float)
+            / n_real;
+    (last, max_pool, mean_pool)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unpadded_pools_equal_the_masked_ones() {
+        tch::manual_seed(3);
+        let output = Tensor::randn([4, 9, 5], (Kind::Float, tch::Device::Cpu));
+        let fast = (
+            output.select(1, -1),
+            output.amax([1].as_slice(), false),
+            output.mean_dim([1].as_slice(), false, Kind::Float),
+        );
+        // Rows of 9 tokens, pooled over the last 9 of them (max_len 20 or exactly 9).
+        for max_len in [20, 9] {
+            let masked = masked_pools(&output, &[9, 9, 9, 9], 0, 9, max_len);
+            assert!(fast.0.allclose(&masked.0, 1e-6, 1e-6, false));
+            assert!(fast.1.allclose(&masked.1, 1e-6, 1e-6, false));
+            assert!(fast.2.allclose(&masked.2, 1e-6, 1e-6, false));
+        }
+        // With padding the masked pools differ: row 1 has 5 real tokens.
+        let padded = masked_pools(&output, &[9, 5, 9, 9], 0, 9, 20);
+        assert!(!fast.2.allclose(&padded.2, 1e-6, 1e-6, false));
+        let row1 = output.get(1).narrow(0, 0, 5);
+        assert!(padded.2.get(1).allclose(
+            &row1.mean_dim([0].as_slice(), false, Kind::Float),
+            1e-6,
+            1e-6,
+            false
+        ));
+        assert!(padded
+            .0
+            .get(1)
+            .allclose(&output.get(1).get(4), 1e-6, 1e-6, false));
+    }
 
     fn tiny() -> AwdLstmConfig {
         AwdLstmConfig {
