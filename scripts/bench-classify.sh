@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Classifier training and prediction throughput (sequences/s): genolm against fastai 2.8's
 # get_text_classifier(AWD_LSTM, ...) in PyTorch, same shapes, same machine, same libtorch.
-# Usage: scripts/bench-classify.sh [--quick]     Results: out/bench/classify.json
+# Usage: scripts/bench-classify.sh [--quick] [--repeats N]     Results: out/bench/classify.json
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null

@@ -11,12 +11,15 @@ batches of 64 under no_grad, from the first batch on (the cold start `genolm pre
 genolm: `classify train --json` (train_sequences_per_s, steps after the first 3) and `predict --json`
 (sequences_per_s, reading and writing excluded), one k-mer frame (train.all_frames = false) so both
 read each sequence once.
+Usage: scripts/bench-classify.sh [--quick] [--repeats N]: N interleaved runs per case, medians
+reported (this VM's timings move by 15-30 % between runs).
 """
 import argparse
 import json
 import platform
 import shutil
 import subprocess
+import statistics
 import sys
 import tempfile
 import time
@@ -119,6 +122,7 @@ stages = [{{ unfreeze = 0, epochs = 1, lr = 1e-3 }}]
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small shape only")
+    ap.add_argument("--repeats", type=int, default=1, help="runs per case; medians are reported")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="genolm-bench-clf-"))
     results = {"machine": f"{platform.node()}, {torch.get_num_threads()} torch threads", "torch": torch.__version__,
@@ -129,21 +133,27 @@ def main():
     try:
         for name, emb, hid, layers, n in shapes:
             steps = int(n * 0.9) // BS - WARMUP - 1
-            row = {"case": name, "emb": emb, "hidden": hid, "layers": layers, "sequences": n}
-            for precision in ("fp32", "bf16"):
-                bf16 = precision == "bf16"
-                m = fastai_model(emb, hid, layers)
-                row[f"fastai_train_{precision}"] = fastai_train_per_s(m, steps, bf16)
-                row[f"fastai_predict_{precision}"] = fastai_predict_per_s(m, n, bf16)
-                tr, pr = genolm_case(tmp, emb, hid, layers, n, precision)
-                row[f"genolm_train_{precision}"] = tr
-                row[f"genolm_predict_{precision}"] = pr
+            row = {"case": name, "emb": emb, "hidden": hid, "layers": layers, "sequences": n, "repeats": args.repeats}
+            runs = {}
+            for _ in range(args.repeats):  # interleaved, so a slow spell of the VM hits both sides
+                for precision in ("fp32", "bf16"):
+                    bf16 = precision == "bf16"
+                    m = fastai_model(emb, hid, layers)
+                    runs.setdefault(f"fastai_train_{precision}", []).append(fastai_train_per_s(m, steps, bf16))
+                    runs.setdefault(f"fastai_predict_{precision}", []).append(fastai_predict_per_s(m, n, bf16))
+                    tr, pr = genolm_case(tmp, emb, hid, layers, n, precision)
+                    runs.setdefault(f"genolm_train_{precision}", []).append(tr)
+                    runs.setdefault(f"genolm_predict_{precision}", []).append(pr)
+            for key, values in runs.items():
+                row[key] = statistics.median(values)
+                row[f"{key}_runs"] = values
             for what in ("train", "predict"):
                 base = row[f"fastai_{what}_fp32"]
                 row[f"{what}_fp32_ratio"] = row[f"genolm_{what}_fp32"] / base
                 row[f"{what}_bf16_vs_fastai_fp32"] = row[f"genolm_{what}_bf16"] / base
                 row[f"{what}_bf16_vs_fastai_bf16"] = row[f"genolm_{what}_bf16"] / row[f"fastai_{what}_bf16"]
-                print(f"{name} (emb {emb}, hidden {hid}, {layers} layers, batch {BS} x {SEQ_TOKENS} tokens) {what}: "
+                print(f"{name} (emb {emb}, hidden {hid}, {layers} layers, batch {BS} x {SEQ_TOKENS} tokens, "
+                      f"median of {args.repeats}) {what}: "
                       f"fastai fp32 {base:.0f} seq/s, bf16 {row[f'fastai_{what}_bf16']:.0f}; genolm fp32 "
                       f"{row[f'genolm_{what}_fp32']:.0f} ({row[f'{what}_fp32_ratio']:.2f}x), bf16 "
                       f"{row[f'genolm_{what}_bf16']:.0f} ({row[f'{what}_bf16_vs_fastai_fp32']:.2f}x fastai fp32, "

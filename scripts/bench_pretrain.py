@@ -5,12 +5,15 @@ defaults for dropouts), trained in plain PyTorch exactly as genolm trains: cross
 + TAR (beta 1), clip_grad_norm_ 0.25, AdamW (betas 0.9/0.99, eps 1e-5, wd 0.01), hidden state carried
 and detached, batches of the same corpus tokens. bf16: torch.autocast("cpu", torch.bfloat16).
 Timed: forward + backward + step, after warm-up steps, same threads (libtorch default, one per core).
+Usage: scripts/bench-pretrain.sh [--quick] [--repeats N]: N interleaved runs per shape, medians
+reported (this VM's timings move by 10-25 % between runs).
 """
 import argparse
 import json
 import platform
 import shutil
 import subprocess
+import statistics
 import sys
 import tempfile
 import time
@@ -83,6 +86,7 @@ def genolm_tokens_per_s(tmp, emb, hid, layers, bs, bptt, steps, precision):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small shapes only, no quality run")
+    ap.add_argument("--repeats", type=int, default=1, help="runs per shape; medians are reported")
     args = ap.parse_args()
     vocab = len(json.loads((CORPUS / "tokenizer.json").read_text())["model"]["vocab"])
     tmp = Path(tempfile.mkdtemp(prefix="genolm-bench-lm-"))
@@ -94,15 +98,23 @@ def main():
     try:
         for name, emb, hid, layers, bs, bptt, steps in shapes:
             row = {"case": name, "emb": emb, "hidden": hid, "layers": layers, "batch": bs, "bptt": bptt}
-            row["fastai_fp32"] = fastai_tokens_per_s(vocab, emb, hid, layers, bs, bptt, steps, False)
-            row["fastai_bf16"] = fastai_tokens_per_s(vocab, emb, hid, layers, bs, bptt, steps, True)
-            row["genolm_fp32"] = genolm_tokens_per_s(tmp, emb, hid, layers, bs, bptt, steps, "fp32")
-            row["genolm_bf16"] = genolm_tokens_per_s(tmp, emb, hid, layers, bs, bptt, steps, "bf16")
+            row["repeats"] = args.repeats
+            runs = {}
+            for _ in range(args.repeats):  # interleaved, so a slow spell of the VM hits both sides
+                for precision in ("fp32", "bf16"):
+                    runs.setdefault(f"fastai_{precision}", []).append(
+                        fastai_tokens_per_s(vocab, emb, hid, layers, bs, bptt, steps, precision == "bf16"))
+                    runs.setdefault(f"genolm_{precision}", []).append(
+                        genolm_tokens_per_s(tmp, emb, hid, layers, bs, bptt, steps, precision))
+            for key, values in runs.items():
+                row[key] = statistics.median(values)
+                row[f"{key}_runs"] = values
             row["fp32_ratio"] = row["genolm_fp32"] / row["fastai_fp32"]
             row["bf16_vs_fastai_fp32"] = row["genolm_bf16"] / row["fastai_fp32"]
             row["bf16_vs_fastai_bf16"] = row["genolm_bf16"] / row["fastai_bf16"]
             results["cases"].append(row)
-            print(f"{name} (emb {emb}, hidden {hid}, {layers} layers, batch {bs}, bptt {bptt}, vocab {vocab}): "
+            print(f"{name} (emb {emb}, hidden {hid}, {layers} layers, batch {bs}, bptt {bptt}, vocab {vocab}, "
+                  f"median of {args.repeats}): "
                   f"fastai fp32 {row['fastai_fp32']:.0f} tok/s, bf16 {row['fastai_bf16']:.0f}; genolm fp32 "
                   f"{row['genolm_fp32']:.0f} ({row['fp32_ratio']:.2f}x), bf16 {row['genolm_bf16']:.0f} "
                   f"({row['bf16_vs_fastai_fp32']:.2f}x fastai fp32, {row['bf16_vs_fastai_bf16']:.2f}x fastai bf16)",

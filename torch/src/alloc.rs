@@ -4,8 +4,12 @@
 //! glibc's defaults they go back to the kernel (blocks above the adaptive mmap threshold, heap
 //! trimming) and come back as fresh pages, so every step pays page faults on ~100 MB: on this
 //! project's 2-core VM that was a fifth of a small LSTM's step. Keeping freed memory in the process
-//! (a fixed 32 MB mmap threshold, no trimming, heap grown in 256 MB steps) costs peak RSS (~500 ->
-//! ~700 MB at the small LM shape) and makes steps 1.2-1.5x faster (BENCHMARKS.md, issue #4).
+//! (no mmap for any block, no trimming, heap grown in 256 MB steps) costs peak RSS (~500 -> ~700 MB
+//! at the small LM shape, 1.5 -> 2.1 GB at the paper shape) and makes steps 1.2-1.5x faster
+//! (BENCHMARKS.md, issue #4). mmap is off altogether because glibc maps a block above its largest
+//! mmap threshold (32 MB) afresh whenever the heap's free top is too small for it: oneDNN's LSTM
+//! training workspaces are such blocks (61 MB at the small classifier shape), and with mmap allowed
+//! a 22-step classifier run took 435k page faults instead of 98k and trained ~25 % slower.
 
 /// Applies the settings, unless the user chose their own with glibc's `MALLOC_*_` variables.
 pub fn keep_freed_memory() {
@@ -21,6 +25,7 @@ pub fn keep_freed_memory() {
         // SAFETY: mallopt only sets allocator parameters (under its own lock); no memory is touched.
         unsafe {
             libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            libc::mallopt(libc::M_MMAP_MAX, 0);
             libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
             libc::mallopt(libc::M_TOP_PAD, 256 << 20);
         }
