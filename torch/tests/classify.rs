@@ -236,14 +236,13 @@ fn test_classifier_starts_from_a_language_model() {
     )
     .unwrap();
     let lm = tmp.path().join("lm");
-    run_torch(&[
+    check(
+        pretrain_cmd(torch_bin(), &lm_cfg, &lm)
+            .arg("--quiet")
+            .output()
+            .unwrap(),
         "pretrain",
-        "--config",
-        lm_cfg.to_str().unwrap(),
-        "--out",
-        lm.to_str().unwrap(),
-        "--quiet",
-    ]);
+    );
     let cfg = tmp.path().join("c.toml");
     // Head only (the first stage of gradual unfreezing): the encoder must stay the LM's, bit for bit.
     let head_only = "[train]\nbatch_size = 16\nthreads = 1\nstages = [{ unfreeze = 1, epochs = 4, lr = 1e-2 }]\n";

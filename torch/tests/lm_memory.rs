@@ -19,15 +19,8 @@ fn train_peak_rss(dir: &Path, corpus: &Path, name: &str) -> (f64, u64) {
     // A fixed, small mmap threshold (a MALLOC_*_ variable also turns off genolm's own malloc
     // settings): every large buffer is returned when freed, so the peak is what is live and
     // identical runs agree within 1 MB; otherwise it moves by tens of MB and drowns the corpus's share.
-    let o = front_bin()
-        .args([
-            "pretrain",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-        ])
+    let o = pretrain_cmd(front_bin(), &cfg, &out)
+        .arg("--json")
         .env("MALLOC_MMAP_THRESHOLD_", "131072")
         .output()
         .unwrap();

@@ -57,16 +57,12 @@ fn config(dir: &Path, name: &str, corpus: &Path, model: &str, extra: &str) -> Pa
 }
 
 fn pretrain(cfg: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
-    let mut args = vec![
-        "pretrain",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    let stdout = check(torch_bin().args(&args).output().unwrap(), "pretrain");
+    let o = pretrain_cmd(torch_bin(), cfg, out)
+        .arg("--json")
+        .args(extra)
+        .output()
+        .unwrap();
+    let stdout = check(o, "pretrain");
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
 
@@ -216,15 +212,8 @@ fn test_ctrl_c_saves_a_checkpoint_and_exits_130() {
         "batch_size = 8\nbptt = 20\nepochs = 50\nlog_every = 1",
     );
     let out = tmp.path().join("m");
-    let mut child = torch_bin()
-        .args([
-            "pretrain",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ])
+    let mut child = pretrain_cmd(torch_bin(), &cfg, &out)
+        .arg("--quiet")
         .spawn()
         .unwrap();
     interrupt_after_lines(&mut child, &out.join("metrics.jsonl"), 3);
@@ -277,16 +266,7 @@ fn test_bad_configs_are_clear_errors() {
     for (i, (key, model, extra)) in cases.iter().enumerate() {
         let cfg = config(tmp.path(), &format!("bad{i}"), &c, model, extra);
         let out = tmp.path().join(format!("m{i}"));
-        let o = torch_bin()
-            .args([
-                "pretrain",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
+        let o = pretrain_cmd(torch_bin(), &cfg, &out).output().unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{key}: {err}");
         let expect = if *key == "unknown" {

@@ -24,6 +24,16 @@ pub fn check(o: Output, what: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// `bin pretrain --config cfg --out out`, for more arguments to be added.
+pub fn pretrain_cmd(mut bin: Command, cfg: &Path, out: &Path) -> Command {
+    bin.arg("pretrain")
+        .arg("--config")
+        .arg(cfg)
+        .arg("--out")
+        .arg(out);
+    bin
+}
+
 pub fn run_torch(args: &[&str]) -> String {
     check(
         torch_bin().args(args).output().unwrap(),
