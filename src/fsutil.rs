@@ -1,7 +1,7 @@
 //! Outputs that are never half-written: files go to a temporary name and are renamed, directories
 //! are built under a staging name and renamed into place when complete.
 
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 fn sibling(path: &Path, tag: &str) -> PathBuf {
@@ -14,11 +14,54 @@ fn sibling(path: &Path, tag: &str) -> PathBuf {
 
 /// Writes `bytes` to `path` through a temporary sibling file and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = sibling(path, "tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes)?;
+    file.commit()
+}
+
+/// A file written in pieces (a stream of predictions, say) under a temporary sibling name and renamed
+/// to its path by [`commit`](Self::commit); dropped uncommitted (an error, Ctrl-C) it is removed, so
+/// the path never holds a half-written file.
+pub struct AtomicFile {
+    path: PathBuf,
+    tmp: PathBuf,
+    writer: Option<io::BufWriter<std::fs::File>>,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let tmp = sibling(path, "tmp");
+        let file = std::fs::File::create(&tmp)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            tmp,
+            writer: Some(io::BufWriter::with_capacity(1 << 20, file)),
+        })
+    }
+
+    /// Flushes the data to the temporary file and renames it into place.
+    pub fn commit(mut self) -> io::Result<()> {
+        let writer = self.writer.take().expect("writer present until commit");
+        writer.into_inner().map_err(|e| e.into_error())?;
+        std::fs::rename(&self.tmp, &self.path)
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer.as_mut().expect("not committed").write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer.as_mut().expect("not committed").flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        // Committed: the temporary name no longer exists and this removes nothing.
+        let _ = std::fs::remove_file(&self.tmp);
+    }
 }
 
 /// A directory under construction. Dropped without [`commit`](Self::commit) (an error, Ctrl-C), it is
@@ -133,5 +176,29 @@ mod tests {
         let s = StagingDir::create(&target, true).unwrap();
         s.commit().unwrap();
         assert!(!target.join("x").exists(), "replaced by the new output");
+    }
+
+    #[test]
+    fn test_atomic_file_appears_only_when_committed() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("preds.tsv");
+        {
+            let mut f = AtomicFile::create(&target).unwrap();
+            f.write_all(b"half").unwrap();
+        }
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
+        std::fs::write(&target, b"old").unwrap();
+        let mut f = AtomicFile::create(&target).unwrap();
+        f.write_all(b"new ").unwrap();
+        assert_eq!(
+            std::fs::read(&target).unwrap(),
+            b"old",
+            "old file kept until commit"
+        );
+        f.write_all(b"whole").unwrap();
+        f.commit().unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"new whole");
+        assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 1);
+        assert!(AtomicFile::create(&root.path().join("no/such/dir/x")).is_err());
     }
 }

@@ -44,6 +44,12 @@ impl Progress {
         ));
     }
 
+    /// Moves the bar to `bytes` of input with a message of the caller's (e.g. sequences per second).
+    pub fn set_bytes(&self, bytes: u64, msg: String) {
+        self.bar.set_position(bytes);
+        self.bar.set_message(msg);
+    }
+
     pub fn set_message(&self, msg: &str) {
         self.bar.set_message(msg.to_string());
     }

@@ -195,12 +195,28 @@ impl<R: BufRead + Send> RecordStream for FastaStream<R> {
     }
 }
 
-/// Reads every record of a (small) FASTA stream into memory: (name, sequence) pairs.
+/// Reads every record of a (small) stream into memory: (name, sequence) pairs.
 pub fn read_all(stream: &mut dyn RecordStream) -> Result<Vec<(String, Vec<u8>)>> {
+    read_batch(stream, usize::MAX, usize::MAX)
+}
+
+/// Reads the stream's next records into memory: up to `max_records` of them, stopping once
+/// `max_bases` bases are read (a record is never split), so large inputs go chunk by chunk.
+/// Empty at the end of the stream.
+pub fn read_batch(
+    stream: &mut dyn RecordStream,
+    max_records: usize,
+    max_bases: usize,
+) -> Result<Vec<(String, Vec<u8>)>> {
     let mut records = Vec::new();
-    while let Some(name) = stream.next_record()? {
+    let mut bases = 0;
+    while records.len() < max_records && bases < max_bases {
+        let Some(name) = stream.next_record()? else {
+            break;
+        };
         let mut seq = Vec::new();
         while stream.read_bases(&mut seq, 1 << 22)? > 0 {}
+        bases += seq.len();
         records.push((name, seq));
     }
     Ok(records)
@@ -221,6 +237,35 @@ mod tests {
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0], ("chr1".to_string(), b"ACGTNNAC".to_vec()));
         assert_eq!(recs[1], ("chr2".to_string(), b"GGCC".to_vec()));
+    }
+
+    #[test]
+    fn test_batches_follow_on_to_the_whole_file() {
+        let text = ">a\nAC\nGT\n>b\nGGGGGG\n>c\nT\n>d\nCC\n>e\nA\n";
+        let whole = parse(text).unwrap();
+        for (max_records, max_bases) in [(1, usize::MAX), (2, usize::MAX), (usize::MAX, 5), (3, 1)]
+        {
+            let mut s = FastaStream::new(text.as_bytes(), "test.fa");
+            let mut joined = Vec::new();
+            loop {
+                let batch = read_batch(&mut s, max_records, max_bases).unwrap();
+                if batch.is_empty() {
+                    break;
+                }
+                assert!(batch.len() <= max_records);
+                let bases: usize = batch.iter().map(|r| r.1.len()).sum();
+                let last = batch.last().unwrap().1.len();
+                assert!(
+                    bases - last < max_bases,
+                    "stops once the base budget is reached"
+                );
+                joined.extend(batch);
+            }
+            assert_eq!(
+                joined, whole,
+                "{max_records} records / {max_bases} bases per batch"
+            );
+        }
     }
 
     #[test]

@@ -193,6 +193,72 @@ fn test_naive_classifier_learns_a_motif() {
         let p: f64 = rows[1][1].parse::<f64>().unwrap() + rows[1][2].parse::<f64>().unwrap();
         assert!((p - 1.0).abs() < 1e-4, "probabilities sum to 1");
     }
+    predict_streams_in_chunks(&out, tmp.path(), &table);
+}
+
+/// `predict` reads its input chunk by chunk: any chunk size gives the same table, in input order,
+/// and sequences too short for one k-mer are reported.
+fn predict_streams_in_chunks(model: &Path, dir: &Path, table: &Path) {
+    let text = std::fs::read_to_string(table).unwrap();
+    let mut fasta: String = text
+        .lines()
+        .skip(1)
+        .enumerate()
+        .map(|(i, l)| format!(">s{i}\n{}\n", l.split('\t').next().unwrap()))
+        .collect();
+    fasta.push_str(">tiny\nAC\n");
+    let fa = dir.join("many.fa");
+    std::fs::write(&fa, fasta).unwrap();
+    let predict = |chunk: &str| {
+        let preds = dir.join(format!("chunk{chunk}.tsv"));
+        let o = torch_bin()
+            .args(["predict", "--json", "--chunk", chunk, "--model"])
+            .arg(model)
+            .arg("--fasta")
+            .arg(&fa)
+            .arg("--out")
+            .arg(&preds)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        let line = check(o, "predict");
+        let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+        (std::fs::read_to_string(preds).unwrap(), v, stderr)
+    };
+    let (whole, v, stderr) = predict("100000");
+    let n = text.lines().count(); // the sequences plus "tiny"
+    assert_eq!(
+        whole.lines().count(),
+        n + 1,
+        "header + one row per sequence"
+    );
+    assert_eq!(
+        (v["sequences"].as_u64(), v["shorter_than_k"].as_u64()),
+        (Some(n as u64), Some(1))
+    );
+    assert!(
+        stderr.contains("shorter than k") && stderr.contains("'tiny'"),
+        "{stderr}"
+    );
+    // Batches of other sizes may round the last digit differently (other GEMM blockings).
+    let rows = |t: &str| -> Vec<(String, f64)> {
+        t.lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                (f[0].to_string(), f[1].parse().unwrap())
+            })
+            .collect()
+    };
+    for chunk in ["1", "7"] {
+        let (chunked, _, _) = predict(chunk);
+        assert_eq!(chunked.lines().next(), whole.lines().next());
+        for ((id_a, a), (id_b, b)) in rows(&chunked).into_iter().zip(rows(&whole)) {
+            assert_eq!(id_a, id_b, "--chunk {chunk} keeps the input order");
+            assert!((a - b).abs() < 1e-5, "--chunk {chunk}: {id_a} {a} vs {b}");
+        }
+        assert_eq!(rows(&chunked).len(), n);
+    }
 }
 
 #[test]
@@ -285,6 +351,20 @@ fn test_classifier_starts_from_a_language_model() {
     let c: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(c["classes"], serde_json::json!(["motif", "background"]));
+    let o = torch_bin()
+        .args(["predict", "--model"])
+        .arg(&lm)
+        .arg("--fasta")
+        .arg(&fa)
+        .arg("--out")
+        .arg(tmp.path().join("p.tsv"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && stderr.contains("a language-model directory, not a classifier"),
+        "{stderr}"
+    );
     // ULMFiT's middle step: the LM fine-tuned on the task's sequences, never its test split.
     let ft = tmp.path().join("ft");
     run_torch(&[

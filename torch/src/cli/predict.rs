@@ -1,10 +1,9 @@
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
-use crate::infer::predict::{ensemble_probs, load_classifiers};
-use crate::train::classify::predictions_tsv;
+use crate::infer::predict::{load_classifiers, predict_file, PredictOptions};
 use crate::train::Precision;
 
 #[derive(Args)]
@@ -32,29 +31,39 @@ pub struct PredictArgs {
     /// Print a one-line JSON summary (sequences, seconds, sequences per second) on stdout.
     #[arg(long)]
     json: bool,
+    /// Sequences read and predicted at a time: memory stays flat however large the input.
+    #[arg(long, default_value_t = 8192)]
+    chunk: usize,
 }
 
 pub fn run(a: PredictArgs) -> Result<()> {
     let device = crate::device::resolve(a.device.parse()?)?;
     let models = load_classifiers(&a.model, device)?;
-    let records = genolm::genome::open::read_sequences(&a.fasta)?;
-    let (ids, seqs): (Vec<String>, Vec<Vec<u8>>) = records.into_iter().unzip();
-    let started = std::time::Instant::now();
-    let probs = ensemble_probs(&models, &seqs, a.rc_average, a.batch_size, a.precision)?;
-    let seconds = started.elapsed().as_secs_f64();
-    let text = predictions_tsv(&ids, &models[0].saved.classes, None, &probs);
-    genolm::fsutil::write_atomic(&a.out, text.as_bytes())
-        .with_context(|| format!("cannot write {}", a.out.display()))?;
-    let rate = ids.len() as f64 / seconds.max(1e-9);
-    if a.json {
-        println!(
-            "{}",
-            serde_json::json!({"sequences": ids.len(), "seconds": seconds, "sequences_per_s": rate})
+    let opts = PredictOptions {
+        rc_average: a.rc_average,
+        batch_size: a.batch_size.max(1),
+        precision: a.precision,
+        chunk_sequences: a.chunk,
+        progress: !a.json,
+    };
+    let s = predict_file(&models, &a.fasta, &a.out, &opts)?;
+    if let Some(id) = &s.first_short {
+        eprintln!(
+            "warning: {} sequence(s) shorter than k hold no k-mer, so their probabilities mean \
+             nothing (first: '{id}')",
+            s.shorter_than_k
         );
+    }
+    let rate = s.sequences as f64 / s.seconds.max(1e-9);
+    if a.json {
+        let mut summary = serde_json::to_value(&s)?;
+        summary["sequences_per_s"] = rate.into();
+        println!("{summary}");
     } else {
         eprintln!(
-            "predict: {} sequences in {seconds:.2} s ({rate:.0}/s) -> {}",
-            ids.len(),
+            "predict: {} sequences in {:.2} s ({rate:.0}/s) -> {}",
+            s.sequences,
+            s.seconds,
             a.out.display()
         );
     }

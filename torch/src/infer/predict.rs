@@ -1,16 +1,21 @@
 //! Class probabilities from trained classifiers: batched, frame-averaged, optionally
 //! reverse-complement-averaged, one model or the mean of several.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use tch::{nn, Device, Kind};
 
 use crate::model::classifier::Classifier;
 use crate::train::classify::data::{batch, Encoded};
-use crate::train::classify::SavedClassifier;
-use crate::train::{Error, Precision, Result};
+use crate::train::classify::{prediction_rows, predictions_header, SavedClassifier};
+use crate::train::{io_err, Error, Precision, Result};
 use genolm::corpus::labelled::LabelledSet;
 use genolm::eval::metrics::{self, Report};
+use genolm::fsutil::AtomicFile;
+use genolm::genome::open::{open_records_tapped, InputTap};
 use genolm::tokenize::{hf, KmerTokenizer, PAD_ID};
 
 /// Class probabilities for every row, in row order: the mean over the rows' k-mer frames.
@@ -149,6 +154,88 @@ pub fn ensemble_probs(
         }
     }
     Ok(sum)
+}
+
+/// How [`predict_file`] reads and computes.
+#[derive(Debug, Clone)]
+pub struct PredictOptions {
+    pub rc_average: bool,
+    pub batch_size: usize,
+    pub precision: Precision,
+    /// Sequences held in memory at once (also capped at [`CHUNK_BASES`] bases).
+    pub chunk_sequences: usize,
+    pub progress: bool,
+}
+
+/// Bases read per chunk at most, so a file of long sequences is not read whole either.
+pub const CHUNK_BASES: usize = 64 << 20;
+
+/// What [`predict_file`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PredictSummary {
+    pub sequences: usize,
+    /// Sequences shorter than k (the largest k of an ensemble): they hold no k-mer, so their
+    /// probabilities say nothing about them.
+    pub shorter_than_k: usize,
+    pub first_short: Option<String>,
+    pub seconds: f64,
+}
+
+/// Class probabilities for every sequence of a FASTA/GenBank file, written as a predictions TSV.
+/// The input is read and predicted chunk by chunk, so memory does not grow with the file; the
+/// table appears at `out` only when complete.
+pub fn predict_file(
+    models: &[LoadedClassifier],
+    input: &Path,
+    out: &Path,
+    o: &PredictOptions,
+) -> Result<PredictSummary> {
+    let first = models
+        .first()
+        .ok_or_else(|| Error::Invalid("no classifier given".into()))?;
+    let classes = &first.saved.classes;
+    let k = models.iter().map(|m| m.tokenizer.k()).max().unwrap_or(1);
+    let tap = InputTap::default();
+    let (_, mut stream) = open_records_tapped(input, None, Some(&tap))?;
+    let mut file = AtomicFile::create(out).map_err(io_err(out))?;
+    file.write_all(predictions_header(classes, false).as_bytes())
+        .map_err(io_err(out))?;
+    let size = std::fs::metadata(input).map_err(io_err(input))?.len();
+    let bar = genolm::progress::Progress::bytes_with_bp(size, "predict", o.progress);
+    let started = Instant::now();
+    let mut s = PredictSummary {
+        sequences: 0,
+        shorter_than_k: 0,
+        first_short: None,
+        seconds: 0.0,
+    };
+    loop {
+        let chunk =
+            genolm::genome::fasta::read_batch(&mut *stream, o.chunk_sequences.max(1), CHUNK_BASES)?;
+        if chunk.is_empty() {
+            break;
+        }
+        let (ids, seqs): (Vec<String>, Vec<Vec<u8>>) = chunk.into_iter().unzip();
+        for (id, seq) in ids.iter().zip(&seqs) {
+            if seq.len() < k {
+                s.shorter_than_k += 1;
+                s.first_short.get_or_insert_with(|| id.clone());
+            }
+        }
+        let probs = ensemble_probs(models, &seqs, o.rc_average, o.batch_size, o.precision)?;
+        file.write_all(prediction_rows(&ids, classes, None, &probs).as_bytes())
+            .map_err(io_err(out))?;
+        s.sequences += ids.len();
+        let rate = s.sequences as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        bar.set_bytes(
+            tap.bytes.load(Ordering::Relaxed),
+            format!("{} sequences, {rate:.0}/s", s.sequences),
+        );
+    }
+    bar.finish();
+    file.commit().map_err(io_err(out))?;
+    s.seconds = started.elapsed().as_secs_f64();
+    Ok(s)
 }
 
 /// The data's class indices follow its own first-seen order: maps them onto the model's classes.

@@ -24,6 +24,8 @@ pub enum Error {
     #[error(transparent)]
     Tokenizer(#[from] genolm::tokenize::Error),
     #[error(transparent)]
+    Genome(#[from] genolm::genome::Error),
+    #[error(transparent)]
     Device(#[from] crate::device::Error),
     #[error(transparent)]
     Model(#[from] crate::model::awd_lstm::ConfigError),

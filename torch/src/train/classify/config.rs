@@ -196,6 +196,13 @@ impl SavedClassifier {
     /// `DIR/config.json`.
     pub fn read(dir: &Path) -> Result<Self> {
         let path = dir.join("config.json");
+        if !path.exists() && dir.join(crate::train::lm::CONFIG_FILE).exists() {
+            return Err(Error::Invalid(format!(
+                "{}: a language-model directory, not a classifier (train one from it with \
+                 `genolm classify train`)",
+                dir.display()
+            )));
+        }
         let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
         serde_json::from_str(&text).map_err(|e| {
             Error::Invalid(format!("{}: not a genolm classifier: {e}", path.display()))

@@ -30,7 +30,7 @@ mod outputs;
 
 pub use config::*;
 pub use data::{task_split, write_lm_sequences};
-pub use outputs::predictions_tsv;
+pub use outputs::{prediction_rows, predictions_header, predictions_tsv};
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ClassifyReport {

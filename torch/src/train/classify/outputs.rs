@@ -111,22 +111,37 @@ pub(super) fn write_outputs(
     Ok(())
 }
 
-/// One row per sequence: id, the true class when known, one probability column per class and the
-/// predicted class (the most probable).
+/// Per-sequence probabilities as TSV: id, (label,) one `p_<class>` column per class, predicted class.
 pub fn predictions_tsv(
     ids: &[String],
     classes: &[String],
     labels: Option<&[u32]>,
     probs: &[Vec<f64>],
 ) -> String {
+    predictions_header(classes, labels.is_some()) + &prediction_rows(ids, classes, labels, probs)
+}
+
+/// The header line of [`predictions_tsv`].
+pub fn predictions_header(classes: &[String], labelled: bool) -> String {
     let mut text = String::from("id");
-    if labels.is_some() {
+    if labelled {
         text.push_str("\tlabel");
     }
     for c in classes {
         text.push_str(&format!("\tp_{c}"));
     }
     text.push_str("\tpredicted\n");
+    text
+}
+
+/// The rows of [`predictions_tsv`], for tables written chunk by chunk.
+pub fn prediction_rows(
+    ids: &[String],
+    classes: &[String],
+    labels: Option<&[u32]>,
+    probs: &[Vec<f64>],
+) -> String {
+    let mut text = String::new();
     for (i, (id, p)) in ids.iter().zip(probs).enumerate() {
         text.push_str(id);
         if let Some(l) = labels {
