@@ -50,25 +50,40 @@ fn main() {
     genolm_torch::alloc::keep_freed_memory();
     genolm::cli::default_sigpipe();
     let cli = Cli::parse();
-    let _ = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+    // Commands that poll INTERRUPTED stop cleanly (training saves a checkpoint, predict removes
+    // its partial table); for the others a first Ctrl-C stops at once, as it would without a handler.
+    let polls = matches!(
+        cli.command,
+        Command::Pretrain(_)
+            | Command::FinetuneLm(_)
+            | Command::Classify(ClassifyCommand::Train(_))
+            | Command::Predict(_)
+    );
+    let _ = ctrlc::set_handler(move || {
+        if !polls || INTERRUPTED.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\ngenolm: interrupted: saving a checkpoint (Ctrl-C again to stop at once)");
+        eprintln!("\ngenolm: interrupted: stopping cleanly (Ctrl-C again to stop at once)");
     });
     let result = match cli.command {
         Command::Info(args) => cli::info::run(args),
         Command::Pretrain(args) => cli::lm::pretrain(args, &INTERRUPTED),
         Command::Lm(LmCommand::Eval(args)) => cli::lm::eval(args),
         Command::Classify(ClassifyCommand::Train(args)) => cli::classify::train(args, &INTERRUPTED),
-        Command::Predict(args) => cli::predict::run(args),
+        Command::Predict(args) => cli::predict::run(args, &INTERRUPTED),
         Command::Classify(ClassifyCommand::Eval(args)) => cli::classify::eval(args),
         Command::FinetuneLm(args) => cli::lm::finetune(args, &INTERRUPTED),
     };
     if let Err(e) = result {
         let interrupted = e
             .downcast_ref::<genolm_torch::train::Error>()
-            .is_some_and(|e| matches!(e, genolm_torch::train::Error::Interrupted { .. }));
+            .is_some_and(|e| {
+                matches!(
+                    e,
+                    genolm_torch::train::Error::Interrupted { .. }
+                        | genolm_torch::train::Error::Cancelled { .. }
+                )
+            });
         if interrupted {
             eprintln!("genolm: {}", error_chain(&e));
             std::process::exit(130);

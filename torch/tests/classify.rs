@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 use common::*;
@@ -259,6 +260,33 @@ fn predict_streams_in_chunks(model: &Path, dir: &Path, table: &Path) {
         }
         assert_eq!(rows(&chunked).len(), n);
     }
+    // Ctrl-C between chunks: exit 130 with neither the table nor its temporary file left behind.
+    let many = dir.join("more.fa");
+    std::fs::write(&many, std::fs::read_to_string(&fa).unwrap().repeat(20)).unwrap();
+    let stopped = dir.join("stopped.tsv");
+    let mut child = torch_bin()
+        .args(["predict", "--chunk", "1", "--model"])
+        .arg(model)
+        .args([OsStr::new("--fasta"), many.as_os_str(), OsStr::new("--out")])
+        .arg(&stopped)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let litter = || {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy().starts_with(".stopped.tsv")
+            })
+            .count()
+    };
+    interrupt_when(&mut child, "predict", || litter() > 0);
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("nothing written"), "{stderr}");
+    assert!(!stopped.exists() && litter() == 0, "partial output left");
 }
 
 #[test]

@@ -1,4 +1,5 @@
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Result;
 use clap::Args;
@@ -32,11 +33,11 @@ pub struct PredictArgs {
     #[arg(long)]
     json: bool,
     /// Sequences read and predicted at a time: memory stays flat however large the input.
-    #[arg(long, default_value_t = 8192)]
+    #[arg(long, default_value_t = 2048)]
     chunk: usize,
 }
 
-pub fn run(a: PredictArgs) -> Result<()> {
+pub fn run(a: PredictArgs, stop: &AtomicBool) -> Result<()> {
     let device = crate::device::resolve(a.device.parse()?)?;
     let models = load_classifiers(&a.model, device)?;
     let opts = PredictOptions {
@@ -46,7 +47,7 @@ pub fn run(a: PredictArgs) -> Result<()> {
         chunk_sequences: a.chunk,
         progress: !a.json,
     };
-    let s = predict_file(&models, &a.fasta, &a.out, &opts)?;
+    let s = predict_file(&models, &a.fasta, &a.out, &opts, stop)?;
     if let Some(id) = &s.first_short {
         eprintln!(
             "warning: {} sequence(s) shorter than k hold no k-mer, so their probabilities mean \

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use tch::{nn, Device, Kind};
@@ -183,12 +183,14 @@ pub struct PredictSummary {
 
 /// Class probabilities for every sequence of a FASTA/GenBank file, written as a predictions TSV.
 /// The input is read and predicted chunk by chunk, so memory does not grow with the file; the
-/// table appears at `out` only when complete.
+/// table appears at `out` only when complete. `stop` (Ctrl-C) is checked between chunks: set, the
+/// partial table is removed and the result is [`Error::Cancelled`].
 pub fn predict_file(
     models: &[LoadedClassifier],
     input: &Path,
     out: &Path,
     o: &PredictOptions,
+    stop: &AtomicBool,
 ) -> Result<PredictSummary> {
     let first = models
         .first()
@@ -210,6 +212,11 @@ pub fn predict_file(
         seconds: 0.0,
     };
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled {
+                path: out.to_path_buf(),
+            });
+        }
         let chunk =
             genolm::genome::fasta::read_batch(&mut *stream, o.chunk_sequences.max(1), CHUNK_BASES)?;
         if chunk.is_empty() {

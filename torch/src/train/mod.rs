@@ -41,6 +41,8 @@ pub enum Error {
     Invalid(String),
     #[error("interrupted at step {step}: checkpoint saved in {dir} (continue with --resume {dir})", dir = dir.display())]
     Interrupted { step: u64, dir: PathBuf },
+    #[error("interrupted: nothing written to {path}", path = path.display())]
+    Cancelled { path: PathBuf },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

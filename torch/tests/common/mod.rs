@@ -74,18 +74,21 @@ pub fn run_front(args: &[&str]) -> String {
 /// Waits until `log` has `lines` lines (training has started and logged), then sends Ctrl-C (SIGINT)
 /// to the child, as a user at the terminal would.
 pub fn interrupt_after_lines(child: &mut std::process::Child, log: &Path, lines: usize) {
+    interrupt_when(child, "training", || {
+        std::fs::read_to_string(log)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+            >= lines
+    });
+}
+
+/// Waits until `ready()` (the child is at work), then sends it Ctrl-C (SIGINT).
+pub fn interrupt_when(child: &mut std::process::Child, what: &str, ready: impl Fn() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while std::fs::read_to_string(log)
-        .map(|s| s.lines().count())
-        .unwrap_or(0)
-        < lines
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "training did not start"
-        );
-        assert!(child.try_wait().unwrap().is_none(), "training exited early");
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "{what} did not start");
+        assert!(child.try_wait().unwrap().is_none(), "{what} exited early");
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
     // SAFETY: sending SIGINT to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
