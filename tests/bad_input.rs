@@ -350,3 +350,47 @@ fn test_closed_stdout_pipe_ends_quietly() {
         o.status
     );
 }
+
+#[test]
+fn test_ctrl_c_during_a_build_leaves_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 120 Mbp, so that the build is still at work when Ctrl-C arrives.
+    let piece = random_seq(1_000_000, 11, b"ACGT");
+    let names: Vec<String> = (0..120).map(|i| format!("r{i}")).collect();
+    let records: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &piece[..])).collect();
+    file(
+        tmp.path(),
+        "big.fa",
+        fasta_text(&records, 1000, "\n").as_bytes(),
+    );
+    let out = tmp.path().join("out");
+    let mut child = genolm()
+        .args(["corpus", "build", "--quiet", "--fasta"])
+        .arg(tmp.path().join("big.fa"))
+        .arg("--out")
+        .arg(&out)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let staging = || {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().contains("partial"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !staging() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build did not start"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the build ended early");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    // SAFETY: sending SIGINT to our own child process, as Ctrl-C at a terminal would.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert_only(tmp.path(), &["big.fa"]);
+}

@@ -51,9 +51,11 @@ enum Command {
     Torch(Vec<OsString>),
 }
 
-fn install_interrupt_handler() {
-    let _ = ctrlc::set_handler(|| {
-        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+/// `polls`: the command checks [`INTERRUPTED`] and stops cleanly (a corpus build removes its staging
+/// dir); for the others a first Ctrl-C stops at once, as it would without a handler.
+fn install_interrupt_handler(polls: bool) {
+    let _ = ctrlc::set_handler(move || {
+        if !polls || INTERRUPTED.swap(true, Ordering::SeqCst) {
             std::process::exit(EXIT_INTERRUPTED); // a second Ctrl-C: stop now
         }
         eprintln!("\ngenolm: interrupted, cleaning up (Ctrl-C again to stop at once)");
@@ -95,7 +97,10 @@ pub fn default_sigpipe() {
 pub fn main() -> i32 {
     default_sigpipe();
     let cli = Cli::parse();
-    install_interrupt_handler();
+    install_interrupt_handler(matches!(
+        cli.command,
+        Command::Corpus(corpus::CorpusCommand::Build(_))
+    ));
     let result = match cli.command {
         Command::Corpus(cmd) => corpus::run(cmd),
         Command::Dataset(cmd) => dataset::run(cmd),
