@@ -423,17 +423,60 @@ fn resume(
     Ok((ck.position, hidden))
 }
 
-/// Pretrains (or resumes) a language model into `out`.
-pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Result<PretrainReport> {
-    let started = Instant::now();
+/// What a pretraining run holds from start to end.
+struct LmRun {
+    model: LanguageModel,
+    vs: nn::VarStore,
+    opt: AdamW,
+    train: LmStreams,
+    valid: Option<LmStreams>,
+    schedule: OneCycle,
+    total_steps: u64,
+    /// The "informed random" loss ln(4^stride).
+    baseline: f64,
+    device: Device,
+    kind: Kind,
+}
+
+/// Where a run is: what a checkpoint saves, and what the log and report have seen.
+struct RunState {
+    pos: Position,
+    hidden: Hidden,
+    timing: StepTiming,
+    /// Cross-entropy sum and steps since the last log line.
+    window_loss: (f64, u64),
+    last_train_loss: f64,
+}
+
+impl RunState {
+    /// The mean training loss since the last log line becomes the latest one.
+    fn close_window(&mut self) {
+        if self.window_loss.1 > 0 {
+            self.last_train_loss = self.window_loss.0 / self.window_loss.1 as f64;
+        }
+        self.window_loss = (0.0, 0);
+    }
+}
+
+/// How an epoch's loop ended.
+enum EpochEnd {
+    /// The training streams ran out: validate and go on to the next epoch.
+    Exhausted,
+    /// `max_steps` reached: validate and finish.
+    MaxSteps,
+    /// `--stop-after` reached: checkpoint and finish without validating.
+    StopAfter,
+}
+
+/// Model, optimizer, streams and schedule of a run; resumed from `out`'s checkpoint with
+/// `resume`, else `out` is started as a new model dir.
+fn setup(cfg: &PretrainConfig, out: &Path, resume: bool) -> Result<(LmRun, RunState)> {
     validate(cfg)?;
     let t = &cfg.train;
     let corpus = Corpus::open(&cfg.corpus)?;
     let vocab = corpus.manifest.tokenizer.vocab_size as i64;
-    let stride = corpus.manifest.tokenizer.stride;
-    let baseline = stride as f64 * 4f64.ln();
+    let baseline = corpus.manifest.tokenizer.stride as f64 * 4f64.ln();
     let Runtime { device, kind } = Runtime::new(&t.device, t.precision, t.threads, t.seed)?;
-
     let mut vs = nn::VarStore::new(device);
     let model = LanguageModel::new(&vs.root(), vocab, &cfg.model);
     if let Some(init) = &cfg.init_from {
@@ -448,13 +491,11 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
             weight_decay: t.weight_decay,
         },
     )?;
-
     let backwards = cfg.model.backwards;
-    let mut train = LmStreams::new(&corpus, Some(Split::Train), t.batch_size, t.bptt, t.seed)?
+    let train = LmStreams::new(&corpus, Some(Split::Train), t.batch_size, t.bptt, t.seed)?
         .backwards(backwards);
-    let mut valid = validation_streams(&corpus, t, backwards)?;
+    let valid = validation_streams(&corpus, t, backwards)?;
     let total_steps = step_budget(t, train.approx_batches_per_epoch());
-    let epochs = if t.epochs == 0 { u64::MAX } else { t.epochs };
     let schedule = OneCycle {
         lr_max: t.lr,
         pct_start: t.pct_start,
@@ -463,123 +504,166 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Resu
         moms: t.moms,
         total_steps,
     };
-
-    let mut pos = Position::default();
-    let mut hidden: Hidden = model.encoder.zero_hidden(t.batch_size as i64, kind);
-    if opts.resume {
-        (pos, hidden) = resume(out, cfg, vocab, &mut vs, &mut opt, kind)?;
+    let (pos, hidden) = if resume {
+        self::resume(out, cfg, vocab, &mut vs, &mut opt, kind)?
     } else {
         trainer::refuse_existing(out, "model")?;
         write_model_dir_header(out, &corpus, cfg, vocab)?;
+        let hidden = model.encoder.zero_hidden(t.batch_size as i64, kind);
+        (Position::default(), hidden)
+    };
+    let run = LmRun {
+        model,
+        vs,
+        opt,
+        train,
+        valid,
+        schedule,
+        total_steps,
+        baseline,
+        device,
+        kind,
+    };
+    let state = RunState {
+        pos,
+        hidden,
+        timing: StepTiming::default(),
+        window_loss: (0.0, 0),
+        last_train_loss: f64::NAN,
+    };
+    Ok((run, state))
+}
+
+impl LmRun {
+    /// One optimizer step on `batch`, the hidden state carried (detached) to the next; returns
+    /// the batch's cross-entropy and the step's learning rate and momentum.
+    fn step(&mut self, t: &TrainSection, st: &mut RunState, batch: &LmBatch) -> (f64, f64, f64) {
+        let started = Instant::now();
+        trainer::seed_step(t.seed, st.pos.step);
+        let (lr, mom) = self.schedule.at(st.pos.step);
+        let (x, y) = batch_tensors(batch, self.device);
+        let (loss, new_hidden) = self.model.loss(&x, &y, &st.hidden, true, self.kind);
+        trainer::minimize(&mut self.opt, &loss.total, t.clip, lr, mom);
+        st.hidden = detach(&new_hidden);
+        let ce = loss.ce.double_value(&[]);
+        let n_tok = (batch.batch_size * batch.seq_len) as u64;
+        st.timing.record(st.pos.step, started, n_tok);
+        st.pos.step += 1;
+        st.pos.batch_in_epoch += 1;
+        st.pos.tokens_seen += n_tok;
+        st.window_loss.0 += ce;
+        st.window_loss.1 += 1;
+        (ce, lr, mom)
     }
-    let mut metrics = Metrics::open(out.join(METRICS_FILE), opts.resume)?;
 
-    let bar = crate::progress::steps_bar(total_steps, pos.step, opts.progress);
-    let mut timing = StepTiming::default();
-    let mut window_loss = (0.0f64, 0u64);
-    let mut last_train_loss = f64::NAN;
-    let mut last_eval: Option<EvalResult> = None;
-    let mut done = false;
-    let mut stopped = false;
-
-    'epochs: while pos.epoch < epochs {
-        train.start_epoch(pos.epoch);
-        if pos.batch_in_epoch > 0 {
-            train.skip(pos.batch_in_epoch);
-        } else {
-            hidden = model.encoder.zero_hidden(t.batch_size as i64, kind);
-        }
+    /// Steps through the rest of the current epoch, logging and checkpointing on the way.
+    fn train_epoch(
+        &mut self,
+        t: &TrainSection,
+        st: &mut RunState,
+        out: &Path,
+        opts: &PretrainOptions,
+        metrics: &mut Metrics,
+        bar: &indicatif::ProgressBar,
+    ) -> Result<EpochEnd> {
         loop {
             if opts.interrupted.load(Ordering::SeqCst) {
                 bar.finish_and_clear();
-                return trainer::stop_interrupted(out, &vs, &opt, &hidden, &pos, pos.step);
+                let RunState { pos, hidden, .. } = st;
+                return trainer::stop_interrupted(out, &self.vs, &self.opt, hidden, pos, pos.step);
             }
-            if t.max_steps > 0 && pos.step >= t.max_steps {
-                done = true;
-                break;
+            if t.max_steps > 0 && st.pos.step >= t.max_steps {
+                return Ok(EpochEnd::MaxSteps);
             }
-            if opts.stop_after.is_some_and(|s| pos.step >= s) {
-                // Stopped early: checkpoint where we are, no validation; finished below like any run.
-                checkpoint::save(out, &vs, &opt, &hidden, &pos)?;
-                last_train_loss = window_loss.0 / window_loss.1.max(1) as f64;
-                last_eval = None;
-                stopped = true;
-                break 'epochs;
+            if opts.stop_after.is_some_and(|s| st.pos.step >= s) {
+                checkpoint::save(out, &self.vs, &self.opt, &st.hidden, &st.pos)?;
+                return Ok(EpochEnd::StopAfter);
             }
-            let Some(batch) = train.next_batch()? else {
-                break;
+            let Some(batch) = self.train.next_batch()? else {
+                return Ok(EpochEnd::Exhausted);
             };
-            let step_started = Instant::now();
-            trainer::seed_step(t.seed, pos.step);
-            let (lr, mom) = schedule.at(pos.step);
-            let (x, y) = batch_tensors(&batch, device);
-            let (loss, new_hidden) = model.loss(&x, &y, &hidden, true, kind);
-            trainer::minimize(&mut opt, &loss.total, t.clip, lr, mom);
-            hidden = detach(&new_hidden);
-            let ce = loss.ce.double_value(&[]);
-            let n_tok = (batch.batch_size * batch.seq_len) as u64;
-            timing.record(pos.step, step_started, n_tok);
-            pos.step += 1;
-            pos.batch_in_epoch += 1;
-            pos.tokens_seen += n_tok;
-            window_loss.0 += ce;
-            window_loss.1 += 1;
-            let tps = timing.per_second();
-            bar.set_position(pos.step);
+            let (ce, lr, mom) = self.step(t, st, &batch);
+            let tps = st.timing.per_second();
+            bar.set_position(st.pos.step);
             bar.set_message(format!("loss {ce:.4} lr {lr:.2e} {tps:.0} tok/s"));
-            if pos.step % t.log_every.max(1) == 0 {
-                last_train_loss = window_loss.0 / window_loss.1 as f64;
+            if st.pos.step.is_multiple_of(t.log_every.max(1)) {
+                st.close_window();
                 metrics.log(serde_json::json!({
-                    "step": pos.step, "epoch": pos.epoch, "tokens": pos.tokens_seen,
-                    "train_loss": last_train_loss, "lr": lr, "mom": mom, "tokens_per_s": tps,
+                    "step": st.pos.step, "epoch": st.pos.epoch, "tokens": st.pos.tokens_seen,
+                    "train_loss": st.last_train_loss, "lr": lr, "mom": mom, "tokens_per_s": tps,
                 }))?;
-                window_loss = (0.0, 0);
             }
-            if t.checkpoint_every > 0 && pos.step % t.checkpoint_every == 0 {
-                checkpoint::save(out, &vs, &opt, &hidden, &pos)?;
+            if t.checkpoint_every > 0 && st.pos.step.is_multiple_of(t.checkpoint_every) {
+                checkpoint::save(out, &self.vs, &self.opt, &st.hidden, &st.pos)?;
             }
         }
-        // End of an epoch, or of the run at max_steps: validate, log, checkpoint (after an epoch, at
-        // the start of the next one).
-        if window_loss.1 > 0 {
-            last_train_loss = window_loss.0 / window_loss.1 as f64;
+    }
+}
+
+/// Pretrains (or resumes) a language model into `out`.
+pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: PretrainOptions) -> Result<PretrainReport> {
+    let started = Instant::now();
+    let t = &cfg.train;
+    let (mut run, mut st) = setup(cfg, out, opts.resume)?;
+    let mut metrics = Metrics::open(out.join(METRICS_FILE), opts.resume)?;
+    let bar = crate::progress::steps_bar(run.total_steps, st.pos.step, opts.progress);
+    let epochs = if t.epochs == 0 { u64::MAX } else { t.epochs };
+    let mut last_eval: Option<EvalResult> = None;
+    let mut stopped = false;
+    while st.pos.epoch < epochs {
+        run.train.start_epoch(st.pos.epoch);
+        if st.pos.batch_in_epoch > 0 {
+            run.train.skip(st.pos.batch_in_epoch);
+        } else {
+            st.hidden = run.model.encoder.zero_hidden(t.batch_size as i64, run.kind);
         }
+        let end = run.train_epoch(t, &mut st, out, &opts, &mut metrics, &bar)?;
+        st.close_window();
+        if let EpochEnd::StopAfter = end {
+            // Stopped early: checkpointed where it is, no validation; finished below like any run.
+            last_eval = None;
+            stopped = true;
+            break;
+        }
+        // End of an epoch, or of the run at max_steps: validate, log, checkpoint (after an epoch,
+        // at the start of the next one).
         last_eval = log_validation(
-            &model,
-            valid.as_mut(),
-            kind,
+            &run.model,
+            run.valid.as_mut(),
+            run.kind,
             t.valid_max_batches,
             &mut metrics,
-            &pos,
-            baseline,
-            last_train_loss,
+            &st.pos,
+            run.baseline,
+            st.last_train_loss,
         )?;
+        let done = matches!(end, EpochEnd::MaxSteps);
         if !done {
-            pos.epoch += 1;
-            pos.batch_in_epoch = 0;
+            st.pos.epoch += 1;
+            st.pos.batch_in_epoch = 0;
         }
-        checkpoint::save(out, &vs, &opt, &hidden, &pos)?;
+        checkpoint::save(out, &run.vs, &run.opt, &st.hidden, &st.pos)?;
         if done {
-            break 'epochs;
+            break;
         }
     }
     bar.finish_and_clear();
-    checkpoint::save_weights(&vs, &out.join(MODEL_FILE))?;
+    checkpoint::save_weights(&run.vs, &out.join(MODEL_FILE))?;
     // A plot that cannot be drawn (no font installed) is worth a warning, not a lost run.
     if !stopped {
-        if let Err(e) = genolm::plot::training_curves(out, Some(baseline)) {
+        if let Err(e) = genolm::plot::training_curves(out, Some(run.baseline)) {
             eprintln!("genolm: warning: training curves not drawn: {e}");
         }
     }
     Ok(PretrainReport {
         dir: out.to_path_buf(),
-        steps: pos.step,
-        tokens_per_s: timing.per_second(),
-        train_loss: last_train_loss,
+        steps: st.pos.step,
+        tokens_per_s: st.timing.per_second(),
+        train_loss: st.last_train_loss,
         valid_loss: last_eval.map(|e| e.loss),
         valid_accuracy: last_eval.map(|e| e.accuracy),
         valid_perplexity: last_eval.map(|e| e.perplexity),
-        baseline_loss: baseline,
+        baseline_loss: run.baseline,
         seconds: started.elapsed().as_secs_f64(),
         completed: !stopped,
         peak_rss_mb: peak_rss_mb(),
