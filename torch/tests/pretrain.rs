@@ -239,6 +239,54 @@ fn test_ctrl_c_saves_a_checkpoint_and_exits_130() {
 }
 
 #[test]
+fn test_loss_scaling_leaves_training_unchanged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = corpus(
+        tmp.path(),
+        "s",
+        &format!(">s\n{}\n", random_bases(20_000, 5)),
+        4,
+        2,
+        1000,
+    );
+    let cfg = config(
+        tmp.path(),
+        "s",
+        &c,
+        TINY,
+        "batch_size = 8\nbptt = 20\nmax_steps = 30\nprecision = \"bf16\"",
+    );
+    let (plain, scaled) = (tmp.path().join("plain"), tmp.path().join("scaled"));
+    pretrain(&cfg, &plain, &["--set", "train.loss_scaling=off"]);
+    pretrain(&cfg, &scaled, &["--set", "train.loss_scaling=dynamic"]);
+    let weights = |d: &Path| -> std::collections::BTreeMap<String, tch::Tensor> {
+        tch::Tensor::read_safetensors(d.join("model.safetensors"))
+            .unwrap()
+            .into_iter()
+            .collect()
+    };
+    let (a, b) = (weights(&plain), weights(&scaled));
+    assert_eq!(a.len(), b.len());
+    for (name, t) in &a {
+        assert!(
+            t.equal(&b[name]),
+            "{name}: scaling by 2^16 and back must be exact"
+        );
+    }
+    // The scaler ran (no overflow in 30 steps) and its state is in the checkpoint.
+    let state = |d: &Path| -> std::collections::HashMap<String, tch::Tensor> {
+        tch::Tensor::read_safetensors(d.join("train_state/optimizer.safetensors"))
+            .unwrap()
+            .into_iter()
+            .collect()
+    };
+    let s = state(&scaled);
+    assert_eq!(s["loss_scaler.scale"].double_value(&[0]), 65536.0);
+    assert_eq!(s["loss_scaler.good_steps"].int64_value(&[0]), 30);
+    assert!(!state(&plain).contains_key("loss_scaler.scale"));
+}
+
+#[test]
 fn test_bad_configs_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let c = corpus(

@@ -62,6 +62,16 @@ pub fn save(
         "optimizer.step".into(),
         Tensor::from_slice(&[opt.step as i64]),
     ));
+    if let Some(scaler) = opt.loss_scaler {
+        named.push((
+            "loss_scaler.scale".into(),
+            Tensor::from_slice(&[scaler.scale]),
+        ));
+        named.push((
+            "loss_scaler.good_steps".into(),
+            Tensor::from_slice(&[scaler.good_steps as i64]),
+        ));
+    }
     Tensor::write_safetensors(&named, staging.path().join(OPTIMIZER))?;
     let ppath = staging.path().join(POSITION);
     let text = serde_json::to_string_pretty(pos).expect("position serializes");
@@ -105,6 +115,13 @@ pub fn load<P: serde::de::DeserializeOwned>(
             .copy_(&get(&format!("exp_avg_sq.{}", p.name))?.to_device(device));
     }
     opt.step = get("optimizer.step")?.int64_value(&[0]) as u64;
+    if let Some(scaler) = opt.loss_scaler.as_mut() {
+        // A checkpoint from a run without loss scaling leaves the scaler at its start.
+        if let (Ok(scale), Ok(good)) = (get("loss_scaler.scale"), get("loss_scaler.good_steps")) {
+            scaler.scale = scale.double_value(&[0]);
+            scaler.good_steps = good.int64_value(&[0]) as u64;
+        }
+    }
     let device = opt
         .params
         .first()
@@ -122,4 +139,56 @@ pub fn load<P: serde::de::DeserializeOwned>(
     let position = serde_json::from_str(&text)
         .map_err(|e| Error::Invalid(format!("{}: {e}", ppath.display())))?;
     Ok(Checkpoint { position, hidden })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::optim::{AdamWConfig, LossScaler};
+    use tch::Kind;
+
+    fn adamw(vs: &tch::nn::VarStore, scaler: Option<LossScaler>) -> AdamW {
+        let cfg = AdamWConfig {
+            beta2: 0.99,
+            eps: 1e-5,
+            weight_decay: 0.0,
+        };
+        let named = vs.variables().into_iter().map(|(n, t)| (n, t, 0)).collect();
+        let mut opt = AdamW::new(named, 1, cfg);
+        opt.loss_scaler = scaler;
+        opt
+    }
+
+    #[test]
+    fn test_checkpoint_keeps_optimizer_step_and_loss_scale() {
+        let dir = tempfile::tempdir().unwrap();
+        let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+        let _w = vs.root().randn("w", &[3, 2], 0.0, 1.0);
+        let mut opt = adamw(
+            &vs,
+            Some(LossScaler {
+                scale: 1024.0,
+                good_steps: 17,
+            }),
+        );
+        opt.step = 5;
+        let hidden = vec![(
+            Tensor::ones([1, 2, 3], (Kind::Float, tch::Device::Cpu)),
+            Tensor::zeros([1, 2, 3], (Kind::Float, tch::Device::Cpu)),
+        )];
+        save(dir.path(), &vs, &opt, &hidden, &Position::default()).unwrap();
+        let mut vs2 = tch::nn::VarStore::new(tch::Device::Cpu);
+        let _w2 = vs2.root().zeros("w", &[3, 2]);
+        let mut back = adamw(&vs2, Some(LossScaler::default()));
+        let ck: Checkpoint = load(dir.path(), &mut vs2, &mut back, 1).unwrap();
+        assert_eq!(back.step, 5);
+        assert_eq!(back.loss_scaler, opt.loss_scaler, "the scale carries over");
+        assert!(ck.hidden[0].0.equal(&hidden[0].0));
+        // Without a scaler in the run, none is saved, and a scaler resumed from it starts afresh.
+        opt.loss_scaler = None;
+        save(dir.path(), &vs, &opt, &hidden, &Position::default()).unwrap();
+        let mut fresh = adamw(&vs2, Some(LossScaler::default()));
+        let _: Checkpoint = load(dir.path(), &mut vs2, &mut fresh, 1).unwrap();
+        assert_eq!(fresh.loss_scaler, Some(LossScaler::default()));
+    }
 }

@@ -58,6 +58,9 @@ pub struct TrainSection {
     pub clip: f64,
     #[serde(default)]
     pub precision: Precision,
+    /// Loss scaling for fp16 (see [`LossScaling`]).
+    #[serde(default)]
+    pub loss_scaling: super::LossScaling,
     #[serde(default = "super::defaults::seed")]
     pub seed: u64,
     #[serde(default = "super::defaults::device")]
@@ -490,6 +493,7 @@ fn setup(cfg: &PretrainConfig, out: &Path, resume: bool) -> Result<(LmRun, RunSt
             eps: t.eps,
             weight_decay: t.weight_decay,
         },
+        t.loss_scaling.scaler(t.precision),
     )?;
     let backwards = cfg.model.backwards;
     let train = LmStreams::new(&corpus, Some(Split::Train), t.batch_size, t.bptt, t.seed)?

@@ -73,6 +73,28 @@ pub(crate) fn io_err(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error
     }
 }
 
+/// Loss scaling: `auto` scales the loss dynamically in fp16 (whose narrow exponent range would
+/// flush small gradients to zero) and not otherwise; `dynamic` and `off` force it either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LossScaling {
+    #[default]
+    Auto,
+    Dynamic,
+    Off,
+}
+
+impl LossScaling {
+    pub fn scaler(self, precision: Precision) -> Option<optim::LossScaler> {
+        match (self, precision) {
+            (LossScaling::Dynamic, _) | (LossScaling::Auto, Precision::Fp16) => {
+                Some(optim::LossScaler::default())
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Compute precision: fp32, or bf16 compute with fp32 master weights.
 #[derive(
     Debug,

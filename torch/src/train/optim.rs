@@ -26,6 +26,48 @@ pub struct AdamW {
     pub group_frozen: Vec<bool>,
     pub config: AdamWConfig,
     pub step: u64,
+    /// Dynamic loss scaling (fp16), saved and resumed with the moments.
+    pub loss_scaler: Option<LossScaler>,
+}
+
+/// Dynamic loss scaling, as PyTorch's `GradScaler`: the loss is multiplied by `scale` before the
+/// backward pass so that small fp16 gradients do not flush to zero, and the gradients divided by it
+/// after. A step whose gradients overflowed is skipped and the scale halved; after
+/// [`GROWTH_INTERVAL`](Self::GROWTH_INTERVAL) good steps in a row it doubles. Scales are powers of
+/// two, so scaling and unscaling are exact.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LossScaler {
+    pub scale: f64,
+    /// Good steps since the scale last changed.
+    pub good_steps: u64,
+}
+
+impl Default for LossScaler {
+    fn default() -> Self {
+        Self {
+            scale: 65536.0,
+            good_steps: 0,
+        }
+    }
+}
+
+impl LossScaler {
+    pub const GROWTH_INTERVAL: u64 = 2000;
+
+    /// Records whether a step's gradients were finite; returns whether its update may be applied.
+    pub fn update(&mut self, finite: bool) -> bool {
+        if !finite {
+            self.scale = (self.scale / 2.0).max(1.0);
+            self.good_steps = 0;
+            return false;
+        }
+        self.good_steps += 1;
+        if self.good_steps == Self::GROWTH_INTERVAL {
+            self.scale *= 2.0;
+            self.good_steps = 0;
+        }
+        true
+    }
 }
 
 impl AdamW {
@@ -47,6 +89,7 @@ impl AdamW {
             group_frozen: vec![false; n_groups],
             config,
             step: 0,
+            loss_scaler: None,
         }
     }
 
@@ -128,6 +171,36 @@ impl AdamW {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_loss_scaler_backs_off_on_overflow_and_grows_after_good_steps() {
+        let mut s = LossScaler::default();
+        assert!(!s.update(false), "an overflowed step is skipped");
+        assert_eq!(s.scale, 32768.0);
+        for _ in 0..LossScaler::GROWTH_INTERVAL - 1 {
+            assert!(s.update(true));
+        }
+        assert_eq!(s.scale, 32768.0, "not yet");
+        assert!(s.update(true));
+        assert_eq!(
+            (s.scale, s.good_steps),
+            (65536.0, 0),
+            "doubled after the interval"
+        );
+        s.update(true);
+        s.update(false);
+        assert_eq!(
+            (s.scale, s.good_steps),
+            (32768.0, 0),
+            "an overflow restarts the count"
+        );
+        let mut floor = LossScaler {
+            scale: 1.0,
+            good_steps: 0,
+        };
+        floor.update(false);
+        assert_eq!(floor.scale, 1.0, "never below 1");
+    }
 
     /// AdamW on f(x) = (x - 3)^2 converges, and matches a hand-computed first step.
     #[test]

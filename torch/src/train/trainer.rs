@@ -9,7 +9,7 @@ use tch::{nn, Device, Kind, Tensor};
 
 use super::checkpoint::{self, TRAIN_STATE_DIR};
 use super::freeze::LayerGroups;
-use super::optim::{AdamW, AdamWConfig};
+use super::optim::{AdamW, AdamWConfig, LossScaler};
 use super::{Error, Precision, Result};
 
 /// Where a run computes, and in what precision.
@@ -35,14 +35,22 @@ impl Runtime {
 
 /// AdamW over the model's layer groups. Variables without gradients (BatchNorm's running
 /// statistics) are buffers, not parameters.
-pub fn optimizer(groups: &LayerGroups, vs: &nn::VarStore, config: AdamWConfig) -> Result<AdamW> {
+/// With `loss_scaler`, every step scales its loss (see [`minimize`]).
+pub fn optimizer(
+    groups: &LayerGroups,
+    vs: &nn::VarStore,
+    config: AdamWConfig,
+    loss_scaler: Option<LossScaler>,
+) -> Result<AdamW> {
     let trainable = vs
         .variables()
         .into_iter()
         .filter(|(_, t)| t.requires_grad())
         .collect();
     let named = groups.assign(trainable).map_err(Error::Invalid)?;
-    Ok(AdamW::new(named, groups.len(), config))
+    let mut opt = AdamW::new(named, groups.len(), config);
+    opt.loss_scaler = loss_scaler;
+    Ok(opt)
 }
 
 /// Seeds the dropout masks of step `step` from (seed, step) alone, so that a resumed run draws the
@@ -55,10 +63,28 @@ pub fn seed_step(seed: u64, step: u64) {
     );
 }
 
-/// Gradients of `loss`, clipped to a global norm of `clip`, then one AdamW update.
+/// Gradients of `loss`, clipped to a global norm of `clip`, then one AdamW update. With a loss
+/// scaler the loss is scaled for the backward pass and the gradients unscaled before clipping; a
+/// step whose gradients overflowed updates nothing (and lowers the scale).
 pub fn minimize(opt: &mut AdamW, loss: &Tensor, clip: f64, lr: f64, mom: f64) {
-    let mut grads = opt.backward(loss);
-    AdamW::clip_grad_norm(&mut grads, clip);
+    let scale = opt.loss_scaler.map_or(1.0, |s| s.scale);
+    let mut grads = if scale == 1.0 {
+        opt.backward(loss)
+    } else {
+        let mut grads = opt.backward(&(loss * scale));
+        let _guard = tch::no_grad_guard();
+        for g in grads.iter_mut().flatten() {
+            let _ = g.g_mul_scalar_(1.0 / scale);
+        }
+        grads
+    };
+    // The norm that clipping computes anyway tells whether any gradient overflowed.
+    let norm = AdamW::clip_grad_norm(&mut grads, clip);
+    if let Some(scaler) = opt.loss_scaler.as_mut() {
+        if !scaler.update(norm.is_finite()) {
+            return;
+        }
+    }
     opt.step(&grads, lr, mom);
 }
 
@@ -130,6 +156,44 @@ mod tests {
         assert_eq!(t.items, 20);
         // The warm-up steps' 100 s are not in the rate.
         assert!(t.per_second() > 1000.0, "{}", t.per_second());
+    }
+
+    /// AdamW over one scalar parameter x = 1, with or without a loss scaler.
+    fn one_param(scaler: Option<LossScaler>) -> (Tensor, AdamW) {
+        let x = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
+        let cfg = AdamWConfig {
+            beta2: 0.99,
+            eps: 1e-5,
+            weight_decay: 0.0,
+        };
+        let mut opt = AdamW::new(vec![("x".into(), x.shallow_clone(), 0)], 1, cfg);
+        opt.loss_scaler = scaler;
+        (x, opt)
+    }
+
+    #[test]
+    fn test_scaled_steps_equal_plain_ones_and_overflow_is_skipped() {
+        let quadratic = |x: &Tensor| (x - 3.0).pow_tensor_scalar(2).sum(Kind::Float);
+        let (plain, mut p_opt) = one_param(None);
+        let (scaled, mut s_opt) = one_param(Some(LossScaler::default()));
+        for _ in 0..3 {
+            minimize(&mut p_opt, &quadratic(&plain), 0.0, 0.1, 0.9);
+            minimize(&mut s_opt, &quadratic(&scaled), 0.0, 0.1, 0.9);
+        }
+        assert!(plain.equal(&scaled), "power-of-two scaling is exact");
+        assert_eq!(s_opt.loss_scaler.unwrap().good_steps, 3);
+        // 1e35 x 65536 overflows fp32: the step must leave x, the moments and the step count alone.
+        let before = scaled.copy();
+        minimize(
+            &mut s_opt,
+            &(&scaled * 1e35).sum(Kind::Float),
+            0.0,
+            0.1,
+            0.9,
+        );
+        assert!(scaled.equal(&before), "an overflowed step updates nothing");
+        assert_eq!(s_opt.step, 3);
+        assert_eq!(s_opt.loss_scaler.unwrap().scale, 32768.0);
     }
 
     #[test]

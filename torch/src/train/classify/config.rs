@@ -62,6 +62,9 @@ pub struct ClassifyTrain {
     pub clip: f64,
     #[serde(default)]
     pub precision: Precision,
+    /// Loss scaling for fp16 (see [`LossScaling`]).
+    #[serde(default)]
+    pub loss_scaling: crate::train::LossScaling,
     #[serde(default = "crate::train::defaults::seed")]
     pub seed: u64,
     #[serde(default = "crate::train::defaults::device")]

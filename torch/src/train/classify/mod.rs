@@ -232,6 +232,7 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
             eps: 1e-5,
             weight_decay: t.weight_decay,
         },
+        t.loss_scaling.scaler(t.precision),
     )?;
     let per_epoch = sortish_batches(&tr, t.batch_size, &mut SplitMix64::new(0)).len() as u64;
     let run = Run {
