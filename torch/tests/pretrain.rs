@@ -374,6 +374,32 @@ fn test_bad_configs_are_clear_errors() {
         .unwrap();
     let r: serde_json::Value = serde_json::from_str(check(o, "lm eval").trim()).unwrap();
     assert!(r["loss"].as_f64().unwrap() > 0.0 && r["tokens"].as_u64().unwrap() > 0);
+    // A quick estimate: the first 3 batches (16 x 70 tokens each, the defaults), fp32 and bf16.
+    let first3 = |precision: &str| -> serde_json::Value {
+        let line = run_torch(&[
+            "lm",
+            "eval",
+            "--model",
+            m.to_str().unwrap(),
+            "--corpus",
+            c.to_str().unwrap(),
+            "--max-batches",
+            "3",
+            "--precision",
+            precision,
+            "--json",
+        ]);
+        serde_json::from_str(line.trim()).unwrap()
+    };
+    let (fp32, bf16) = (first3("fp32"), first3("bf16"));
+    assert!(fp32["tokens"].as_u64().unwrap() <= 3 * 16 * 70);
+    assert!(fp32["tokens"].as_u64().unwrap() < r["tokens"].as_u64().unwrap());
+    assert_eq!(fp32["tokens"], bf16["tokens"]);
+    let (a, b) = (
+        fp32["loss"].as_f64().unwrap(),
+        bf16["loss"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() < 0.01 * a, "bf16 {b} vs fp32 {a}");
 }
 
 #[test]

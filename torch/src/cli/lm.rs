@@ -6,6 +6,7 @@ use clap::Args;
 
 use super::run::RunArgs;
 use crate::train::lm::{self, PretrainConfig, PretrainOptions};
+use crate::train::Precision;
 use genolm::corpus::Split;
 
 #[derive(Args)]
@@ -67,6 +68,12 @@ pub struct EvalArgs {
     batch_size: usize,
     #[arg(long, default_value_t = 70)]
     bptt: usize,
+    /// Compute precision: bf16 is faster on CPUs with AVX-512 BF16 and on GPUs.
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    precision: Precision,
+    /// Evaluate only the first N batches (0 = the whole split): a quick estimate on a large corpus.
+    #[arg(long, default_value_t = 0)]
+    max_batches: u64,
     #[arg(long)]
     json: bool,
 }
@@ -78,14 +85,16 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         "valid" => Some(Split::Valid),
         other => bail!("--split {other:?}: expected train, valid or all"),
     };
-    let r = lm::eval_command(
-        &args.model,
-        &args.corpus,
+    let opts = lm::EvalOptions {
         split,
-        &args.device,
-        args.batch_size,
-        args.bptt,
-    )?;
+        device: args.device,
+        batch_size: args.batch_size,
+        bptt: args.bptt,
+        precision: args.precision,
+        max_batches: args.max_batches,
+        progress: !args.json,
+    };
+    let r = lm::eval_command(&args.model, &args.corpus, &opts)?;
     if args.json {
         println!("{}", serde_json::to_string(&r)?);
     } else {

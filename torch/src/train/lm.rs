@@ -230,6 +230,7 @@ pub fn evaluate(
     streams: &mut LmStreams,
     kind: Kind,
     max_batches: u64,
+    bar: &indicatif::ProgressBar,
 ) -> Result<EvalResult> {
     let _guard = tch::no_grad_guard();
     let model = &model.cast_for_inference(kind);
@@ -238,6 +239,7 @@ pub fn evaluate(
     let mut hidden = model.encoder.zero_hidden(streams.batch_size as i64, kind);
     let (mut loss_sum, mut correct, mut n) = (0.0f64, 0i64, 0u64);
     let mut batches = 0;
+    let started = Instant::now();
     while let Some(b) = streams.next_batch()? {
         let (x, y) = batch_tensors(&b, device);
         let (loss, h) = model.loss(&x, &y, &hidden, false, kind);
@@ -252,10 +254,14 @@ pub fn evaluate(
             .int64_value(&[]);
         n += count;
         batches += 1;
+        bar.inc(1);
+        let rate = n as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        bar.set_message(format!("loss {:.4} {rate:.0} tok/s", loss_sum / n as f64));
         if max_batches > 0 && batches >= max_batches {
             break;
         }
     }
+    bar.finish_and_clear();
     let loss = loss_sum / n.max(1) as f64;
     Ok(EvalResult {
         loss,
@@ -686,7 +692,13 @@ fn log_validation(
     train_loss: f64,
 ) -> Result<Option<EvalResult>> {
     let Some(valid) = valid else { return Ok(None) };
-    let e = evaluate(model, valid, kind, max_batches)?;
+    let e = evaluate(
+        model,
+        valid,
+        kind,
+        max_batches,
+        &indicatif::ProgressBar::hidden(),
+    )?;
     metrics.log(serde_json::json!({
         "step": pos.step, "epoch": pos.epoch, "tokens": pos.tokens_seen, "train_loss": train_loss,
         "valid_loss": e.loss, "valid_accuracy": e.accuracy, "valid_perplexity": e.perplexity,
@@ -708,15 +720,22 @@ pub fn load_model(
 }
 
 /// `genolm lm eval`: a model on any corpus built with the same tokenizer.
-pub fn eval_command(
-    model_dir: &Path,
-    corpus_dir: &Path,
-    split: Option<Split>,
-    device: &str,
-    batch_size: usize,
-    bptt: usize,
-) -> Result<EvalResult> {
-    let device = crate::device::resolve(device.parse()?)?;
+/// How `lm eval` reads the corpus and computes.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    pub split: Option<Split>,
+    pub device: String,
+    pub batch_size: usize,
+    pub bptt: usize,
+    pub precision: Precision,
+    /// Stop after this many batches (0 = the whole split).
+    pub max_batches: u64,
+    pub progress: bool,
+}
+
+pub fn eval_command(model_dir: &Path, corpus_dir: &Path, o: &EvalOptions) -> Result<EvalResult> {
+    let device = crate::device::resolve(o.device.parse()?)?;
+    let kind = o.precision.kind(device)?;
     let (_vs, model, cfg) = load_model(model_dir, device)?;
     let corpus = Corpus::open(corpus_dir)?;
     if corpus.manifest.tokenizer.sha256 != cfg.tokenizer_sha256 {
@@ -738,7 +757,12 @@ pub fn eval_command(
             )));
         }
     }
-    let mut streams = LmStreams::new(&corpus, split, batch_size, bptt, 0)?
+    let mut streams = LmStreams::new(&corpus, o.split, o.batch_size, o.bptt, 0)?
         .backwards(cfg.pretrain.model.backwards);
-    evaluate(&model, &mut streams, Kind::Float, 0)
+    let mut total = streams.approx_batches_per_epoch();
+    if o.max_batches > 0 {
+        total = total.min(o.max_batches);
+    }
+    let bar = crate::progress::counting_bar("lm eval", "batches", total, 0, o.progress);
+    evaluate(&model, &mut streams, kind, o.max_batches, &bar)
 }
