@@ -14,6 +14,9 @@ use genolm::corpus::labelled::{LabelledSet, LabelledSource, SetSplit};
 pub struct TrainArgs {
     #[command(flatten)]
     run: RunArgs,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 pub fn train(args: TrainArgs, interrupted: &AtomicBool) -> Result<()> {
@@ -24,6 +27,7 @@ pub fn train(args: TrainArgs, interrupted: &AtomicBool) -> Result<()> {
         resume: run.resume.is_some(),
         interrupted,
         stop_after: run.stop_after,
+        progress: !args.quiet && !run.json,
     };
     let Some(r) = classify::train(&cfg, &out, opts)? else {
         eprintln!(

@@ -269,6 +269,8 @@ pub struct ClassifyOptions<'a> {
     pub interrupted: &'a AtomicBool,
     /// Save a checkpoint and stop before this step, as Ctrl-C does.
     pub stop_after: Option<u64>,
+    /// Show a progress bar (steps, stage, epoch, loss, sequences/s, ETA) on a terminal.
+    pub progress: bool,
 }
 
 /// The one-cycle schedule of a stage, over all its epochs.
@@ -312,6 +314,7 @@ fn train_epoch(
     schedule: &OneCycle,
     opts: &ClassifyOptions,
     out: &Path,
+    bar: &indicatif::ProgressBar,
 ) -> Result<EpochEnd> {
     let batches = sortish_batches(
         &run.tr,
@@ -346,6 +349,15 @@ fn train_epoch(
         run.timing.record(pos.step, step_started, rows.len() as u64);
         pos.step += 1;
         pos.batch_in_epoch += 1;
+        bar.set_position(pos.step);
+        bar.set_message(format!(
+            "stage {} of {} epoch {} loss {:.4} {:.0} seq/s",
+            pos.stage + 1,
+            t.stages.len(),
+            pos.epoch + 1,
+            pos.loss_sum / pos.batch_in_epoch as f64,
+            run.timing.per_second()
+        ));
     }
     Ok(EpochEnd::Done)
 }
@@ -382,16 +394,7 @@ fn end_epoch(
     pos.epoch += 1;
     pos.batch_in_epoch = 0;
     pos.loss_sum = 0.0;
-    let stop = t.patience > 0 && pos.since_best >= t.patience;
-    if stop {
-        eprintln!(
-            "classify: stage {} stopped early: {} epochs without a better validation {}",
-            pos.stage + 1,
-            pos.since_best,
-            t.metric
-        );
-    }
-    Ok(stop)
+    Ok(t.patience > 0 && pos.since_best >= t.patience)
 }
 
 /// The best weights become the model; test metrics, predictions and plots are written.
@@ -449,15 +452,32 @@ pub fn train(
         log.text = std::fs::read_to_string(&log.path).unwrap_or_default();
     }
     let best_path = out.join(".best.safetensors");
+    let total: u64 = t.stages.iter().map(|s| s.epochs * run.per_epoch).sum();
+    let bar = crate::progress::counting_bar("classify", "steps", total, pos.step, opts.progress);
     while pos.stage < t.stages.len() {
         let stage = &t.stages[pos.stage];
         freeze::unfreeze_top(&mut run.opt, stage.unfreeze, t.lr_div);
         let schedule = stage_schedule(stage, t.moms, run.per_epoch);
         while pos.epoch < stage.epochs {
-            if let EpochEnd::Stopped = train_epoch(&mut run, t, &mut pos, &schedule, &opts, out)? {
+            let end = train_epoch(&mut run, t, &mut pos, &schedule, &opts, out, &bar);
+            if !matches!(end, Ok(EpochEnd::Done)) {
+                bar.finish_and_clear();
+            }
+            if let EpochEnd::Stopped = end? {
                 return Ok(None);
             }
             if end_epoch(&run, t, &mut pos, &mut log, &best_path, started)? {
+                bar.suspend(|| {
+                    eprintln!(
+                        "classify: stage {} stopped early: {} epochs without a better validation {}",
+                        pos.stage + 1,
+                        pos.since_best,
+                        t.metric
+                    )
+                });
+                // The stage's remaining epochs drop out of the bar's total.
+                let skipped = (stage.epochs - pos.epoch) * run.per_epoch;
+                bar.set_length(bar.length().unwrap_or(0).saturating_sub(skipped));
                 break;
             }
         }
@@ -465,5 +485,6 @@ pub fn train(
         pos.epoch = 0;
         pos.since_best = 0;
     }
+    bar.finish_and_clear();
     finish(&mut run, out, &saved, &best_path, started).map(Some)
 }
