@@ -28,7 +28,7 @@ case "${2:-}" in
   --paper-lm | --bacteria-lm | --bidirectional)
     [[ $name == ecoli-* ]] || { echo "$2: only for the E. coli tasks" >&2; exit 2; }
     suffix=-paper
-    clf_sets=(--set train.precision=bf16)
+    clf_sets=(--set train.precision=auto)
     if [ "$2" != --paper-lm ]; then
       suffix=-bact
       [ "$2" = --bidirectional ] && suffix=-fwd

@@ -40,7 +40,7 @@ PY
   rm -rf "$out/lm-s$s" "$out/clf-s$s" "$out/naive-s$s"
   $G finetune-lm --model "$lm" --task "$out/task-s$s.toml" --out "$out/lm-s$s" --quiet \
     "${FINETUNE_SETS[@]}" "${ft_sets[@]}"
-  $G classify train --config "$out/task-s$s.toml" --set "lm=$out/lm-s$s" --set train.precision=bf16 \
+  $G classify train --config "$out/task-s$s.toml" --set "lm=$out/lm-s$s" --set train.precision=auto \
     --out "$out/clf-s$s" --json | tail -1
   $G classify train --config "configs/$task-naive.toml" --set "split.seed=$s" --out "$out/naive-s$s" \
     --json | tail -1

@@ -123,6 +123,46 @@ pub fn resolve(request: DeviceRequest) -> Result<tch::Device, Error> {
     }
 }
 
+/// Whether `device` computes bf16 natively (not by emulation): a CPU with AVX-512 BF16 (Intel Cooper
+/// Lake and Sapphire Rapids on, AMD Zen 4 on; AMX CPUs have it too), or a GPU of compute
+/// capability 8.0 or more (Ampere on). None: a GPU whose capability could not be asked.
+pub fn native_bf16(device: tch::Device) -> Option<bool> {
+    match device {
+        tch::Device::Cuda(i) => cuda_compute_capability(i).map(|(major, _)| major >= 8),
+        _ => Some(cpu_has_avx512_bf16()),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn cpu_has_avx512_bf16() -> bool {
+    std::arch::is_x86_feature_detected!("avx512bf16")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn cpu_has_avx512_bf16() -> bool {
+    false
+}
+
+/// A GPU's compute capability (major, minor), asked of the CUDA runtime that libtorch_cuda loaded;
+/// None when it cannot be asked.
+pub fn cuda_compute_capability(index: usize) -> Option<(i32, i32)> {
+    load_cuda_backend().ok()?;
+    type GetAttribute = unsafe extern "C" fn(*mut i32, i32, i32) -> i32;
+    // SAFETY: looks up a symbol of the already-loaded CUDA runtime by its NUL-terminated name.
+    let sym = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"cudaDeviceGetAttribute".as_ptr()) };
+    if sym.is_null() {
+        return None;
+    }
+    // SAFETY: cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device) -> cudaError_t.
+    let get: GetAttribute = unsafe { std::mem::transmute(sym) };
+    // cudaDevAttrComputeCapabilityMajor / Minor.
+    let (mut major, mut minor) = (0, 0);
+    // SAFETY: valid out-pointers; a bad device index returns an error code, checked.
+    let ok =
+        unsafe { get(&mut major, 75, index as i32) == 0 && get(&mut minor, 76, index as i32) == 0 };
+    ok.then_some((major, minor))
+}
+
 /// Whether libtorch_cuda is mapped into this process (for `genolm info` and tests).
 pub fn cuda_backend_loaded() -> bool {
     std::fs::read_to_string("/proc/self/maps")

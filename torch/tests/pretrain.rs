@@ -284,6 +284,34 @@ fn test_loss_scaling_leaves_training_unchanged() {
     assert_eq!(s["loss_scaler.scale"].double_value(&[0]), 65536.0);
     assert_eq!(s["loss_scaler.good_steps"].int64_value(&[0]), 30);
     assert!(!state(&plain).contains_key("loss_scaler.scale"));
+    // The model dir records the precision a run used: "auto" decided by the machine (bf16 where
+    // the CPU computes it natively, as `genolm info` says), an explicit choice as given.
+    let precision_of = |d: &Path| -> String {
+        let text = std::fs::read_to_string(d.join("config.toml")).unwrap();
+        let v: toml::Value = toml::from_str(&text).unwrap();
+        v["pretrain"]["train"]["precision"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(precision_of(&plain), "bf16");
+    let auto = tmp.path().join("auto");
+    pretrain(
+        &cfg,
+        &auto,
+        &[
+            "--set",
+            "train.precision=auto",
+            "--set",
+            "train.max_steps=2",
+        ],
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(run_torch(&["info", "--device", "cpu", "--json"]).trim()).unwrap();
+    assert_eq!(
+        precision_of(&auto),
+        info["precision_auto"].as_str().unwrap()
+    );
 }
 
 #[test]

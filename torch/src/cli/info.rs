@@ -2,6 +2,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::device::{self, DeviceRequest};
+use crate::train::Precision;
 
 #[derive(Args)]
 pub struct InfoArgs {
@@ -23,6 +24,16 @@ pub fn run(args: InfoArgs) -> Result<()> {
         "cuda_devices": tch::Cuda::device_count(),
         "device": format!("{resolved:?}"),
         "threads": tch::get_num_threads(),
+        "bf16": match device::native_bf16(resolved) {
+            Some(true) => "native",
+            Some(false) => "emulated (slower than fp32)",
+            None => "unknown",
+        },
+        "precision_auto": format!("{:?}", Precision::Auto.resolve(resolved)?).to_lowercase(),
+        "gpu_compute_capability": match resolved {
+            tch::Device::Cuda(i) => device::cuda_compute_capability(i).map(|(a, b)| format!("{a}.{b}")),
+            _ => None,
+        },
     });
     if args.json {
         println!("{info}");

@@ -485,7 +485,11 @@ fn setup(cfg: &PretrainConfig, out: &Path, resume: bool) -> Result<(LmRun, RunSt
     let corpus = Corpus::open(&cfg.corpus)?;
     let vocab = corpus.manifest.tokenizer.vocab_size as i64;
     let baseline = corpus.manifest.tokenizer.stride as f64 * 4f64.ln();
-    let Runtime { device, kind } = Runtime::new(&t.device, t.precision, t.threads, t.seed)?;
+    let Runtime {
+        device,
+        precision,
+        kind,
+    } = Runtime::new(&t.device, t.precision, t.threads, t.seed)?;
     let mut vs = nn::VarStore::new(device);
     let model = LanguageModel::new(&vs.root(), vocab, &cfg.model);
     if let Some(init) = &cfg.init_from {
@@ -499,7 +503,7 @@ fn setup(cfg: &PretrainConfig, out: &Path, resume: bool) -> Result<(LmRun, RunSt
             eps: t.eps,
             weight_decay: t.weight_decay,
         },
-        t.loss_scaling.scaler(t.precision),
+        t.loss_scaling.scaler(precision),
     )?;
     let backwards = cfg.model.backwards;
     let train = LmStreams::new(&corpus, Some(Split::Train), t.batch_size, t.bptt, t.seed)?
@@ -518,7 +522,10 @@ fn setup(cfg: &PretrainConfig, out: &Path, resume: bool) -> Result<(LmRun, RunSt
         self::resume(out, cfg, vocab, &mut vs, &mut opt, kind)?
     } else {
         trainer::refuse_existing(out, "model")?;
-        write_model_dir_header(out, &corpus, cfg, vocab)?;
+        // The model dir records the precision used, "auto" decided.
+        let mut recorded = cfg.clone();
+        recorded.train.precision = precision;
+        write_model_dir_header(out, &corpus, &recorded, vocab)?;
         let hidden = model.encoder.zero_hidden(t.batch_size as i64, kind);
         (Position::default(), hidden)
     };

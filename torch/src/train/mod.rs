@@ -95,7 +95,9 @@ impl LossScaling {
     }
 }
 
-/// Compute precision: fp32, or bf16 compute with fp32 master weights.
+/// Compute precision: fp32, or bf16/fp16 compute with fp32 master weights; `auto` is bf16 where
+/// the device computes it natively (see [`crate::device::native_bf16`]) and fp32 elsewhere, where
+/// emulated bf16 would be slower than fp32.
 #[derive(
     Debug,
     Clone,
@@ -113,17 +115,82 @@ pub enum Precision {
     Fp32,
     Bf16,
     Fp16,
+    Auto,
 }
 
 impl Precision {
-    pub fn kind(self, device: tch::Device) -> Result<tch::Kind> {
+    /// The precision a run on `device` uses: `auto` decided, fp16 refused off CUDA. An explicit
+    /// bf16 where it is only emulated is kept, with a warning.
+    pub fn resolve(self, device: tch::Device) -> Result<Precision> {
         match self {
-            Precision::Fp32 => Ok(tch::Kind::Float),
-            Precision::Bf16 => Ok(tch::Kind::BFloat16),
-            Precision::Fp16 if device.is_cuda() => Ok(tch::Kind::Half),
-            Precision::Fp16 => Err(Error::Invalid(
-                "train.precision = \"fp16\" needs a CUDA device; use \"bf16\" on the CPU".into(),
+            Precision::Auto if crate::device::native_bf16(device) == Some(true) => {
+                Ok(Precision::Bf16)
+            }
+            Precision::Auto => Ok(Precision::Fp32),
+            Precision::Fp16 if !device.is_cuda() => Err(Error::Invalid(
+                "precision fp16 needs a CUDA device; use bf16 (or auto) on the CPU".into(),
             )),
+            Precision::Bf16 if crate::device::native_bf16(device) == Some(false) => {
+                warn_emulated_bf16(device);
+                Ok(self)
+            }
+            other => Ok(other),
         }
+    }
+
+    pub fn kind(self, device: tch::Device) -> Result<tch::Kind> {
+        Ok(match self.resolve(device)? {
+            Precision::Bf16 => tch::Kind::BFloat16,
+            Precision::Fp16 => tch::Kind::Half,
+            _ => tch::Kind::Float,
+        })
+    }
+}
+
+fn warn_emulated_bf16(device: tch::Device) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let what = if device.is_cuda() {
+            "this GPU (compute capability below 8.0)"
+        } else {
+            "this CPU (no AVX-512 BF16)"
+        };
+        eprintln!(
+            "genolm: warning: {what} does not compute bf16 natively: expect bf16 to be slower \
+             than fp32 here (precision = \"auto\" picks fp32)"
+        );
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_auto_precision_follows_the_cpu() {
+        let cpu = tch::Device::Cpu;
+        let native = crate::device::native_bf16(cpu) == Some(true);
+        let want = if native {
+            Precision::Bf16
+        } else {
+            Precision::Fp32
+        };
+        assert_eq!(Precision::Auto.resolve(cpu).unwrap(), want);
+        assert_eq!(
+            Precision::Bf16.resolve(cpu).unwrap(),
+            Precision::Bf16,
+            "explicit bf16 is kept"
+        );
+        assert_eq!(Precision::Fp32.resolve(cpu).unwrap(), Precision::Fp32);
+        let err = Precision::Fp16.resolve(cpu).unwrap_err().to_string();
+        assert!(err.contains("needs a CUDA device"), "{err}");
+        assert_eq!(
+            Precision::Auto.kind(cpu).unwrap(),
+            if native {
+                tch::Kind::BFloat16
+            } else {
+                tch::Kind::Float
+            }
+        );
     }
 }

@@ -16,6 +16,8 @@ use super::{Error, Precision, Result};
 #[derive(Debug, Clone, Copy)]
 pub struct Runtime {
     pub device: Device,
+    /// The precision the run uses (`auto` decided).
+    pub precision: Precision,
     pub kind: Kind,
 }
 
@@ -24,12 +26,17 @@ impl Runtime {
     /// threads (0: its default), and the global seed (weight initialisation) set.
     pub fn new(device: &str, precision: Precision, threads: i32, seed: u64) -> Result<Self> {
         let device = crate::device::resolve(device.parse()?)?;
+        let precision = precision.resolve(device)?;
         let kind = precision.kind(device)?;
         if threads > 0 {
             tch::set_num_threads(threads);
         }
         tch::manual_seed(seed as i64);
-        Ok(Self { device, kind })
+        Ok(Self {
+            device,
+            precision,
+            kind,
+        })
     }
 }
 

@@ -160,7 +160,11 @@ fn input_checksums(cfg: &ClassifyConfig) -> Result<std::collections::BTreeMap<St
 
 fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedClassifier)> {
     let t = &cfg.train;
-    let Runtime { device, kind } = Runtime::new(&t.device, t.precision, t.threads, t.seed)?;
+    let Runtime {
+        device,
+        precision,
+        kind,
+    } = Runtime::new(&t.device, t.precision, t.threads, t.seed)?;
     let tok = tokenizer_for(cfg)?;
     check_model_section(cfg)?;
     let shape = match &cfg.lm {
@@ -213,7 +217,14 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
         classes: set.classes.clone(),
         encoder: enc_cfg.clone(),
         head,
-        config: cfg.clone(),
+        // The precision used ("auto" decided), as the LM's model dir records it.
+        config: ClassifyConfig {
+            train: ClassifyTrain {
+                precision,
+                ..cfg.train.clone()
+            },
+            ..cfg.clone()
+        },
         // Hashed once, when the run starts; a resumed run keeps the config.json written then.
         inputs_sha256: Default::default(),
     };
@@ -232,7 +243,7 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
             eps: 1e-5,
             weight_decay: t.weight_decay,
         },
-        t.loss_scaling.scaler(t.precision),
+        t.loss_scaling.scaler(precision),
     )?;
     let per_epoch = sortish_batches(&tr, t.batch_size, &mut SplitMix64::new(0)).len() as u64;
     let run = Run {
