@@ -21,7 +21,7 @@ use genolm::corpus::labelled::SetSplit;
 use genolm::eval::metrics::{self, BinaryMetrics, Report};
 use genolm::fsutil::write_atomic;
 use genolm::rng::SplitMix64;
-use genolm::tokenize::{hf, PAD_ID};
+use genolm::tokenize::{hf, KmerTokenizer, PAD_ID};
 use outputs::{write_json, write_outputs};
 
 mod config;
@@ -73,12 +73,7 @@ pub struct ClassifierPosition {
 
 /// What a training run needs: data, model, optimizer.
 struct Run {
-    tr: Encoded,
-    va: Encoded,
-    te: Encoded,
-    /// Ids of the test sequences, in `te`'s row order.
-    te_ids: Vec<String>,
-    classes: Vec<String>,
+    data: TaskData,
     vs: nn::VarStore,
     clf: Classifier,
     opt: AdamW,
@@ -158,24 +153,20 @@ fn input_checksums(cfg: &ClassifyConfig) -> Result<std::collections::BTreeMap<St
     Ok(sums)
 }
 
-fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedClassifier)> {
-    let t = &cfg.train;
-    let Runtime {
-        device,
-        precision,
-        kind,
-    } = Runtime::new(&t.device, t.precision, t.threads, t.seed)?;
-    let tok = tokenizer_for(cfg)?;
-    check_model_section(cfg)?;
-    let shape = match &cfg.lm {
-        Some(lm) => crate::train::lm::load_model_config(lm)?.pretrain.model,
-        None => cfg.model.clone(),
-    };
-    let (enc_cfg, head) = with_classifier_dropouts(shape, &cfg.head, cfg.drop_mult);
-    enc_cfg.validate()?;
+/// The task's labelled sequences, split and encoded with the model's tokenizer.
+struct TaskData {
+    tr: Encoded,
+    va: Encoded,
+    te: Encoded,
+    /// Ids of the test sequences, in `te`'s row order.
+    te_ids: Vec<String>,
+    classes: Vec<String>,
+}
+
+fn task_data(cfg: &ClassifyConfig, tok: &KmerTokenizer, backwards: bool) -> Result<TaskData> {
     let set = load_splits(cfg)?;
-    let n_frames = t.n_frames(&tok);
-    let split = |which| select(&set, &tok, which, n_frames, enc_cfg.backwards);
+    let n_frames = cfg.train.n_frames(tok);
+    let split = |which| select(&set, tok, which, n_frames, backwards);
     let (tr, va, te) = (
         split(SetSplit::Train),
         split(SetSplit::Valid),
@@ -194,8 +185,33 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
         .into_iter()
         .map(|i| set.ids[i].clone())
         .collect();
+    Ok(TaskData {
+        tr,
+        va,
+        te,
+        te_ids,
+        classes: set.classes,
+    })
+}
+
+fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedClassifier)> {
+    let t = &cfg.train;
+    let Runtime {
+        device,
+        precision,
+        kind,
+    } = Runtime::new(&t.device, t.precision, t.threads, t.seed)?;
+    let tok = tokenizer_for(cfg)?;
+    check_model_section(cfg)?;
+    let shape = match &cfg.lm {
+        Some(lm) => crate::train::lm::load_model_config(lm)?.pretrain.model,
+        None => cfg.model.clone(),
+    };
+    let (enc_cfg, head) = with_classifier_dropouts(shape, &cfg.head, cfg.drop_mult);
+    enc_cfg.validate()?;
+    let data = task_data(cfg, &tok, enc_cfg.backwards)?;
     let mut vs = nn::VarStore::new(device);
-    let n_classes = set.classes.len() as i64;
+    let n_classes = data.classes.len() as i64;
     let clf = Classifier::new(
         &vs.root(),
         tok.vocab_size() as i64,
@@ -214,7 +230,7 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
     }
     let mut saved = SavedClassifier {
         kind: "awd_lstm_classifier".into(),
-        classes: set.classes.clone(),
+        classes: data.classes.clone(),
         encoder: enc_cfg.clone(),
         head,
         // The precision used ("auto" decided), as the LM's model dir records it.
@@ -245,13 +261,9 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
         },
         t.loss_scaling.scaler(precision),
     )?;
-    let per_epoch = sortish_batches(&tr, t.batch_size, &mut SplitMix64::new(0)).len() as u64;
+    let per_epoch = sortish_batches(&data.tr, t.batch_size, &mut SplitMix64::new(0)).len() as u64;
     let run = Run {
-        tr,
-        va,
-        te,
-        te_ids,
-        classes: set.classes,
+        data,
         vs,
         clf,
         opt,
@@ -328,14 +340,14 @@ fn train_epoch(
     bar: &indicatif::ProgressBar,
 ) -> Result<EpochEnd> {
     let batches = sortish_batches(
-        &run.tr,
+        &run.data.tr,
         t.batch_size,
         &mut epoch_rng(t.seed, pos.stage, pos.epoch),
     );
     // One k-mer frame per sequence and epoch, drawn like the batch order.
     let mut frame_rng = epoch_rng(t.seed ^ 0xF4A3E, pos.stage, pos.epoch);
-    let n_frames = run.tr.frames.len() as u64;
-    let frame_of: Vec<usize> = (0..run.tr.len())
+    let n_frames = run.data.tr.frames.len() as u64;
+    let frame_of: Vec<usize> = (0..run.data.tr.len())
         .map(|_| frame_rng.below(n_frames) as usize)
         .collect();
     for rows in &batches[pos.batch_in_epoch as usize..] {
@@ -348,7 +360,7 @@ fn train_epoch(
         }
         trainer::seed_step(t.seed, pos.step);
         let step_started = Instant::now();
-        let (x, y, _) = batch(&run.tr, rows, |r| frame_of[r], run.device);
+        let (x, y, _) = batch(&run.data.tr, rows, |r| frame_of[r], run.device);
         let logits = run
             .clf
             .forward(&x, i64::from(PAD_ID), true, run.kind)
@@ -383,9 +395,9 @@ fn end_epoch(
     best_path: &Path,
     started: Instant,
 ) -> Result<bool> {
-    let va_labels = run.va.class_ids();
-    let probs = encoded_probs(&run.clf, &run.va, t.batch_size, run.kind, run.device);
-    let r = metrics::report(&va_labels, &probs, &run.classes);
+    let va_labels = run.data.va.class_ids();
+    let probs = encoded_probs(&run.clf, &run.data.va, t.batch_size, run.kind, run.device);
+    let r = metrics::report(&va_labels, &probs, &run.data.classes);
     let score = metric_of(&r, &t.metric);
     log.append(serde_json::json!({
         "stage": pos.stage, "epoch": pos.epoch, "step": pos.step,
@@ -423,10 +435,10 @@ fn finish(
         std::fs::remove_dir_all(&state).map_err(io_err(&state))?;
     }
     let batch_size = saved.config.train.batch_size;
-    let probs = encoded_probs(&run.clf, &run.te, batch_size, run.kind, run.device);
-    let labels = run.te.class_ids();
-    let r = metrics::report(&labels, &probs, &run.classes);
-    let tsv = predictions_tsv(&run.te_ids, &run.classes, Some(&labels), &probs);
+    let probs = encoded_probs(&run.clf, &run.data.te, batch_size, run.kind, run.device);
+    let labels = run.data.te.class_ids();
+    let r = metrics::report(&labels, &probs, &run.data.classes);
+    let tsv = predictions_tsv(&run.data.te_ids, &run.data.classes, Some(&labels), &probs);
     let tsv_path = out.join("test_predictions.tsv");
     write_atomic(&tsv_path, tsv.as_bytes()).map_err(io_err(&tsv_path))?;
     write_outputs(out, saved, &r, &labels, &probs)?;
