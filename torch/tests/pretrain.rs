@@ -36,6 +36,19 @@ fn corpus(dir: &Path, name: &str, fasta: &str, k: usize, stride: usize, doc_len:
 }
 
 /// A small-model config; `extra` lines are appended to [train].
+/// A corpus of one record of `bases` random bases (seeded), in 1000 bp documents.
+fn random_corpus(
+    dir: &Path,
+    name: &str,
+    bases: usize,
+    seed: u64,
+    k: usize,
+    stride: usize,
+) -> PathBuf {
+    let fasta = format!(">{name}\n{}\n", random_bases(bases, seed));
+    corpus(dir, name, &fasta, k, stride, 1000)
+}
+
 fn config(dir: &Path, name: &str, corpus: &Path, model: &str, extra: &str) -> PathBuf {
     let p = dir.join(format!("{name}.toml"));
     let mut train = String::new();
@@ -141,14 +154,7 @@ fn test_real_genome_slice_beats_the_kmer_baseline() {
 #[test]
 fn test_resumed_run_ends_with_the_same_weights() {
     let tmp = tempfile::tempdir().unwrap();
-    let c = corpus(
-        tmp.path(),
-        "r",
-        &format!(">r\n{}\n", random_bases(40_000, 2)),
-        4,
-        2,
-        1000,
-    );
+    let c = random_corpus(tmp.path(), "r", 40_000, 2, 4, 2);
     let cfg = config(
         tmp.path(),
         "r",
@@ -196,14 +202,7 @@ fn test_resumed_run_ends_with_the_same_weights() {
 #[test]
 fn test_ctrl_c_saves_a_checkpoint_and_exits_130() {
     let tmp = tempfile::tempdir().unwrap();
-    let c = corpus(
-        tmp.path(),
-        "c",
-        &format!(">c\n{}\n", random_bases(200_000, 3)),
-        4,
-        2,
-        1000,
-    );
+    let c = random_corpus(tmp.path(), "c", 200_000, 3, 4, 2);
     let cfg = config(
         tmp.path(),
         "c",
@@ -241,14 +240,7 @@ fn test_ctrl_c_saves_a_checkpoint_and_exits_130() {
 #[test]
 fn test_loss_scaling_leaves_training_unchanged() {
     let tmp = tempfile::tempdir().unwrap();
-    let c = corpus(
-        tmp.path(),
-        "s",
-        &format!(">s\n{}\n", random_bases(20_000, 5)),
-        4,
-        2,
-        1000,
-    );
+    let c = random_corpus(tmp.path(), "s", 20_000, 5, 4, 2);
     let cfg = config(
         tmp.path(),
         "s",
@@ -317,14 +309,7 @@ fn test_loss_scaling_leaves_training_unchanged() {
 #[test]
 fn test_bad_configs_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
-    let c = corpus(
-        tmp.path(),
-        "b",
-        &format!(">b\n{}\n", random_bases(20_000, 4)),
-        3,
-        1,
-        1000,
-    );
+    let c = random_corpus(tmp.path(), "b", 20_000, 4, 3, 1);
     let cases: &[(&str, &str, &str)] = &[
         ("bptt", TINY, "bptt = 0"),
         (
@@ -363,14 +348,7 @@ fn test_bad_configs_are_clear_errors() {
     );
     let m = tmp.path().join("m_ok");
     pretrain(&cfg, &m, &[]);
-    let other = corpus(
-        tmp.path(),
-        "other",
-        &format!(">o\n{}\n", random_bases(20_000, 5)),
-        4,
-        2,
-        1000,
-    );
+    let other = random_corpus(tmp.path(), "other", 20_000, 5, 4, 2);
     let o = torch_bin()
         .args([
             "lm",
@@ -433,14 +411,7 @@ fn test_bad_configs_are_clear_errors() {
 #[test]
 fn test_finetune_lm_starts_from_the_pretrained_weights() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = corpus(
-        tmp.path(),
-        "a",
-        &format!(">a\n{}\n", random_bases(30_000, 6)),
-        3,
-        1,
-        1000,
-    );
+    let a = random_corpus(tmp.path(), "a", 30_000, 6, 3, 1);
     let cfg = config(
         tmp.path(),
         "a",
@@ -505,14 +476,7 @@ fn test_finetune_lm_starts_from_the_pretrained_weights() {
         "provenance recorded"
     );
     // A corpus with another tokenizer is refused, naming the fix.
-    let other = corpus(
-        tmp.path(),
-        "other",
-        &format!(">o\n{}\n", random_bases(20_000, 8)),
-        4,
-        2,
-        1000,
-    );
+    let other = random_corpus(tmp.path(), "other", 20_000, 8, 4, 2);
     let o = torch_bin()
         .args([
             "finetune-lm",
