@@ -79,6 +79,14 @@ fn pretrain(cfg: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
     serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
 }
 
+/// `lm eval --model model --corpus corpus --json` plus `extra`: its JSON summary.
+fn lm_eval(model: &Path, corpus: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["lm", "eval", "--model", model.to_str().unwrap()];
+    args.extend(["--corpus", corpus.to_str().unwrap(), "--json"]);
+    args.extend(extra);
+    serde_json::from_str(run_torch(&args).trim()).unwrap()
+}
+
 const TINY: &str = "emb_size = 16\nhidden_size = 32\nn_layers = 2";
 
 #[test]
@@ -366,37 +374,10 @@ fn test_bad_configs_are_clear_errors() {
         err.contains("different tokenizer") && err.contains("--tokenizer"),
         "{err}"
     );
-    let o = torch_bin()
-        .args([
-            "lm",
-            "eval",
-            "--model",
-            m.to_str().unwrap(),
-            "--corpus",
-            c.to_str().unwrap(),
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    let r: serde_json::Value = serde_json::from_str(check(o, "lm eval").trim()).unwrap();
+    let r = lm_eval(&m, &c, &[]);
     assert!(r["loss"].as_f64().unwrap() > 0.0 && r["tokens"].as_u64().unwrap() > 0);
     // A quick estimate: the first 3 batches (16 x 70 tokens each, the defaults), fp32 and bf16.
-    let first3 = |precision: &str| -> serde_json::Value {
-        let line = run_torch(&[
-            "lm",
-            "eval",
-            "--model",
-            m.to_str().unwrap(),
-            "--corpus",
-            c.to_str().unwrap(),
-            "--max-batches",
-            "3",
-            "--precision",
-            precision,
-            "--json",
-        ]);
-        serde_json::from_str(line.trim()).unwrap()
-    };
+    let first3 = |precision| lm_eval(&m, &c, &["--max-batches", "3", "--precision", precision]);
     let (fp32, bf16) = (first3("fp32"), first3("bf16"));
     assert!(fp32["tokens"].as_u64().unwrap() <= 3 * 16 * 70);
     assert!(fp32["tokens"].as_u64().unwrap() < r["tokens"].as_u64().unwrap());
@@ -441,25 +422,11 @@ fn test_finetune_lm_starts_from_the_pretrained_weights() {
         "train.lr=1e-2",
     ]);
     let r: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    let before: serde_json::Value = serde_json::from_str(
-        run_torch(&[
-            "lm",
-            "eval",
-            "--model",
-            lm.to_str().unwrap(),
-            "--corpus",
-            ft.join("corpus").to_str().unwrap(),
-            "--split",
-            "valid",
-            "--json",
-            "--batch-size",
-            "8",
-            "--bptt",
-            "20",
-        ])
-        .trim(),
-    )
-    .unwrap();
+    let before = lm_eval(
+        &lm,
+        &ft.join("corpus"),
+        &["--split", "valid", "--batch-size", "8", "--bptt", "20"],
+    );
     let (after, before) = (
         r["valid_loss"].as_f64().unwrap(),
         before["loss"].as_f64().unwrap(),
@@ -528,23 +495,8 @@ fn test_backward_lm_learns_the_reversed_stream() {
     let fwd = tmp.path().join("fwd");
     forward_copy(&back, &fwd);
     let eval = |dir: &Path| -> f64 {
-        let out = run_torch(&[
-            "lm",
-            "eval",
-            "--model",
-            dir.to_str().unwrap(),
-            "--corpus",
-            c.to_str().unwrap(),
-            "--split",
-            "valid",
-            "--json",
-            "--batch-size",
-            "4",
-            "--bptt",
-            "20",
-        ]);
-        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-        v["loss"].as_f64().unwrap()
+        let args = ["--split", "valid", "--batch-size", "4", "--bptt", "20"];
+        lm_eval(dir, &c, &args)["loss"].as_f64().unwrap()
     };
     let (as_trained, reversed) = (eval(&back), eval(&fwd));
     assert!(
