@@ -168,6 +168,19 @@ impl AdamW {
     }
 }
 
+/// For tests: a one-element parameter starting at `x0` and AdamW over it (beta2 0.99, no decay).
+#[cfg(test)]
+pub(crate) fn one_param(x0: f32, eps: f64) -> (Tensor, AdamW) {
+    let x = Tensor::from_slice(&[x0]).set_requires_grad(true);
+    let cfg = AdamWConfig {
+        beta2: 0.99,
+        eps,
+        weight_decay: 0.0,
+    };
+    let opt = AdamW::new(vec![("x".into(), x.shallow_clone(), 0)], 1, cfg);
+    (x, opt)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,13 +218,7 @@ mod tests {
     /// AdamW on f(x) = (x - 3)^2 converges, and matches a hand-computed first step.
     #[test]
     fn test_adamw_first_step_and_convergence() {
-        let x = Tensor::from_slice(&[0.0f32]).set_requires_grad(true);
-        let cfg = AdamWConfig {
-            beta2: 0.99,
-            eps: 1e-8,
-            weight_decay: 0.0,
-        };
-        let mut opt = AdamW::new(vec![("x".into(), x.shallow_clone(), 0)], 1, cfg);
+        let (x, mut opt) = one_param(0.0, 1e-8);
         for i in 0..500 {
             let loss = (&x - 3.0).pow_tensor_scalar(2).sum(tch::Kind::Float);
             let grads = opt.backward(&loss);

@@ -167,13 +167,7 @@ mod tests {
 
     /// AdamW over one scalar parameter x = 1, with or without a loss scaler.
     fn one_param(scaler: Option<LossScaler>) -> (Tensor, AdamW) {
-        let x = Tensor::from_slice(&[1.0f32]).set_requires_grad(true);
-        let cfg = AdamWConfig {
-            beta2: 0.99,
-            eps: 1e-5,
-            weight_decay: 0.0,
-        };
-        let mut opt = AdamW::new(vec![("x".into(), x.shallow_clone(), 0)], 1, cfg);
+        let (x, mut opt) = crate::train::optim::one_param(1.0, 1e-5);
         opt.loss_scaler = scaler;
         (x, opt)
     }
