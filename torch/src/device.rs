@@ -174,6 +174,26 @@ pub fn cuda_backend_loaded() -> bool {
 mod tests {
     use super::*;
 
+    /// The capability query finds the CUDA runtime's entry point; without a GPU the runtime answers
+    /// with an error code, which must come back as None.
+    #[test]
+    fn test_compute_capability_query_without_a_gpu() {
+        if nvidia_driver_present() {
+            return; // a GPU machine: nothing to check here
+        }
+        if load_cuda_backend().is_ok() {
+            // SAFETY: symbol lookup by a NUL-terminated name.
+            let sym =
+                unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"cudaDeviceGetAttribute".as_ptr()) };
+            assert!(
+                !sym.is_null(),
+                "the CUDA runtime that libtorch_cuda loads exports cudaDeviceGetAttribute"
+            );
+        }
+        assert_eq!(cuda_compute_capability(0), None);
+        assert_eq!(native_bf16(tch::Device::Cuda(0)), None);
+    }
+
     #[test]
     fn test_parse_device() {
         assert_eq!(
