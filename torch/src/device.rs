@@ -143,9 +143,23 @@ fn cpu_has_avx512_bf16() -> bool {
     false
 }
 
-/// A GPU's compute capability (major, minor), asked of the CUDA runtime that libtorch_cuda loaded;
-/// None when it cannot be asked.
+/// A GPU's compute capability (major, minor), asked of the CUDA runtime that libtorch_cuda loaded
+/// once per GPU (every precision decision asks, e.g. per chunk of `predict`); None when it cannot
+/// be asked.
 pub fn cuda_compute_capability(index: usize) -> Option<(i32, i32)> {
+    /// (GPU index, its answer), for the GPUs asked about so far.
+    type Answers = Vec<(usize, Option<(i32, i32)>)>;
+    static ASKED: std::sync::Mutex<Answers> = std::sync::Mutex::new(Vec::new());
+    let mut asked = ASKED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&(_, cc)) = asked.iter().find(|(i, _)| *i == index) {
+        return cc;
+    }
+    let cc = query_compute_capability(index);
+    asked.push((index, cc));
+    cc
+}
+
+fn query_compute_capability(index: usize) -> Option<(i32, i32)> {
     load_cuda_backend().ok()?;
     type GetAttribute = unsafe extern "C" fn(*mut i32, i32, i32) -> i32;
     // SAFETY: looks up a symbol of the already-loaded CUDA runtime by its NUL-terminated name.
