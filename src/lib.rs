@@ -8,6 +8,7 @@ pub mod dataset;
 pub mod eval;
 pub mod fsutil;
 pub mod genome;
+pub mod mem;
 pub mod plot;
 pub mod progress;
 pub mod rng;

@@ -9,19 +9,19 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::Instant;
 
 use super::config::{CorpusConfig, TokenWidth, DEFAULT_K, DEFAULT_STRIDE};
 use super::format::*;
-use super::segment::{read_inputs, Block, RecordInfo, SegmentParams, BLOCK_BASES};
+use super::segment::{read_inputs, Block, RecordInfo, SegmentParams, BLOCK_BASES, BLOCK_POOL};
 use super::{Error, Result};
 use crate::fsutil::{write_atomic, StagingDir};
 use crate::genome::nucleotide::BaseCounts;
-use crate::genome::open::{detect_format, sha256_file, InputTap};
+use crate::genome::open::{detect_format, sha256_file, sha256_file_unless, InputTap};
 use crate::genome::SequenceFormat;
 use crate::progress::Progress;
-use crate::tokenize::{hf, KmerSpec, KmerTokenizer, VocabLimits, UNK_CODE};
+use crate::tokenize::{hf, CodeWord, KmerSpec, KmerTokenizer, VocabLimits, UNK_CODE};
 
 const CODES_FILE: &str = "codes.tmp";
 const PASS2_TOKENS: usize = 1 << 22;
@@ -124,61 +124,84 @@ struct SourceTally {
     tokens: u64,
 }
 
-/// The raw bytes of a u32 slice, little-endian (the layout of every genolm binary file).
-fn le_bytes(v: &[u32]) -> &[u8] {
+/// The raw bytes of a u16 or u32 slice, little-endian (the layout of every genolm binary file).
+fn le_bytes<T: CodeWord>(v: &[T]) -> &[u8] {
     #[cfg(not(target_endian = "little"))]
     compile_error!(
         "genolm writes little-endian files by reinterpreting memory; big-endian needs a swap"
     );
-    // SAFETY: u8 has no alignment or validity requirements and the length covers the same memory.
+    // SAFETY: CodeWord is sealed to u16 and u32 (no padding); u8 has no alignment or validity
+    // requirements and the length covers the same memory.
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }
 
 /// Where pass 1 puts k-mer codes: in memory while they are few, spilled to a file in the staging
 /// directory past [`IN_MEMORY_TOKENS`], so a genome of any size builds in bounded memory.
-enum CodeSink {
-    Memory(Vec<u32>),
-    File(BufWriter<File>),
+enum CodeSink<C> {
+    Memory(Vec<C>),
+    /// The file and a scratch buffer for the codes' bytes.
+    File(BufWriter<File>, Vec<u8>),
 }
 
 /// 8M codes = 32 MB: bacterial genomes stay in memory, chromosomes spill.
 const IN_MEMORY_TOKENS: usize = 1 << 23;
 
-impl CodeSink {
-    fn push(&mut self, codes: &[u32], path: &Path) -> Result<()> {
+impl<C: CodeWord> CodeSink<C> {
+    fn push(&mut self, codes: &[C], path: &Path) -> Result<()> {
         if let CodeSink::Memory(v) = self {
             if v.len() + codes.len() <= IN_MEMORY_TOKENS {
                 v.extend_from_slice(codes);
                 return Ok(());
             }
-            let mut w =
-                BufWriter::with_capacity(1 << 20, File::create(path).map_err(io_err(path))?);
-            w.write_all(le_bytes(v)).map_err(io_err(path))?;
-            *self = CodeSink::File(w);
+            let file = File::create(path).map_err(io_err(path))?;
+            let mut w = BufWriter::with_capacity(1 << 20, file);
+            let mut bytes = Vec::new();
+            for chunk in v.chunks(1 << 18) {
+                bytes.clear();
+                C::extend_le(chunk, &mut bytes);
+                w.write_all(&bytes).map_err(io_err(path))?;
+            }
+            *self = CodeSink::File(w, bytes);
         }
-        if let CodeSink::File(w) = self {
-            w.write_all(le_bytes(codes)).map_err(io_err(path))?;
+        if let CodeSink::File(w, bytes) = self {
+            bytes.clear();
+            C::extend_le(codes, bytes);
+            w.write_all(bytes).map_err(io_err(path))?;
         }
         Ok(())
     }
 }
 
+/// Adds `codes` to `counts`. 16-bit codes count into a table over every u16 value (no branch;
+/// `unk`, u16::MAX, lands in the last slot, cut off when pass 1 ends); 32-bit ones skip `unk`.
+fn count_codes<C: CodeWord>(codes: &[C], counts: &mut [u64]) {
+    if C::BYTES == 2 {
+        codes.iter().for_each(|c| counts[c.raw()] += 1);
+        return;
+    }
+    for &c in codes {
+        let c = c.code();
+        if c != UNK_CODE {
+            counts[c as usize] += 1;
+        }
+    }
+}
+
 /// Pass 1 state: codes, counts, document and record tables.
-struct Pass1 {
+struct Pass1<C> {
     spec: KmerSpec,
-    sink: CodeSink,
+    sink: CodeSink<C>,
     counts: Vec<u64>,
-    unk: u64,
     docs: Vec<DocEntry>,
     records: Vec<RecordInfo>,
     source_sha256: Vec<Option<String>>,
     tokens: u64,
     doc_open: bool,
-    codes: Vec<u32>,
+    codes: Vec<C>,
     bp_in_documents: u64,
 }
 
-impl Pass1 {
+impl<C: CodeWord> Pass1<C> {
     fn close_doc(&mut self) {
         if self.doc_open && self.docs.last().is_some_and(|d| d.n_tokens == 0) {
             self.docs.pop(); // shorter than k: nothing to learn from
@@ -232,13 +255,7 @@ impl Pass1 {
             CodeSink::Memory(v) if direct => &v[first..],
             _ => &self.codes[..],
         };
-        for &c in new_codes {
-            if c == UNK_CODE {
-                self.unk += 1;
-            } else {
-                self.counts[c as usize] += 1;
-            }
-        }
+        count_codes(new_codes, &mut self.counts);
         if !direct {
             self.sink.push(&self.codes, codes_path)?;
         }
@@ -250,22 +267,55 @@ impl Pass1 {
     }
 }
 
+impl<C: CodeWord> Pass1<C> {
+    /// Tokenizes the reader's blocks as they come, handing each block's buffer back. Both channel
+    /// ends are owned here, so returning early (an error, Ctrl-C) closes them and the reader stops
+    /// instead of waiting for a block to be taken or a buffer to come back.
+    fn tokenize_blocks(
+        &mut self,
+        blocks: Receiver<std::result::Result<Block, crate::genome::Error>>,
+        buffers_back: SyncSender<Vec<u8>>,
+        codes_path: &Path,
+        interrupted: &AtomicBool,
+        progress: &Progress,
+        tap: &InputTap,
+    ) -> Result<()> {
+        for block in blocks.iter() {
+            if interrupted.load(Ordering::Relaxed) {
+                return Err(Error::Interrupted);
+            }
+            let mut block = block?;
+            let new_bp: u64 = block.pieces.iter().map(|p| p.new_bases).sum();
+            self.consume(&mut block, codes_path)?;
+            let _ = buffers_back.try_send(block.bases);
+            progress.set_position(tap.bytes.load(Ordering::Relaxed), new_bp);
+        }
+        Ok(())
+    }
+}
+
 /// Runs pass 1 over every input: a reader thread feeds blocks, this thread tokenizes them.
-fn pass1(
+fn pass1<C: CodeWord>(
     inputs: &[(PathBuf, SequenceFormat)],
     cfg: &CorpusConfig,
     spec: KmerSpec,
     staging: &Path,
     interrupted: &AtomicBool,
     progress: &Progress,
-) -> Result<Pass1> {
+) -> Result<Pass1<C>> {
     let codes_path = staging.join(CODES_FILE);
     let mut p1 = Pass1 {
         spec,
         // Reserving is free (pages are touched only when written) and spares reallocation copies.
-        sink: CodeSink::Memory(Vec::with_capacity(IN_MEMORY_TOKENS)),
-        counts: vec![0; spec.n_kmers()],
-        unk: 0,
+        sink: CodeSink::Memory(crate::mem::huge_vec(IN_MEMORY_TOKENS)),
+        counts: vec![
+            0;
+            if C::BYTES == 2 {
+                1 << 16
+            } else {
+                spec.n_kmers()
+            }
+        ],
         docs: Vec::new(),
         records: Vec::new(),
         source_sha256: vec![None; inputs.len()],
@@ -282,21 +332,40 @@ fn pass1(
         block_bases: BLOCK_BASES,
     };
     let tap = InputTap::default();
+    // Regular files are hashed on a thread of their own, beside the parsing (SHA-256 is a good part
+    // of a small build); anything else (a pipe) as the reader reads it.
+    let hash_apart: Vec<bool> = inputs
+        .iter()
+        .map(|(p, _)| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+        .collect();
+    let hash_inline: Vec<bool> = hash_apart.iter().map(|apart| !apart).collect();
+    let stop_hashing = AtomicBool::new(false);
     let (tx, rx) = sync_channel::<std::result::Result<Block, crate::genome::Error>>(2);
-    let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(4);
+    let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(BLOCK_POOL);
     std::thread::scope(|scope| -> Result<()> {
-        // Owned here so that an early return drops it, which stops the reader instead of deadlocking.
-        let rx = rx;
-        scope.spawn(|| read_inputs(inputs, &params, tx, recycle_rx, interrupted, &tap));
-        for block in rx.iter() {
-            if interrupted.load(Ordering::Relaxed) {
-                return Err(Error::Interrupted);
+        let hasher = scope.spawn(|| hash_files(inputs, &hash_apart, &stop_hashing));
+        let (hash_inline, params, tap) = (&hash_inline, &params, &tap);
+        scope.spawn(move || {
+            read_inputs(
+                inputs,
+                hash_inline,
+                params,
+                tx,
+                recycle_rx,
+                interrupted,
+                tap,
+            )
+        });
+        let tokenized = p1.tokenize_blocks(rx, recycle_tx, &codes_path, interrupted, progress, tap);
+        if tokenized.is_err() {
+            stop_hashing.store(true, Ordering::Relaxed);
+        }
+        let digests = hasher.join().expect("hashing thread panicked");
+        tokenized?;
+        for (slot, digest) in p1.source_sha256.iter_mut().zip(digests?) {
+            if digest.is_some() {
+                *slot = digest;
             }
-            let mut block = block?;
-            let new_bp: u64 = block.pieces.iter().map(|p| p.new_bases).sum();
-            p1.consume(&mut block, &codes_path)?;
-            let _ = recycle_tx.try_send(block.bases);
-            progress.set_position(tap.bytes.load(Ordering::Relaxed), new_bp);
         }
         Ok(())
     })?;
@@ -304,10 +373,27 @@ fn pass1(
         return Err(Error::Interrupted);
     }
     p1.close_doc();
-    if let CodeSink::File(w) = &mut p1.sink {
+    p1.counts.truncate(spec.n_kmers());
+    if let CodeSink::File(w, _) = &mut p1.sink {
         w.flush().map_err(io_err(&codes_path))?;
     }
     Ok(p1)
+}
+
+/// SHA-256 of each input marked in `which` (`None` for the others, or for all once `stop` is set).
+fn hash_files(
+    inputs: &[(PathBuf, SequenceFormat)],
+    which: &[bool],
+    stop: &AtomicBool,
+) -> Result<Vec<Option<String>>> {
+    let mut digests = Vec::with_capacity(inputs.len());
+    for ((path, _), &hash) in inputs.iter().zip(which) {
+        digests.push(match hash {
+            true => sha256_file_unless(path, stop)?,
+            false => None,
+        });
+    }
+    Ok(digests)
 }
 
 /// Picks exactly round(valid_frac * n) validation documents, reproducibly from the seed.
@@ -340,17 +426,21 @@ struct UnkCounter<'a> {
 }
 
 impl UnkCounter<'_> {
-    fn add(&mut self, first: u64, ids: &[u32]) {
+    /// Adds the `unk` ids among `n` tokens starting at token index `first`; `ids` holds them, or is
+    /// `None` when the run has no `unk` (the documents are still walked past).
+    fn add(&mut self, first: u64, n: usize, ids: Option<&[u32]>) {
         let unk = crate::tokenize::UNK_ID;
-        let end = first + ids.len() as u64;
+        let end = first + n as u64;
         while self.next_doc < self.docs.len() && self.docs[self.next_doc].offset < end {
             let d = &self.docs[self.next_doc];
-            let (s, e) = (d.offset.max(first), (d.offset + d.n_tokens as u64).min(end));
-            let n = ids[(s - first) as usize..(e - first) as usize]
-                .iter()
-                .filter(|&&i| i == unk)
-                .count();
-            self.per_source[self.records[d.record as usize].source] += n as u64;
+            if let Some(ids) = ids {
+                let (s, e) = (d.offset.max(first), (d.offset + d.n_tokens as u64).min(end));
+                let n = ids[(s - first) as usize..(e - first) as usize]
+                    .iter()
+                    .filter(|&&i| i == unk)
+                    .count();
+                self.per_source[self.records[d.record as usize].source] += n as u64;
+            }
             if d.offset + (d.n_tokens as u64) > end {
                 break; // the document continues in the next run
             }
@@ -359,59 +449,151 @@ impl UnkCounter<'_> {
     }
 }
 
-/// Writes ids at the chosen width (u16 through a small reused buffer).
-fn write_ids(
-    out: &mut impl Write,
-    ids: &[u32],
-    wide: bool,
-    scratch: &mut Vec<u8>,
-) -> std::io::Result<()> {
-    if wide {
-        return out.write_all(le_bytes(ids));
-    }
-    for chunk in ids.chunks(1 << 16) {
-        scratch.clear();
-        scratch.extend(chunk.iter().flat_map(|&i| (i as u16).to_le_bytes()));
-        out.write_all(scratch)?;
-    }
-    Ok(())
+/// code -> id for pass 2: a table over every value a 16-bit code word can hold (`unk` included), so
+/// the hot loop is one load; 32-bit code words ask the tokenizer.
+struct IdLookup<'a> {
+    tok: &'a KmerTokenizer,
+    dense: Option<Vec<u32>>,
 }
 
-/// Pass 2: codes -> ids, written at the chosen width; returns `unk` tokens per source.
-fn pass2(
+impl<'a> IdLookup<'a> {
+    fn new<C: CodeWord>(tok: &'a KmerTokenizer) -> Self {
+        let n_kmers = tok.spec().n_kmers() as u32;
+        let dense = (C::BYTES == 2).then(|| {
+            (0..=u16::MAX as u32)
+                .map(|v| match C::from_code(v).code() {
+                    c if c < n_kmers || c == UNK_CODE => tok.id_of_code(c),
+                    _ => crate::tokenize::UNK_ID, // never stored
+                })
+                .collect()
+        });
+        Self { tok, dense }
+    }
+
+    /// Appends the ids of `codes` to `out` (as `W`: the caller checked they fit); returns how many
+    /// are `unk`.
+    fn extend<C: CodeWord, W: CodeWord>(&self, codes: &[C], out: &mut Vec<W>) -> usize {
+        let start = out.len();
+        match &self.dense {
+            Some(table) => out.extend(codes.iter().map(|c| W::from_code(table[c.raw()]))),
+            None => out.extend(
+                codes
+                    .iter()
+                    .map(|c| W::from_code(self.tok.id_of_code(c.code()))),
+            ),
+        }
+        let unk = W::from_code(crate::tokenize::UNK_ID);
+        out[start..].iter().filter(|&&id| id == unk).count()
+    }
+}
+
+/// Ids per buffer handed to the writer thread.
+const WRITE_CHUNK_TOKENS: usize = 1 << 18;
+
+/// Writes token ids (`W`: u16 or u32) on a thread of its own, so that mapping one chunk overlaps
+/// the kernel's copy of the last; a few buffers circulate between the two threads.
+struct IdWriter<W> {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<W>>>,
+    returned: std::sync::mpsc::Receiver<Vec<W>>,
+    writer: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl<W: CodeWord> IdWriter<W> {
+    fn new(mut file: File) -> Self {
+        let (tx, rx) = sync_channel::<Vec<W>>(2);
+        let (back_tx, returned) = sync_channel::<Vec<W>>(4);
+        let writer = std::thread::spawn(move || -> std::io::Result<()> {
+            for ids in rx {
+                file.write_all(le_bytes(&ids))?;
+                let _ = back_tx.try_send(ids);
+            }
+            Ok(())
+        });
+        Self {
+            tx: Some(tx),
+            returned,
+            writer: Some(writer),
+        }
+    }
+
+    /// Maps `codes` to ids and queues them (written in order); returns how many are `unk`. An error
+    /// means the writer stopped: [`finish`](Self::finish) says why.
+    fn push<C: CodeWord>(
+        &mut self,
+        codes: &[C],
+        lookup: &IdLookup,
+    ) -> std::result::Result<usize, ()> {
+        let mut n_unk = 0;
+        for chunk in codes.chunks(WRITE_CHUNK_TOKENS) {
+            let mut ids = self.returned.try_recv().unwrap_or_default();
+            ids.clear();
+            n_unk += lookup.extend(chunk, &mut ids);
+            let tx = self.tx.as_ref().expect("sender present until finish");
+            tx.send(ids).map_err(|_| ())?;
+        }
+        Ok(n_unk)
+    }
+
+    /// Waits for every queued id to be written.
+    fn finish(mut self) -> std::io::Result<()> {
+        self.tx.take();
+        let writer = self.writer.take().expect("writer joined once");
+        writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("writer thread panicked")))
+    }
+}
+
+/// Pass 2: codes (stored as `C`) -> ids, written as `W`; returns `unk` tokens per source.
+fn pass2<C: CodeWord, W: CodeWord>(
     staging: &Path,
-    p1: &mut Pass1,
+    p1: &mut Pass1<C>,
     tok: &KmerTokenizer,
-    wide: bool,
     n_sources: usize,
     interrupted: &AtomicBool,
 ) -> Result<Vec<u64>> {
     let codes_path = staging.join(CODES_FILE);
     let tokens_path = staging.join(TOKENS_FILE);
-    let mut output = BufWriter::with_capacity(
-        1 << 20,
-        File::create(&tokens_path).map_err(io_err(&tokens_path))?,
-    );
+    let file = File::create(&tokens_path).map_err(io_err(&tokens_path))?;
+    let mut output = IdWriter::<W>::new(file);
     let mut unk = UnkCounter {
         docs: &p1.docs,
         records: &p1.records,
         next_doc: 0,
         per_source: vec![0; n_sources],
     };
-    let mut scratch = Vec::new();
-    match &mut p1.sink {
+    let lookup = IdLookup::new::<C>(tok);
+    let mut ids: Vec<u32> = Vec::new();
+    let mut done = 0u64;
+    // Maps one run of codes and queues it; false once the writer has stopped.
+    let mut emit = |codes: &[C]| -> bool {
+        let Ok(n_unk) = output.push(codes, &lookup) else {
+            return false;
+        };
+        let unk_ids = (n_unk > 0).then(|| {
+            tok.ids_of_codes(codes, &mut ids);
+            &ids[..]
+        });
+        unk.add(done, codes.len(), unk_ids);
+        done += codes.len() as u64;
+        true
+    };
+    let mut fed = true;
+    match &p1.sink {
         CodeSink::Memory(codes) => {
-            tok.codes_to_ids(codes);
-            unk.add(0, codes);
-            write_ids(&mut output, codes, wide, &mut scratch).map_err(io_err(&tokens_path))?;
+            for chunk in codes.chunks(WRITE_CHUNK_TOKENS) {
+                fed = emit(chunk);
+                if !fed {
+                    break;
+                }
+            }
         }
-        CodeSink::File(_) => {
+        CodeSink::File(..) => {
             let file = File::open(&codes_path).map_err(io_err(&codes_path))?;
             let mut input = BufReader::with_capacity(1 << 20, file);
-            let mut raw = vec![0u8; PASS2_TOKENS * 4];
-            let mut ids: Vec<u32> = Vec::with_capacity(PASS2_TOKENS);
-            let mut done = 0u64;
-            loop {
+            let mut raw = vec![0u8; PASS2_TOKENS * C::BYTES];
+            let mut codes: Vec<C> = Vec::with_capacity(PASS2_TOKENS);
+            while fed {
                 if interrupted.load(Ordering::Relaxed) {
                     return Err(Error::Interrupted);
                 }
@@ -419,21 +601,20 @@ fn pass2(
                 if n == 0 {
                     break;
                 }
-                ids.clear();
-                ids.extend(
-                    raw[..n]
-                        .chunks_exact(4)
-                        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-                );
-                tok.codes_to_ids(&mut ids);
-                unk.add(done, &ids);
-                done += ids.len() as u64;
-                write_ids(&mut output, &ids, wide, &mut scratch).map_err(io_err(&tokens_path))?;
+                codes.clear();
+                codes.extend(raw[..n].chunks_exact(C::BYTES).map(C::from_le));
+                fed = emit(&codes);
             }
             std::fs::remove_file(&codes_path).map_err(io_err(&codes_path))?;
         }
     }
-    output.flush().map_err(io_err(&tokens_path))?;
+    output.finish().map_err(io_err(&tokens_path))?;
+    if !fed {
+        // A writer that stopped early reports its error above; a push cannot fail otherwise.
+        return Err(io_err(&tokens_path)(std::io::Error::other(
+            "token writer stopped",
+        )));
+    }
     Ok(unk.per_source)
 }
 
@@ -470,9 +651,9 @@ fn write_documents(dir: &Path, docs: &[DocEntry]) -> Result<()> {
 }
 
 /// Per input file: path, checksum (hashed while reading, else now), and what it contributed.
-fn source_infos(
+fn source_infos<C>(
     inputs: &[(PathBuf, SequenceFormat)],
-    p1: &mut Pass1,
+    p1: &mut Pass1<C>,
     unk_per_source: &[u64],
 ) -> Result<Vec<SourceInfo>> {
     let tallies = source_tallies(inputs.len(), p1);
@@ -499,7 +680,7 @@ fn source_infos(
 }
 
 /// Corpus-wide counts, with the train/valid split's.
-fn corpus_counts(p1: &Pass1, unk_tokens: u64) -> Counts {
+fn corpus_counts<C>(p1: &Pass1<C>, unk_tokens: u64) -> Counts {
     let mut counts = Counts {
         documents: p1.docs.len() as u64,
         tokens: p1.tokens,
@@ -528,7 +709,7 @@ fn corpus_counts(p1: &Pass1, unk_tokens: u64) -> Counts {
     counts
 }
 
-fn source_tallies(n_sources: usize, p1: &Pass1) -> Vec<SourceTally> {
+fn source_tallies<C>(n_sources: usize, p1: &Pass1<C>) -> Vec<SourceTally> {
     let mut tallies = vec![SourceTally::default(); n_sources];
     for r in &p1.records {
         let t = &mut tallies[r.source];
@@ -593,76 +774,125 @@ pub fn build_corpus(
         .map(|m| m.len())
         .sum();
     let progress = Progress::bytes_with_bp(total_bytes, "corpus", show_progress);
-
-    let mut p1 = pass1(&inputs, cfg, spec, staging.path(), interrupted, &progress)?;
-    if p1.tokens == 0 {
-        return Err(Error::NoTokens { k: spec.k });
-    }
-    let tok = match given {
-        Some(t) => t,
-        None => {
-            let limits = VocabLimits {
-                min_freq: cfg.tokenizer.min_freq,
-                max_vocab: cfg.tokenizer.max_vocab,
-            };
-            KmerTokenizer::from_counts(spec, &p1.counts, limits)?
-        }
-    };
-    let wide = choose_width(cfg.tokenizer.token_width, tok.vocab_size())?;
-    progress.set_message("writing token ids");
-    let unk_per_source = pass2(
-        staging.path(),
-        &mut p1,
-        &tok,
-        wide,
-        inputs.len(),
+    let run = Build {
+        cfg,
+        given,
+        spec,
+        inputs,
+        staging,
+        progress,
         interrupted,
-    )?;
-    assign_split(&mut p1.docs, cfg.split.valid_frac, cfg.split.seed);
-
-    let dir = staging.path();
-    write_documents(dir, &p1.docs)?;
-    write_records_tsv(&dir.join(RECORDS_FILE), &inputs, &p1.records)?;
-    hf::save(&tok, dir)?;
-
-    let sources = source_infos(&inputs, &mut p1, &unk_per_source)?;
-    let counts = corpus_counts(&p1, unk_per_source.iter().sum());
-    let tokenizer_sha = sha256_file(&dir.join(hf::TOKENIZER_FILE))?;
-    let seconds = started.elapsed().as_secs_f64();
-    let manifest = CorpusManifest {
-        format_version: FORMAT_VERSION,
-        genolm_version: env!("CARGO_PKG_VERSION").to_string(),
-        created_unix: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0),
-        build_seconds: seconds,
-        tokenizer: TokenizerInfo {
-            k: spec.k,
-            stride: spec.stride,
-            vocab_size: tok.vocab_size(),
-            token_dtype: if wide { "u32" } else { "u16" }.into(),
-            sha256: tokenizer_sha,
-            from: cfg.tokenizer.from.clone(),
-        },
-        counts,
-        sources,
-        config: cfg.clone(),
+        started,
     };
-    let text = toml::to_string_pretty(&manifest).map_err(|e| Error::Config(e.to_string()))?;
-    let mpath = dir.join(MANIFEST_FILE);
-    write_atomic(&mpath, text.as_bytes()).map_err(io_err(&mpath))?;
-    if interrupted.load(Ordering::Relaxed) {
-        return Err(Error::Interrupted);
+    // Codes of k <= 7 fit in 16 bits: half the memory and spill file of 32-bit codes.
+    if spec.k <= <u16 as CodeWord>::MAX_K {
+        run.finish::<u16>()
+    } else {
+        run.finish::<u32>()
     }
-    let final_dir = staging.commit()?;
-    progress.finish();
-    Ok(BuildReport {
-        dir: final_dir,
-        documents: manifest.counts.documents,
-        tokens: manifest.counts.tokens,
-        bp: manifest.counts.bp,
-        vocab_size: tok.vocab_size(),
-        seconds,
-    })
+}
+
+/// A corpus build whose inputs and output are settled: the passes and the files.
+struct Build<'a> {
+    cfg: &'a CorpusConfig,
+    given: Option<KmerTokenizer>,
+    spec: KmerSpec,
+    inputs: Vec<(PathBuf, SequenceFormat)>,
+    staging: StagingDir,
+    progress: Progress,
+    interrupted: &'a AtomicBool,
+    started: Instant,
+}
+
+impl Build<'_> {
+    /// Runs both passes, storing codes as `C`, and commits the corpus directory.
+    fn finish<C: CodeWord>(mut self) -> Result<BuildReport> {
+        let (cfg, spec) = (self.cfg, self.spec);
+        let staging = self.staging.path();
+        let mut p1: Pass1<C> = pass1(
+            &self.inputs,
+            cfg,
+            spec,
+            staging,
+            self.interrupted,
+            &self.progress,
+        )?;
+        if p1.tokens == 0 {
+            return Err(Error::NoTokens { k: spec.k });
+        }
+        let tok = match self.given.take() {
+            Some(t) => t,
+            None => {
+                let limits = VocabLimits {
+                    min_freq: cfg.tokenizer.min_freq,
+                    max_vocab: cfg.tokenizer.max_vocab,
+                };
+                KmerTokenizer::from_counts(spec, &p1.counts, limits)?
+            }
+        };
+        let wide = choose_width(cfg.tokenizer.token_width, tok.vocab_size())?;
+        self.progress.set_message("writing token ids");
+        let n_sources = self.inputs.len();
+        let unk_per_source = match wide {
+            true => pass2::<C, u32>(staging, &mut p1, &tok, n_sources, self.interrupted)?,
+            false => pass2::<C, u16>(staging, &mut p1, &tok, n_sources, self.interrupted)?,
+        };
+        assign_split(&mut p1.docs, cfg.split.valid_frac, cfg.split.seed);
+        self.write_out(&mut p1, &tok, wide, &unk_per_source)
+    }
+
+    /// The document index, record table, tokenizer and manifest; then the directory is committed.
+    fn write_out<C>(
+        self,
+        p1: &mut Pass1<C>,
+        tok: &KmerTokenizer,
+        wide: bool,
+        unk_per_source: &[u64],
+    ) -> Result<BuildReport> {
+        let dir = self.staging.path();
+        write_documents(dir, &p1.docs)?;
+        write_records_tsv(&dir.join(RECORDS_FILE), &self.inputs, &p1.records)?;
+        hf::save(tok, dir)?;
+
+        let sources = source_infos(&self.inputs, p1, unk_per_source)?;
+        let counts = corpus_counts(p1, unk_per_source.iter().sum());
+        let tokenizer_sha = sha256_file(&dir.join(hf::TOKENIZER_FILE))?;
+        let seconds = self.started.elapsed().as_secs_f64();
+        let manifest = CorpusManifest {
+            format_version: FORMAT_VERSION,
+            genolm_version: env!("CARGO_PKG_VERSION").to_string(),
+            created_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            build_seconds: seconds,
+            tokenizer: TokenizerInfo {
+                k: self.spec.k,
+                stride: self.spec.stride,
+                vocab_size: tok.vocab_size(),
+                token_dtype: if wide { "u32" } else { "u16" }.into(),
+                sha256: tokenizer_sha,
+                from: self.cfg.tokenizer.from.clone(),
+            },
+            counts,
+            sources,
+            config: self.cfg.clone(),
+        };
+        let text = toml::to_string_pretty(&manifest).map_err(|e| Error::Config(e.to_string()))?;
+        let mpath = dir.join(MANIFEST_FILE);
+        write_atomic(&mpath, text.as_bytes()).map_err(io_err(&mpath))?;
+        if self.interrupted.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        let final_dir = self.staging.commit()?;
+        self.progress.finish();
+        Ok(BuildReport {
+            dir: final_dir,
+            documents: manifest.counts.documents,
+            tokens: manifest.counts.tokens,
+            bp: manifest.counts.bp,
+            vocab_size: tok.vocab_size(),
+            seconds,
+        })
+    }
 }

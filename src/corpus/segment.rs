@@ -15,8 +15,11 @@ use crate::genome::open::InputTap;
 use crate::genome::{self, RecordStream, SequenceFormat};
 use crate::tokenize::KmerSpec;
 
-/// Bases per block handed to the tokenizer (bounds memory: a few blocks are in flight).
-pub const BLOCK_BASES: usize = 1 << 20;
+/// Bases per block handed to the tokenizer: small enough that the few blocks in flight stay in the
+/// CPU's caches (every block buffer is reused), large enough to split across threads.
+pub const BLOCK_BASES: usize = 1 << 18;
+/// Block buffers in circulation: one filling, two queued, one being tokenized.
+pub const BLOCK_POOL: usize = 4;
 const READ_PIECE: usize = 1 << 18;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +72,8 @@ pub struct Segmenter<'a> {
     tx: &'a SyncSender<Result<Block, genome::Error>>,
     /// Base buffers handed back by the consumer, reused so memory is touched once.
     recycle: Option<&'a Receiver<Vec<u8>>>,
+    /// Block buffers allocated so far (at most [`BLOCK_POOL`] when buffers come back).
+    allocated: usize,
     block: Block,
     /// Start of the current piece in `block.bases`, when a document is open.
     piece_start: Option<usize>,
@@ -89,10 +94,11 @@ impl<'a> Segmenter<'a> {
         tx: &'a SyncSender<Result<Block, genome::Error>>,
         recycle: Option<&'a Receiver<Vec<u8>>>,
     ) -> Self {
-        Self {
+        let mut seg = Self {
             params,
             tx,
             recycle,
+            allocated: 0,
             block: Block::default(),
             piece_start: None,
             piece_doc: None,
@@ -103,7 +109,9 @@ impl<'a> Segmenter<'a> {
             cursor: 0,
             pending_n: 0,
             dropped_n: 0,
-        }
+        };
+        seg.block.bases = seg.next_buffer();
+        seg
     }
 
     pub fn start_record(&mut self, record: u32) {
@@ -184,16 +192,29 @@ impl<'a> Segmenter<'a> {
         if self.tx.send(Ok(block)).is_err() {
             return false;
         }
-        if let Some(mut reused) = self.recycle.and_then(|r| r.try_recv().ok()) {
-            reused.clear();
-            self.block.bases = reused;
-        }
+        self.block.bases = self.next_buffer();
         if let Some(carry) = carry {
             self.block.bases.extend_from_slice(&carry);
             self.piece_start = Some(0);
             self.piece_new_bases = 0;
         }
         true
+    }
+
+    /// A buffer for the next block: a returned one when the pool is fully allocated (waiting for it,
+    /// so the same few buffers cycle through the caches), else a new one with room for a whole block.
+    fn next_buffer(&mut self) -> Vec<u8> {
+        let returned = match self.recycle {
+            Some(r) if self.allocated >= BLOCK_POOL => r.recv().ok(),
+            Some(r) => r.try_recv().ok(),
+            None => None,
+        };
+        if let Some(mut buffer) = returned {
+            buffer.clear();
+            return buffer;
+        }
+        self.allocated += 1;
+        Vec::with_capacity(self.params.block_bases + self.params.spec.k)
     }
 
     /// Feeds bases of the current record. Returns false if the consumer has stopped.
@@ -274,8 +295,10 @@ impl<'a> Segmenter<'a> {
 }
 
 /// Reads every input in order, segments it and sends blocks down `tx`. Errors are sent too.
+/// `hash_inline[i]`: hash input i from the bytes read here (a pipe, say), rather than elsewhere.
 pub fn read_inputs(
     inputs: &[(PathBuf, SequenceFormat)],
+    hash_inline: &[bool],
     params: &SegmentParams,
     tx: SyncSender<Result<Block, genome::Error>>,
     recycle: Receiver<Vec<u8>>,
@@ -286,7 +309,7 @@ pub fn read_inputs(
     let mut record_id: u32 = 0;
     let mut buf = Vec::with_capacity(READ_PIECE + 4096);
     for (source, (path, format)) in inputs.iter().enumerate() {
-        tap.start_file();
+        tap.start_file(hash_inline[source]);
         let opened = genome::open::open_records_tapped(path, Some(*format), Some(tap));
         let mut stream: Box<dyn RecordStream> = match opened {
             Ok((_, s)) => s,
@@ -348,7 +371,8 @@ pub fn read_inputs(
         // The record check (empty / all-N) of the last record runs on the final next_record().
         drop(stream);
         match tap.finish_file(path) {
-            Ok(digest) => seg.push_source_done(source, digest),
+            Ok(Some(digest)) => seg.push_source_done(source, digest),
+            Ok(None) => {}
             Err(e) => {
                 let _ = tx.send(Err(e));
                 return;

@@ -3,7 +3,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use flate2::bufread::MultiGzDecoder;
 use sha2::{Digest, Sha256};
@@ -40,23 +40,25 @@ pub struct InputTap {
 }
 
 impl InputTap {
-    /// Starts hashing a new file.
-    pub fn start_file(&self) {
-        *self.hasher.lock().expect("tap lock") = Some(Sha256::new());
+    /// Starts a new file, hashing what is read of it if `hash` (else it is hashed elsewhere).
+    pub fn start_file(&self, hash: bool) {
+        *self.hasher.lock().expect("tap lock") = hash.then(Sha256::new);
         self.hashed.store(0, Ordering::Relaxed);
     }
 
-    /// The hex digest of the file read since `start_file`, or of the file itself if the stream did
-    /// not read it to the end.
-    pub fn finish_file(&self, path: &Path) -> Result<String> {
-        let hasher = self.hasher.lock().expect("tap lock").take();
+    /// The hex digest of the file read since `start_file` (the file itself is hashed if the stream
+    /// did not read it to the end), or `None` if it was started without hashing.
+    pub fn finish_file(&self, path: &Path) -> Result<Option<String>> {
+        let Some(hasher) = self.hasher.lock().expect("tap lock").take() else {
+            return Ok(None);
+        };
         let size = std::fs::metadata(path)
             .map_err(|e| Error::io(path, e))?
             .len();
-        match hasher {
-            Some(h) if self.hashed.load(Ordering::Relaxed) == size => Ok(hex(&h.finalize())),
-            _ => sha256_file(path),
+        if self.hashed.load(Ordering::Relaxed) == size {
+            return Ok(Some(hex(&hasher.finalize())));
         }
+        sha256_file(path).map(Some)
     }
 }
 
@@ -185,17 +187,25 @@ pub fn read_sequences(path: &Path) -> Result<Vec<(String, Vec<u8>)>> {
 
 /// SHA-256 of a file's bytes, hex-encoded, for provenance records.
 pub fn sha256_file(path: &Path) -> Result<String> {
+    sha256_file_unless(path, &AtomicBool::new(false)).map(|d| d.expect("never stopped"))
+}
+
+/// [`sha256_file`] that gives up (`None`) once `stop` is set, for hashing beside other work.
+pub fn sha256_file_unless(path: &Path, stop: &AtomicBool) -> Result<Option<String>> {
     let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; READ_BUFFER];
     loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let n = file.read(&mut buf).map_err(|e| Error::io(path, e))?;
         if n == 0 {
             break;
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hex(&hasher.finalize()))
+    Ok(Some(hex(&hasher.finalize())))
 }
 
 pub fn hex(bytes: &[u8]) -> String {

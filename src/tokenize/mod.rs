@@ -5,7 +5,7 @@ pub mod hf;
 pub mod kmer;
 pub mod vocab;
 
-pub use kmer::{KmerSpec, UNK_CODE};
+pub use kmer::{CodeWord, KmerSpec, UNK_CODE};
 pub use vocab::{KmerTokenizer, VocabLimits, PAD_ID, PAD_TOKEN, UNK_ID, UNK_TOKEN};
 
 use std::path::PathBuf;
