@@ -16,7 +16,7 @@ use super::config::{CorpusConfig, TokenWidth, DEFAULT_K, DEFAULT_STRIDE};
 use super::format::*;
 use super::segment::{read_inputs, Block, RecordInfo, SegmentParams, BLOCK_BASES, BLOCK_POOL};
 use super::{Error, Result};
-use crate::fsutil::{write_atomic, StagingDir};
+use crate::fsutil::StagingDir;
 use crate::genome::nucleotide::BaseCounts;
 use crate::genome::open::{detect_format, sha256_file, sha256_file_unless, InputTap};
 use crate::genome::SequenceFormat;
@@ -172,17 +172,27 @@ impl<C: CodeWord> CodeSink<C> {
     }
 }
 
+/// Slots of pass 1's count table: every u16 value for 16-bit codes, else one per k-mer.
+fn count_slots<C: CodeWord>(spec: KmerSpec) -> usize {
+    if C::BYTES == 2 {
+        1 << 16
+    } else {
+        spec.n_kmers()
+    }
+}
+
 /// Adds `codes` to `counts`. 16-bit codes count into a table over every u16 value (no branch;
-/// `unk`, u16::MAX, lands in the last slot, cut off when pass 1 ends); 32-bit ones skip `unk`.
-fn count_codes<C: CodeWord>(codes: &[C], counts: &mut [u64]) {
+/// `unk`, u16::MAX, lands in the last slot, moved out when pass 1 ends); 32-bit ones count `unk`
+/// codes apart, in `unk`.
+fn count_codes<C: CodeWord>(codes: &[C], counts: &mut [u64], unk: &mut u64) {
     if C::BYTES == 2 {
         codes.iter().for_each(|c| counts[c.raw()] += 1);
         return;
     }
     for &c in codes {
-        let c = c.code();
-        if c != UNK_CODE {
-            counts[c as usize] += 1;
+        match c.code() {
+            UNK_CODE => *unk += 1,
+            c => counts[c as usize] += 1,
         }
     }
 }
@@ -192,6 +202,8 @@ struct Pass1<C> {
     spec: KmerSpec,
     sink: CodeSink<C>,
     counts: Vec<u64>,
+    /// Tokens whose k-mer has a base other than A/C/G/T.
+    unk_codes: u64,
     docs: Vec<DocEntry>,
     records: Vec<RecordInfo>,
     source_sha256: Vec<Option<String>>,
@@ -224,12 +236,9 @@ impl<C: CodeWord> Pass1<C> {
         let (per_piece, first) = match &mut self.sink {
             CodeSink::Memory(v) if direct => {
                 let first = v.len();
-                (self.spec.codes_of_many_par(&seqs, &clean, v), first)
+                (self.spec.codes_of_many(&seqs, &clean, v), first)
             }
-            _ => (
-                self.spec.codes_of_many_par(&seqs, &clean, &mut self.codes),
-                0,
-            ),
+            _ => (self.spec.codes_of_many(&seqs, &clean, &mut self.codes), 0),
         };
         for (piece, &n) in block.pieces.iter().zip(&per_piece) {
             if let Some(start) = piece.starts_doc {
@@ -255,7 +264,7 @@ impl<C: CodeWord> Pass1<C> {
             CodeSink::Memory(v) if direct => &v[first..],
             _ => &self.codes[..],
         };
-        count_codes(new_codes, &mut self.counts);
+        count_codes(new_codes, &mut self.counts, &mut self.unk_codes);
         if !direct {
             self.sink.push(&self.codes, codes_path)?;
         }
@@ -308,14 +317,8 @@ fn pass1<C: CodeWord>(
         spec,
         // Reserving is free (pages are touched only when written) and spares reallocation copies.
         sink: CodeSink::Memory(crate::mem::huge_vec(IN_MEMORY_TOKENS)),
-        counts: vec![
-            0;
-            if C::BYTES == 2 {
-                1 << 16
-            } else {
-                spec.n_kmers()
-            }
-        ],
+        counts: vec![0; count_slots::<C>(spec)],
+        unk_codes: 0,
         docs: Vec::new(),
         records: Vec::new(),
         source_sha256: vec![None; inputs.len()],
@@ -373,6 +376,9 @@ fn pass1<C: CodeWord>(
         return Err(Error::Interrupted);
     }
     p1.close_doc();
+    if C::BYTES == 2 {
+        p1.unk_codes += p1.counts[u16::MAX as usize];
+    }
     p1.counts.truncate(spec.n_kmers());
     if let CodeSink::File(w, _) = &mut p1.sink {
         w.flush().map_err(io_err(&codes_path))?;
@@ -471,8 +477,13 @@ impl<'a> IdLookup<'a> {
     }
 
     /// Appends the ids of `codes` to `out` (as `W`: the caller checked they fit); returns how many
-    /// are `unk`.
-    fn extend<C: CodeWord, W: CodeWord>(&self, codes: &[C], out: &mut Vec<W>) -> usize {
+    /// are `unk` if `count_unk` (else 0).
+    fn extend<C: CodeWord, W: CodeWord>(
+        &self,
+        codes: &[C],
+        out: &mut Vec<W>,
+        count_unk: bool,
+    ) -> usize {
         let start = out.len();
         match &self.dense {
             Some(table) => out.extend(codes.iter().map(|c| W::from_code(table[c.raw()]))),
@@ -482,26 +493,34 @@ impl<'a> IdLookup<'a> {
                     .map(|c| W::from_code(self.tok.id_of_code(c.code()))),
             ),
         }
+        if !count_unk {
+            return 0;
+        }
         let unk = W::from_code(crate::tokenize::UNK_ID);
         out[start..].iter().filter(|&&id| id == unk).count()
     }
 }
 
-/// Ids per buffer handed to the writer thread.
-const WRITE_CHUNK_TOKENS: usize = 1 << 18;
+/// Ids per buffer handed to the writer thread: small enough to stay in cache.
+const WRITE_CHUNK_TOKENS: usize = 1 << 16;
+/// Id buffers in circulation: one being filled, one queued, one being written.
+const WRITE_POOL: usize = 3;
 
 /// Writes token ids (`W`: u16 or u32) on a thread of its own, so that mapping one chunk overlaps
-/// the kernel's copy of the last; a few buffers circulate between the two threads.
+/// the kernel's copy of the last; the same few buffers circulate between the two threads.
 struct IdWriter<W> {
-    tx: Option<std::sync::mpsc::SyncSender<Vec<W>>>,
-    returned: std::sync::mpsc::Receiver<Vec<W>>,
+    tx: Option<SyncSender<Vec<W>>>,
+    returned: Receiver<Vec<W>>,
+    allocated: usize,
     writer: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
 impl<W: CodeWord> IdWriter<W> {
-    fn new(mut file: File) -> Self {
-        let (tx, rx) = sync_channel::<Vec<W>>(2);
-        let (back_tx, returned) = sync_channel::<Vec<W>>(4);
+    /// Writes to `file`, which will hold `n_ids` ids.
+    fn new(mut file: File, n_ids: u64) -> Self {
+        preallocate(&file, n_ids * W::BYTES as u64);
+        let (tx, rx) = sync_channel::<Vec<W>>(1);
+        let (back_tx, returned) = sync_channel::<Vec<W>>(WRITE_POOL);
         let writer = std::thread::spawn(move || -> std::io::Result<()> {
             for ids in rx {
                 file.write_all(le_bytes(&ids))?;
@@ -512,8 +531,24 @@ impl<W: CodeWord> IdWriter<W> {
         Self {
             tx: Some(tx),
             returned,
+            allocated: 0,
             writer: Some(writer),
         }
+    }
+
+    /// An empty buffer: a new one while the pool is not all allocated, else one the writer is done
+    /// with (waiting for it). `None` if the writer has stopped.
+    fn buffer(&mut self) -> Option<Vec<W>> {
+        let mut ids = match self.returned.try_recv() {
+            Ok(ids) => ids,
+            Err(_) if self.allocated < WRITE_POOL => {
+                self.allocated += 1;
+                Vec::with_capacity(WRITE_CHUNK_TOKENS)
+            }
+            Err(_) => self.returned.recv().ok()?,
+        };
+        ids.clear();
+        Some(ids)
     }
 
     /// Maps `codes` to ids and queues them (written in order); returns how many are `unk`. An error
@@ -522,12 +557,12 @@ impl<W: CodeWord> IdWriter<W> {
         &mut self,
         codes: &[C],
         lookup: &IdLookup,
+        count_unk: bool,
     ) -> std::result::Result<usize, ()> {
         let mut n_unk = 0;
         for chunk in codes.chunks(WRITE_CHUNK_TOKENS) {
-            let mut ids = self.returned.try_recv().unwrap_or_default();
-            ids.clear();
-            n_unk += lookup.extend(chunk, &mut ids);
+            let mut ids = self.buffer().ok_or(())?;
+            n_unk += lookup.extend(chunk, &mut ids, count_unk);
             let tx = self.tx.as_ref().expect("sender present until finish");
             tx.send(ids).map_err(|_| ())?;
         }
@@ -544,6 +579,20 @@ impl<W: CodeWord> IdWriter<W> {
     }
 }
 
+/// Reserves `bytes` of disk for a file about to be written: one extent allocation instead of one
+/// per page as the writes come. Advisory; a file system without fallocate just writes normally.
+fn preallocate(file: &File, bytes: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        if let Ok(len) = libc::off_t::try_from(bytes) {
+            // SAFETY: a plain syscall on an open descriptor; KEEP_SIZE only allocates (the size
+            // grows as data is written), and a failure changes nothing.
+            unsafe { libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_KEEP_SIZE, 0, len) };
+        }
+    }
+}
+
 /// Pass 2: codes (stored as `C`) -> ids, written as `W`; returns `unk` tokens per source.
 fn pass2<C: CodeWord, W: CodeWord>(
     staging: &Path,
@@ -555,7 +604,7 @@ fn pass2<C: CodeWord, W: CodeWord>(
     let codes_path = staging.join(CODES_FILE);
     let tokens_path = staging.join(TOKENS_FILE);
     let file = File::create(&tokens_path).map_err(io_err(&tokens_path))?;
-    let mut output = IdWriter::<W>::new(file);
+    let mut output = IdWriter::<W>::new(file, p1.tokens);
     let mut unk = UnkCounter {
         docs: &p1.docs,
         records: &p1.records,
@@ -563,11 +612,16 @@ fn pass2<C: CodeWord, W: CodeWord>(
         per_source: vec![0; n_sources],
     };
     let lookup = IdLookup::new::<C>(tok);
+    // The counts say whether any token maps to `unk` (an N in the k-mer, or a k-mer left out of
+    // the vocabulary); usually none does, and pass 2 need not look for them.
+    let any_unk = p1.unk_codes > 0
+        || (p1.counts.iter().enumerate())
+            .any(|(code, &n)| n > 0 && tok.id_of_code(code as u32) == crate::tokenize::UNK_ID);
     let mut ids: Vec<u32> = Vec::new();
     let mut done = 0u64;
     // Maps one run of codes and queues it; false once the writer has stopped.
     let mut emit = |codes: &[C]| -> bool {
-        let Ok(n_unk) = output.push(codes, &lookup) else {
+        let Ok(n_unk) = output.push(codes, &lookup, any_unk) else {
             return false;
         };
         let unk_ids = (n_unk > 0).then(|| {
@@ -647,7 +701,7 @@ fn write_documents(dir: &Path, docs: &[DocEntry]) -> Result<()> {
         bytes.extend_from_slice(&d.to_bytes());
     }
     let path = dir.join(DOCUMENTS_FILE);
-    write_atomic(&path, &bytes).map_err(io_err(&path))
+    std::fs::write(&path, &bytes).map_err(io_err(&path))
 }
 
 /// Per input file: path, checksum (hashed while reading, else now), and what it contributed.
@@ -748,7 +802,7 @@ fn write_records_tsv(
             r.dropped_n
         ));
     }
-    write_atomic(path, text.as_bytes()).map_err(io_err(path))
+    std::fs::write(path, text.as_bytes()).map_err(io_err(path))
 }
 
 /// Builds a corpus from a resolved config. `interrupted` (set by Ctrl-C) aborts cleanly.
@@ -880,7 +934,7 @@ impl Build<'_> {
         };
         let text = toml::to_string_pretty(&manifest).map_err(|e| Error::Config(e.to_string()))?;
         let mpath = dir.join(MANIFEST_FILE);
-        write_atomic(&mpath, text.as_bytes()).map_err(io_err(&mpath))?;
+        std::fs::write(&mpath, text.as_bytes()).map_err(io_err(&mpath))?;
         if self.interrupted.load(Ordering::Relaxed) {
             return Err(Error::Interrupted);
         }

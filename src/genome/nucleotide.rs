@@ -109,6 +109,32 @@ static COUNT_SLOT: [u8; 256] = {
     t
 };
 
+/// The fast path of a FASTA reader: copies the leading stretch of `text` that is plain A/C/G/T
+/// (either case) in lines of at least 32 bases, newlines dropped, upper-cased, onto `out`, and adds
+/// the bases to `counts`. Returns (bytes of `text` consumed, newlines among them); it stops, leaving
+/// the rest to the line-by-line path, at anything else (a header, N, '\r', a short line) and
+/// within 64 bytes of the end. Without AVX2 it consumes nothing.
+pub fn push_plain_lines(text: &[u8], out: &mut Vec<u8>, counts: &mut BaseCounts) -> (usize, u64) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        let start = out.len();
+        out.resize(start + text.len(), 0);
+        let mut n = [0u64; 6];
+        // SAFETY: AVX2 is present; the function reads `text` and writes at most `text.len()` bytes
+        // (its stores stay below the bytes it reads), which `out[start..]` has room for.
+        let (consumed, written, newlines) =
+            unsafe { simd::copy_plain_lines_avx2(text, &mut out[start..], &mut n) };
+        out.truncate(start + written);
+        counts.a += n[0];
+        counts.c += n[1];
+        counts.g += n[2];
+        counts.t += n[3];
+        return (consumed, newlines);
+    }
+    let _ = (text, out, counts);
+    (0, 0)
+}
+
 /// [`push_sequence_line`] that also adds the bases to `counts`. Long runs of A/C/G/T (either case) go
 /// through AVX2 32 bytes at a time where the CPU has it; everything else through the scalar loop.
 pub fn push_sequence_line_counted(
@@ -160,6 +186,52 @@ pub fn push_sequence_line_counted(
 #[cfg(target_arch = "x86_64")]
 mod simd {
     use std::arch::x86_64::*;
+
+    /// Copies 32-byte chunks of `src` holding only A/C/G/T/a/c/g/t and at most one '\n' into
+    /// `dst`, upper-cased, the newline dropped: the chunk is stored, then the 32 bytes after the
+    /// newline are stored over it from the newline's position (bytes past the chunk are rewritten
+    /// by the next store, or lie past what is reported written). Stops at the first chunk that does
+    /// not qualify, or with fewer than 64 bytes left (the second load reaches up to 64 bytes
+    /// ahead). Returns (bytes consumed, bytes written, newlines).
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn copy_plain_lines_avx2(
+        src: &[u8],
+        dst: &mut [u8],
+        n: &mut [u64; 6],
+    ) -> (usize, usize, u64) {
+        assert!(dst.len() >= src.len());
+        let upper = _mm256_set1_epi8(0xDFu8 as i8);
+        let newline = _mm256_set1_epi8(b'\n' as i8);
+        let bases = [b'A', b'C', b'G', b'T'].map(|b| _mm256_set1_epi8(b as i8));
+        let (mut i, mut j, mut lines) = (0usize, 0usize, 0u64);
+        while i + 64 <= src.len() {
+            let raw = _mm256_loadu_si256(src.as_ptr().add(i).cast());
+            let v = _mm256_and_si256(raw, upper);
+            let m = bases.map(|b| _mm256_movemask_epi8(_mm256_cmpeq_epi8(v, b)) as u32);
+            let acgt = m[0] | m[1] | m[2] | m[3];
+            _mm256_storeu_si256(dst.as_mut_ptr().add(j).cast(), v);
+            if acgt == u32::MAX {
+                i += 32;
+                j += 32;
+            } else {
+                let nl = _mm256_movemask_epi8(_mm256_cmpeq_epi8(raw, newline)) as u32;
+                if acgt | nl != u32::MAX || nl.count_ones() != 1 {
+                    break;
+                }
+                let p = nl.trailing_zeros() as usize;
+                let after = _mm256_loadu_si256(src.as_ptr().add(i + p + 1).cast());
+                let after = _mm256_and_si256(after, upper);
+                _mm256_storeu_si256(dst.as_mut_ptr().add(j + p).cast(), after);
+                i += 32;
+                j += 31;
+                lines += 1;
+            }
+            for (slot, mask) in n.iter_mut().zip(m) {
+                *slot += mask.count_ones() as u64;
+            }
+        }
+        (i, j, lines)
+    }
 
     /// Copies the leading 32-byte chunks of `src` that hold only A/C/G/T/a/c/g/t into `dst`,
     /// upper-cased, counting each base into `n[0..4]`. A last partial chunk is taken too, through

@@ -90,6 +90,15 @@ fn open_decompressed_tapped<'a>(
     path: &Path,
     tap: Option<&'a InputTap>,
 ) -> Result<Box<dyn BufRead + Send + 'a>> {
+    open_buffered(path, tap, READ_BUFFER)
+}
+
+/// [`open_decompressed_tapped`] with buffers of `capacity` bytes.
+fn open_buffered<'a>(
+    path: &Path,
+    tap: Option<&'a InputTap>,
+    capacity: usize,
+) -> Result<Box<dyn BufRead + Send + 'a>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
         return Err(Error::io(
@@ -97,11 +106,11 @@ fn open_decompressed_tapped<'a>(
             std::io::Error::other("is a directory, not a sequence file"),
         ));
     }
-    let mut raw = BufReader::with_capacity(READ_BUFFER, TappedReader { inner: file, tap });
+    let mut raw = BufReader::with_capacity(capacity, TappedReader { inner: file, tap });
     let magic = raw.fill_buf().map_err(|e| Error::io(path, e))?;
     if magic.len() >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
         let decoder = MultiGzDecoder::new(raw);
-        Ok(Box::new(BufReader::with_capacity(READ_BUFFER, decoder)))
+        Ok(Box::new(BufReader::with_capacity(capacity, decoder)))
     } else {
         Ok(Box::new(raw))
     }
@@ -142,7 +151,8 @@ fn sniff(path: &Path, reader: &mut dyn BufRead) -> Result<SequenceFormat> {
 
 /// Detects the format of a sequence file without reading it all.
 pub fn detect_format(path: &Path) -> Result<SequenceFormat> {
-    let mut reader = open_decompressed(path)?;
+    // A small buffer: only the first line is looked at.
+    let mut reader = open_buffered(path, None, 8 << 10)?;
     sniff(path, &mut *reader)
 }
 

@@ -168,12 +168,12 @@ impl KmerSpec {
     /// bases are packed 4 to a byte first, then every k-mer is one 32-bit load and two shifts,
     /// independent of its neighbours (no chain of shifts through the sequence), so the loop runs
     /// at the CPU's full width.
-    fn fill_codes_clean<C: CodeWord>(&self, seq: &[u8], first: usize, dst: &mut [MaybeUninit<C>]) {
+    fn fill_codes_clean<C: CodeWord>(&self, seq: &[u8], dst: &mut [MaybeUninit<C>]) {
         if dst.is_empty() {
             return;
         }
         let (k, s) = (self.k, self.stride);
-        let span = &seq[first..first + (dst.len() - 1) * s + k];
+        let span = &seq[..(dst.len() - 1) * s + k];
         let packed = pack_bases(span);
         let mut done = 0;
         #[cfg(target_arch = "x86_64")]
@@ -194,10 +194,11 @@ impl KmerSpec {
         }
     }
 
-    /// Appends the codes of several independent sequences to `out`, in parallel over chunks of
-    /// tokens; returns the token count of each sequence. `clean[i]` says sequence i is only
-    /// uppercase A/C/G/T (a faster path).
-    pub fn codes_of_many_par<C: CodeWord>(
+    /// Appends the codes of several independent sequences to `out`; returns the token count of
+    /// each. `clean[i]` says sequence i is only uppercase A/C/G/T (the faster path). Sequential on
+    /// purpose: the corpus builder runs it beside its reader and hashing threads, and handing each
+    /// block to a thread pool cost more than the k-mer kernel itself.
+    pub fn codes_of_many<C: CodeWord>(
         &self,
         seqs: &[&[u8]],
         clean: &[bool],
@@ -205,26 +206,15 @@ impl KmerSpec {
     ) -> Vec<usize> {
         let counts: Vec<usize> = seqs.iter().map(|s| self.n_tokens(s.len())).collect();
         append_filled(out, counts.iter().sum(), |mut rest| {
-            let mut work: Vec<WorkItem<C>> = Vec::new();
             for ((seq, &n), &is_clean) in seqs.iter().zip(&counts).zip(clean) {
-                let (mut dst, tail) = rest.split_at_mut(n);
+                let (dst, tail) = rest.split_at_mut(n);
                 rest = tail;
-                let mut first = 0;
-                while !dst.is_empty() {
-                    let take = dst.len().min(PAR_CHUNK_TOKENS);
-                    let (head, more) = dst.split_at_mut(take);
-                    work.push((seq, is_clean, first * self.stride, head));
-                    first += take;
-                    dst = more;
+                if is_clean {
+                    self.fill_codes_clean(seq, dst)
+                } else {
+                    self.fill_codes(seq, 0, dst)
                 }
             }
-            work.into_par_iter().for_each(|(seq, is_clean, pos, dst)| {
-                if is_clean {
-                    self.fill_codes_clean(seq, pos, dst)
-                } else {
-                    self.fill_codes(seq, pos, dst)
-                }
-            });
         });
         counts
     }
@@ -242,10 +232,6 @@ impl KmerSpec {
         });
     }
 }
-
-/// A piece of parallel k-mer work: the sequence, whether it is clean, the first token's base
-/// position, and where its codes go.
-type WorkItem<'a, C> = (&'a [u8], bool, usize, &'a mut [MaybeUninit<C>]);
 
 /// Appends `n` values to `out`, written by `fill` straight into the spare capacity: no zeroing
 /// pass first (which would touch every new page twice). `fill` must write all `n`.
@@ -450,12 +436,12 @@ mod tests {
                 let spec = KmerSpec::new(k, stride).unwrap();
                 let (mut a, mut b): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
                 spec.codes_into(&seq, &mut a);
-                spec.codes_of_many_par(&[&seq[..], &seq[7..]], &[true, true], &mut b);
+                spec.codes_of_many(&[&seq[..], &seq[7..]], &[true, true], &mut b);
                 spec.codes_into(&seq[7..], &mut a);
                 assert_eq!(a, b, "k={k} stride={stride}");
                 if k <= u16::MAX_K {
                     let mut narrow: Vec<u16> = Vec::new();
-                    spec.codes_of_many_par(&[&seq[..], &seq[7..]], &[true, true], &mut narrow);
+                    spec.codes_of_many(&[&seq[..], &seq[7..]], &[true, true], &mut narrow);
                     let widened: Vec<u32> = narrow.iter().map(|c| c.code()).collect();
                     assert_eq!(widened, a, "u16 codes, k={k} stride={stride}");
                 }
@@ -465,13 +451,13 @@ mod tests {
                         let piece = &seq[start..start + len];
                         let (mut a, mut b): (Vec<u32>, Vec<u32>) = (Vec::new(), vec![7]);
                         spec.codes_into(piece, &mut a);
-                        spec.codes_of_many_par(&[piece], &[true], &mut b);
+                        spec.codes_of_many(&[piece], &[true], &mut b);
                         assert_eq!(a, b[1..], "k={k} stride={stride} start={start} len={len}");
                     }
                 }
             }
         }
-        // Longer than one parallel work item, so items start inside the sequence.
+        // Long enough for many AVX2 groups and a tail.
         let long: Vec<u8> = seq
             .iter()
             .cycle()
@@ -482,7 +468,7 @@ mod tests {
             let spec = KmerSpec::new(k, stride).unwrap();
             let (mut a, mut b): (Vec<u32>, Vec<u32>) = (Vec::new(), Vec::new());
             spec.codes_into(&long, &mut a);
-            spec.codes_of_many_par(&[&long[..]], &[true], &mut b);
+            spec.codes_of_many(&[&long[..]], &[true], &mut b);
             assert_eq!(a, b, "k={k} stride={stride}");
         }
     }
