@@ -160,6 +160,33 @@ fn test_plain_gzip_and_genbank_agree() {
     }
     assert_eq!(all[0], all[1], "gzip");
     assert_eq!(all[0], all[2], "genbank");
+
+    // All three in one corpus: each source's recorded SHA-256 is that of its file's bytes (they are
+    // hashed on a thread of their own, beside the parsing).
+    let out = tmp.path().join("all");
+    ok(&[
+        "corpus",
+        "build",
+        "--fasta",
+        &plain,
+        &gz,
+        "--genbank",
+        &gbk,
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let sources = Corpus::open(&out).unwrap().manifest.sources;
+    let digests: Vec<String> = sources.iter().map(|s| s.sha256.clone()).collect();
+    let expected: Vec<String> = [&plain, &gz, &gbk]
+        .iter()
+        .map(|p| {
+            use sha2::Digest;
+            let d = sha2::Sha256::digest(std::fs::read(p).unwrap());
+            d.iter().map(|b| format!("{b:02x}")).collect()
+        })
+        .collect();
+    assert_eq!(digests, expected);
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::config::{CorpusConfig, TokenWidth, DEFAULT_K, DEFAULT_STRIDE};
@@ -306,6 +307,7 @@ impl<C: CodeWord> Pass1<C> {
 /// Runs pass 1 over every input: a reader thread feeds blocks, this thread tokenizes them.
 fn pass1<C: CodeWord>(
     inputs: &[(PathBuf, SequenceFormat)],
+    hash_inline: &[bool],
     cfg: &CorpusConfig,
     spec: KmerSpec,
     staging: &Path,
@@ -335,19 +337,10 @@ fn pass1<C: CodeWord>(
         block_bases: BLOCK_BASES,
     };
     let tap = InputTap::default();
-    // Regular files are hashed on a thread of their own, beside the parsing (SHA-256 is a good part
-    // of a small build); anything else (a pipe) as the reader reads it.
-    let hash_apart: Vec<bool> = inputs
-        .iter()
-        .map(|(p, _)| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
-        .collect();
-    let hash_inline: Vec<bool> = hash_apart.iter().map(|apart| !apart).collect();
-    let stop_hashing = AtomicBool::new(false);
     let (tx, rx) = sync_channel::<std::result::Result<Block, crate::genome::Error>>(2);
     let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(BLOCK_POOL);
     std::thread::scope(|scope| -> Result<()> {
-        let hasher = scope.spawn(|| hash_files(inputs, &hash_apart, &stop_hashing));
-        let (hash_inline, params, tap) = (&hash_inline, &params, &tap);
+        let (params, tap) = (&params, &tap);
         scope.spawn(move || {
             read_inputs(
                 inputs,
@@ -359,18 +352,7 @@ fn pass1<C: CodeWord>(
                 tap,
             )
         });
-        let tokenized = p1.tokenize_blocks(rx, recycle_tx, &codes_path, interrupted, progress, tap);
-        if tokenized.is_err() {
-            stop_hashing.store(true, Ordering::Relaxed);
-        }
-        let digests = hasher.join().expect("hashing thread panicked");
-        tokenized?;
-        for (slot, digest) in p1.source_sha256.iter_mut().zip(digests?) {
-            if digest.is_some() {
-                *slot = digest;
-            }
-        }
-        Ok(())
+        p1.tokenize_blocks(rx, recycle_tx, &codes_path, interrupted, progress, tap)
     })?;
     if interrupted.load(Ordering::Relaxed) {
         return Err(Error::Interrupted);
@@ -386,20 +368,63 @@ fn pass1<C: CodeWord>(
     Ok(p1)
 }
 
-/// SHA-256 of each input marked in `which` (`None` for the others, or for all once `stop` is set).
-fn hash_files(
-    inputs: &[(PathBuf, SequenceFormat)],
-    which: &[bool],
-    stop: &AtomicBool,
-) -> Result<Vec<Option<String>>> {
-    let mut digests = Vec::with_capacity(inputs.len());
-    for ((path, _), &hash) in inputs.iter().zip(which) {
-        digests.push(match hash {
-            true => sha256_file_unless(path, stop)?,
-            false => None,
+/// SHA-256 of the input files that are regular files, computed on a thread of its own beside both
+/// passes (hashing is a good part of a small build) and collected when the manifest is written;
+/// anything else (a pipe) is hashed by the reader as it reads. Dropped unfinished (an error,
+/// Ctrl-C), it tells the thread to stop.
+struct BackgroundHashes {
+    /// Per input: hashed here (else by the reader).
+    apart: Vec<bool>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<Vec<Option<String>>>>>,
+}
+
+impl BackgroundHashes {
+    fn start(inputs: &[(PathBuf, SequenceFormat)]) -> Self {
+        let apart: Vec<bool> = inputs
+            .iter()
+            .map(|(p, _)| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
+            .collect();
+        let paths: Vec<(PathBuf, bool)> = inputs
+            .iter()
+            .zip(&apart)
+            .map(|((p, _), &a)| (p.clone(), a))
+            .collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_thread = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut digests = Vec::with_capacity(paths.len());
+            for (path, hash) in &paths {
+                digests.push(match hash {
+                    true => sha256_file_unless(path, &stop_thread)?,
+                    false => None,
+                });
+            }
+            Ok(digests)
         });
+        Self {
+            apart,
+            stop,
+            thread: Some(thread),
+        }
     }
-    Ok(digests)
+
+    /// Per input: whether the reader must hash it.
+    fn hash_inline(&self) -> Vec<bool> {
+        self.apart.iter().map(|apart| !apart).collect()
+    }
+
+    /// Waits for the digests (`None` for inputs the reader hashed).
+    fn finish(mut self) -> Result<Vec<Option<String>>> {
+        let thread = self.thread.take().expect("joined once");
+        thread.join().expect("hashing thread panicked")
+    }
+}
+
+impl Drop for BackgroundHashes {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Picks exactly round(valid_frac * n) validation documents, reproducibly from the seed.
@@ -863,8 +888,10 @@ impl Build<'_> {
     fn finish<C: CodeWord>(mut self) -> Result<BuildReport> {
         let (cfg, spec) = (self.cfg, self.spec);
         let staging = self.staging.path();
+        let hashes = BackgroundHashes::start(&self.inputs);
         let mut p1: Pass1<C> = pass1(
             &self.inputs,
+            &hashes.hash_inline(),
             cfg,
             spec,
             staging,
@@ -892,6 +919,11 @@ impl Build<'_> {
             false => pass2::<C, u16>(staging, &mut p1, &tok, n_sources, self.interrupted)?,
         };
         assign_split(&mut p1.docs, cfg.split.valid_frac, cfg.split.seed);
+        for (slot, digest) in p1.source_sha256.iter_mut().zip(hashes.finish()?) {
+            if digest.is_some() {
+                *slot = digest;
+            }
+        }
         self.write_out(&mut p1, &tok, wide, &unk_per_source)
     }
 
