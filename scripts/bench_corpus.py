@@ -109,10 +109,13 @@ def decompress_only(path):
 
 
 def main():
+    global GENOLM
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=11, help="genolm runs per case (best and median)")
     ap.add_argument("--py-repeats", type=int, default=3, help="Python anchor runs per case (best)")
+    ap.add_argument("--genolm", type=Path, default=None, help="the genolm binary to time (another build, say)")
     args = ap.parse_args()
+    GENOLM = args.genolm or GENOLM
     ecoli = SHARED / "ecoli-k12-mg1655/GCF_000005845.2_ASM584v2_genomic.fna"
     chr20 = SHARED / "human_grch37_chr20/20.fa.gz"
     if not ecoli.exists():
