@@ -140,8 +140,7 @@ fn le_bytes<T: CodeWord>(v: &[T]) -> &[u8] {
 /// directory past [`IN_MEMORY_TOKENS`], so a genome of any size builds in bounded memory.
 enum CodeSink<C> {
     Memory(Vec<C>),
-    /// The file and a scratch buffer for the codes' bytes.
-    File(BufWriter<File>, Vec<u8>),
+    File(BufWriter<File>),
 }
 
 /// 8M codes = 32 MB: bacterial genomes stay in memory, chromosomes spill.
@@ -154,20 +153,13 @@ impl<C: CodeWord> CodeSink<C> {
                 v.extend_from_slice(codes);
                 return Ok(());
             }
-            let file = File::create(path).map_err(io_err(path))?;
-            let mut w = BufWriter::with_capacity(1 << 20, file);
-            let mut bytes = Vec::new();
-            for chunk in v.chunks(1 << 18) {
-                bytes.clear();
-                C::extend_le(chunk, &mut bytes);
-                w.write_all(&bytes).map_err(io_err(path))?;
-            }
-            *self = CodeSink::File(w, bytes);
+            let mut w =
+                BufWriter::with_capacity(1 << 20, File::create(path).map_err(io_err(path))?);
+            w.write_all(le_bytes(v)).map_err(io_err(path))?;
+            *self = CodeSink::File(w);
         }
-        if let CodeSink::File(w, bytes) = self {
-            bytes.clear();
-            C::extend_le(codes, bytes);
-            w.write_all(bytes).map_err(io_err(path))?;
+        if let CodeSink::File(w) = self {
+            w.write_all(le_bytes(codes)).map_err(io_err(path))?;
         }
         Ok(())
     }
@@ -362,7 +354,7 @@ fn pass1<C: CodeWord>(
         p1.unk_codes += p1.counts[u16::MAX as usize];
     }
     p1.counts.truncate(spec.n_kmers());
-    if let CodeSink::File(w, _) = &mut p1.sink {
+    if let CodeSink::File(w) = &mut p1.sink {
         w.flush().map_err(io_err(&codes_path))?;
     }
     Ok(p1)
@@ -667,7 +659,7 @@ fn pass2<C: CodeWord, W: CodeWord>(
                 }
             }
         }
-        CodeSink::File(..) => {
+        CodeSink::File(_) => {
             let file = File::open(&codes_path).map_err(io_err(&codes_path))?;
             let mut input = BufReader::with_capacity(1 << 20, file);
             let mut raw = vec![0u8; PASS2_TOKENS * C::BYTES];

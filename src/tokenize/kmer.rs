@@ -22,7 +22,6 @@ pub trait CodeWord: sealed::Sealed + Copy + PartialEq + Default + Send + Sync + 
     /// The stored value itself, as an index (u16 codes index a table of every value).
     fn raw(self) -> usize;
     fn from_le(bytes: &[u8]) -> Self;
-    fn extend_le(codes: &[Self], out: &mut Vec<u8>);
 }
 
 mod sealed {
@@ -54,9 +53,6 @@ impl CodeWord for u16 {
     fn from_le(bytes: &[u8]) -> Self {
         u16::from_le_bytes([bytes[0], bytes[1]])
     }
-    fn extend_le(codes: &[Self], out: &mut Vec<u8>) {
-        out.extend(codes.iter().flat_map(|c| c.to_le_bytes()));
-    }
 }
 
 impl CodeWord for u32 {
@@ -76,9 +72,6 @@ impl CodeWord for u32 {
     }
     fn from_le(bytes: &[u8]) -> Self {
         u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
-    }
-    fn extend_le(codes: &[Self], out: &mut Vec<u8>) {
-        out.extend(codes.iter().flat_map(|c| c.to_le_bytes()));
     }
 }
 
@@ -244,8 +237,8 @@ fn append_filled<C>(out: &mut Vec<C>, n: usize, fill: impl FnOnce(&mut [MaybeUni
     unsafe { out.set_len(start + n) };
 }
 
-/// Uppercase A/C/G/T packed 2 bits each, 4 per byte, first base in the highest bits, followed by 4
-/// zero bytes so that a 32-bit load at any base's byte stays in bounds.
+/// Uppercase A/C/G/T packed 2 bits each, 4 per byte, first base in the highest bits, followed by
+/// [`PACK_PAD`] zero bytes so that loads past the last base stay in bounds.
 fn pack_bases(seq: &[u8]) -> Vec<u8> {
     let mut packed = Vec::with_capacity(seq.len() / 4 + 1 + PACK_PAD);
     let mut seq = seq;
