@@ -59,6 +59,12 @@ fn resolve_inputs(cfg: &CorpusConfig) -> Result<Vec<(PathBuf, SequenceFormat)>> 
         );
     let mut out = Vec::new();
     for (path, given) in listed {
+        // A pipe (`<(zcat ...)`, /dev/stdin) can be read once only: its format is checked by the
+        // reader, on the same stream.
+        if !is_regular_file(path) {
+            out.push((path.clone(), given));
+            continue;
+        }
         let detected = detect_format(path)?;
         if detected != given {
             return Err(crate::genome::Error::FormatMismatch {
@@ -360,6 +366,10 @@ fn pass1<C: CodeWord>(
     Ok(p1)
 }
 
+fn is_regular_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+}
+
 /// SHA-256 of the input files that are regular files, computed on a thread of its own beside both
 /// passes (hashing is a good part of a small build) and collected when the manifest is written;
 /// anything else (a pipe) is hashed by the reader as it reads. Dropped unfinished (an error,
@@ -373,10 +383,7 @@ struct BackgroundHashes {
 
 impl BackgroundHashes {
     fn start(inputs: &[(PathBuf, SequenceFormat)]) -> Self {
-        let apart: Vec<bool> = inputs
-            .iter()
-            .map(|(p, _)| std::fs::metadata(p).is_ok_and(|m| m.is_file()))
-            .collect();
+        let apart: Vec<bool> = inputs.iter().map(|(p, _)| is_regular_file(p)).collect();
         let paths: Vec<(PathBuf, bool)> = inputs
             .iter()
             .zip(&apart)

@@ -46,16 +46,15 @@ impl InputTap {
         self.hashed.store(0, Ordering::Relaxed);
     }
 
-    /// The hex digest of the file read since `start_file` (the file itself is hashed if the stream
-    /// did not read it to the end), or `None` if it was started without hashing.
+    /// The hex digest of the file read since `start_file` (a regular file is hashed again if the
+    /// stream did not read it to the end; a pipe cannot be, and was read to its end), or `None` if
+    /// it was started without hashing.
     pub fn finish_file(&self, path: &Path) -> Result<Option<String>> {
         let Some(hasher) = self.hasher.lock().expect("tap lock").take() else {
             return Ok(None);
         };
-        let size = std::fs::metadata(path)
-            .map_err(|e| Error::io(path, e))?
-            .len();
-        if self.hashed.load(Ordering::Relaxed) == size {
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if !meta.is_file() || self.hashed.load(Ordering::Relaxed) == meta.len() {
             return Ok(Some(hex(&hasher.finalize())));
         }
         sha256_file(path).map(Some)
