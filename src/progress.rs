@@ -12,19 +12,21 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A bar over input bytes (compressed size, known up front) that also reports bases per second.
-    pub fn bytes_with_bp(total_bytes: u64, label: &str, enabled: bool) -> Self {
+    /// A bar over input bytes (compressed size, known up front) that also reports bases per second;
+    /// `None` (a pipe among the inputs: no size to go by) counts bytes without a bar or ETA.
+    pub fn bytes_with_bp(total_bytes: Option<u64>, label: &str, enabled: bool) -> Self {
         let bar = if enabled {
-            ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr())
+            ProgressBar::with_draw_target(total_bytes, ProgressDrawTarget::stderr())
         } else {
             ProgressBar::hidden()
         };
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} ETA {eta}",
-            )
-            .expect("valid template"),
-        );
+        let template = match total_bytes {
+            Some(_) => {
+                "{prefix} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} ETA {eta}"
+            }
+            None => "{prefix} [{elapsed_precise}] {spinner} {bytes} {msg}",
+        };
+        bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
         bar.set_prefix(label.to_string());
         Self {
             bar,

@@ -846,10 +846,14 @@ pub fn build_corpus(
     validate(cfg, spec)?;
     let inputs = resolve_inputs(cfg)?;
     let staging = StagingDir::create(out, overwrite)?;
-    let total_bytes: u64 = inputs
+    let total_bytes: Option<u64> = inputs
         .iter()
-        .filter_map(|(p, _)| std::fs::metadata(p).ok())
-        .map(|m| m.len())
+        .map(|(p, _)| {
+            std::fs::metadata(p)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+        })
         .sum();
     let progress = Progress::bytes_with_bp(total_bytes, "corpus", show_progress);
     let run = Build {

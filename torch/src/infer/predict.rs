@@ -202,7 +202,8 @@ pub fn predict_file(
     let mut file = AtomicFile::create(out).map_err(io_err(out))?;
     file.write_all(predictions_header(classes, false).as_bytes())
         .map_err(io_err(out))?;
-    let size = std::fs::metadata(input).map_err(io_err(input))?.len();
+    let meta = std::fs::metadata(input).map_err(io_err(input))?;
+    let size = meta.is_file().then_some(meta.len());
     let bar = genolm::progress::Progress::bytes_with_bp(size, "predict", o.progress);
     let started = Instant::now();
     let mut s = PredictSummary {
