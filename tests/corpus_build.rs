@@ -188,10 +188,7 @@ fn test_plain_gzip_and_genbank_agree() {
 /// SHA-256 of bytes, hex.
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    genolm::genome::open::hex(&sha2::Sha256::digest(bytes))
 }
 
 #[test]
