@@ -16,7 +16,7 @@ use crate::genome::{self, RecordStream, SequenceFormat};
 use crate::tokenize::KmerSpec;
 
 /// Bases per block handed to the tokenizer: small enough that the few blocks in flight stay in the
-/// CPU's caches (every block buffer is reused), large enough to split across threads.
+/// CPU's caches (every block buffer is reused), large enough that handing one over is cheap.
 pub const BLOCK_BASES: usize = 1 << 18;
 /// Block buffers in circulation: one filling, two queued, one being tokenized.
 pub const BLOCK_POOL: usize = 4;

@@ -368,13 +368,9 @@ mod tests {
                     text.push_str(eol);
                 }
             }
-            let expected: Vec<_> = naive(&text)
-                .into_iter()
-                .filter(|r| !r.1.is_empty())
-                .collect();
-            if expected.len() != naive(&text).len()
-                || expected.iter().any(|r| !r.1.iter().any(|&b| b != b'N'))
-            {
+            let expected = naive(&text);
+            // `all` holds for an empty record too.
+            if expected.iter().any(|r| r.1.iter().all(|&b| b == b'N')) {
                 continue; // an empty or all-N record is an error, tested elsewhere
             }
             for capacity in [7, 100, 4096, 1 << 18] {
