@@ -10,7 +10,9 @@
 //! touches of fresh memory and process start-up; see BENCHMARKS.md.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
+
+use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -29,7 +31,6 @@ use crate::progress::Progress;
 use crate::tokenize::{hf, CodeWord, KmerSpec, KmerTokenizer, VocabLimits, UNK_CODE};
 
 const CODES_FILE: &str = "codes.tmp";
-const PASS2_TOKENS: usize = 1 << 22;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BuildReport {
@@ -126,6 +127,15 @@ fn resolve_spec(cfg: &CorpusConfig, given: Option<&KmerTokenizer>) -> Result<Kme
     Ok(tok.spec())
 }
 
+/// A thread named `genolm-<role>` (as `top -H` and profilers show it).
+fn thread_named(role: &str) -> std::thread::Builder {
+    std::thread::Builder::new().name(format!("genolm-{role}"))
+}
+
+fn thread_error(name: &'static str) -> impl Fn(std::io::Error) -> Error {
+    move |source| Error::Thread { name, source }
+}
+
 /// Per-source accumulation while building.
 #[derive(Default, Clone)]
 struct SourceTally {
@@ -146,20 +156,50 @@ fn le_bytes<T: CodeWord>(v: &[T]) -> &[u8] {
     unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
 }
 
-/// Where pass 1 puts k-mer codes: in memory while they are few, spilled to a file in the staging
-/// directory past [`IN_MEMORY_TOKENS`], so a genome of any size builds in bounded memory.
+/// A byte buffer of whole, aligned u16 or u32 words (a page-aligned mapping) as those words.
+fn words_mut<T: CodeWord>(bytes: &mut [u8]) -> &mut [T] {
+    // SAFETY: CodeWord is sealed to u16 and u32, for which every bit pattern is a valid value.
+    let (head, words, tail) = unsafe { bytes.align_to_mut::<T>() };
+    assert!(
+        head.is_empty() && tail.is_empty(),
+        "a mapping is page-aligned and holds whole words"
+    );
+    words
+}
+
+/// Where pass 1 puts k-mer codes: in memory while they fit the buffer's capacity
+/// ([`SpillLimits::memory_tokens`]), then spilled to a file in the staging directory, so a genome
+/// of any size builds in bounded memory.
 enum CodeSink<C> {
     Memory(Vec<C>),
     File(BufWriter<File>),
 }
 
-/// 8M codes = 32 MB: bacterial genomes stay in memory, chromosomes spill.
-const IN_MEMORY_TOKENS: usize = 1 << 23;
+/// How many codes a build keeps in memory before spilling them to disk, and how much of a spilled
+/// codes file pass 2 maps at a time. Tests shrink both to reach the spill paths with small inputs.
+#[derive(Debug, Clone, Copy)]
+struct SpillLimits {
+    memory_tokens: usize,
+    /// A whole multiple of the page size (and so of every code width).
+    map_window_bytes: u64,
+}
+
+/// 8M codes (16-32 MB): bacterial genomes stay in memory, chromosomes spill. 64 MB windows bound
+/// what the mapping adds to the resident set however large the corpus.
+const SPILL_LIMITS: SpillLimits = SpillLimits {
+    memory_tokens: 1 << 23,
+    map_window_bytes: 64 << 20,
+};
 
 impl<C: CodeWord> CodeSink<C> {
+    /// Whether `n` more codes fit in memory.
+    fn has_room(&self, n: usize) -> bool {
+        matches!(self, CodeSink::Memory(v) if v.len() + n <= v.capacity())
+    }
+
     fn push(&mut self, codes: &[C], path: &Path) -> Result<()> {
         if let CodeSink::Memory(v) = self {
-            if v.len() + codes.len() <= IN_MEMORY_TOKENS {
+            if v.len() + codes.len() <= v.capacity() {
                 v.extend_from_slice(codes);
                 return Ok(());
             }
@@ -233,8 +273,7 @@ impl<C: CodeWord> Pass1<C> {
         let clean: Vec<bool> = block.pieces.iter().map(|p| p.clean).collect();
         // Codes go straight into the in-memory sink while there is room: no copy, no second buffer.
         let n_new: usize = seqs.iter().map(|s| self.spec.n_tokens(s.len())).sum();
-        let direct =
-            matches!(&self.sink, CodeSink::Memory(v) if v.len() + n_new <= IN_MEMORY_TOKENS);
+        let direct = self.sink.has_room(n_new);
         self.codes.clear();
         let (per_piece, first) = match &mut self.sink {
             CodeSink::Memory(v) if direct => {
@@ -307,20 +346,16 @@ impl<C: CodeWord> Pass1<C> {
 }
 
 /// Runs pass 1 over every input: a reader thread feeds blocks, this thread tokenizes them.
-fn pass1<C: CodeWord>(
-    inputs: &[(PathBuf, SequenceFormat)],
-    hash_inline: &[bool],
-    cfg: &CorpusConfig,
-    spec: KmerSpec,
-    staging: &Path,
-    interrupted: &AtomicBool,
-    progress: &Progress,
-) -> Result<Pass1<C>> {
-    let codes_path = staging.join(CODES_FILE);
+/// `hash_inline`: per input, whether the reader hashes it.
+fn pass1<C: CodeWord>(run: &Build, hash_inline: &[bool]) -> Result<Pass1<C>> {
+    let (inputs, cfg, spec) = (&run.inputs[..], run.cfg, run.spec);
+    let (interrupted, progress, memory_tokens) =
+        (run.interrupted, &run.progress, run.spill.memory_tokens);
+    let codes_path = run.staging.path().join(CODES_FILE);
     let mut p1 = Pass1 {
         spec,
         // Reserving is free (pages are touched only when written) and spares reallocation copies.
-        sink: CodeSink::Memory(crate::mem::huge_vec(IN_MEMORY_TOKENS)),
+        sink: CodeSink::Memory(crate::mem::huge_vec(memory_tokens)),
         counts: vec![0; count_slots::<C>(spec)],
         unk_codes: 0,
         docs: Vec::new(),
@@ -343,17 +378,19 @@ fn pass1<C: CodeWord>(
     let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(BLOCK_POOL);
     std::thread::scope(|scope| -> Result<()> {
         let (params, tap) = (&params, &tap);
-        scope.spawn(move || {
-            read_inputs(
-                inputs,
-                hash_inline,
-                params,
-                tx,
-                recycle_rx,
-                interrupted,
-                tap,
-            )
-        });
+        thread_named("read")
+            .spawn_scoped(scope, move || {
+                read_inputs(
+                    inputs,
+                    hash_inline,
+                    params,
+                    tx,
+                    recycle_rx,
+                    interrupted,
+                    tap,
+                )
+            })
+            .map_err(thread_error("read"))?;
         p1.tokenize_blocks(rx, recycle_tx, &codes_path, interrupted, progress, tap)
     })?;
     if interrupted.load(Ordering::Relaxed) {
@@ -386,7 +423,7 @@ struct BackgroundHashes {
 }
 
 impl BackgroundHashes {
-    fn start(inputs: &[(PathBuf, SequenceFormat)]) -> Self {
+    fn start(inputs: &[(PathBuf, SequenceFormat)]) -> Result<Self> {
         let apart: Vec<bool> = inputs.iter().map(|(p, _)| is_regular_file(p)).collect();
         let paths: Vec<(PathBuf, bool)> = inputs
             .iter()
@@ -395,7 +432,7 @@ impl BackgroundHashes {
             .collect();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_thread = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
+        let thread = thread_named("hash").spawn(move || {
             let mut digests = Vec::with_capacity(paths.len());
             for (path, hash) in &paths {
                 digests.push(match hash {
@@ -405,11 +442,11 @@ impl BackgroundHashes {
             }
             Ok(digests)
         });
-        Self {
+        Ok(Self {
             apart,
             stop,
-            thread: Some(thread),
-        }
+            thread: Some(thread.map_err(thread_error("hash"))?),
+        })
     }
 
     /// Per input: whether the reader must hash it.
@@ -450,24 +487,26 @@ fn assign_split(docs: &mut [DocEntry], valid_frac: f64, seed: u64) {
     }
 }
 
-/// Counts `unk` ids per source over a run of tokens starting at token index `first`, walking the
-/// documents in step (an id can be `unk` through N, min_freq or max_vocab alike).
+/// Counts `unk` ids per source over the token ids in order, walking the documents in step (an id
+/// can be `unk` through N, min_freq or max_vocab alike).
 struct UnkCounter<'a> {
     docs: &'a [DocEntry],
     records: &'a [RecordInfo],
     next_doc: usize,
+    /// Token index of the next id to come.
+    done: u64,
     per_source: Vec<u64>,
 }
 
 impl UnkCounter<'_> {
-    /// Adds the `unk` ids among `n` tokens starting at token index `first`; `ids` holds them, or is
-    /// `None` when the run has no `unk` (the documents are still walked past).
-    fn add(&mut self, first: u64, n: usize, ids: Option<&[u32]>) {
-        let unk = crate::tokenize::UNK_ID;
-        let end = first + n as u64;
+    /// Walks past the next `ids.len()` tokens, counting their `unk` ids if `count` (false when
+    /// the vocabulary says there are none: the documents are still walked past).
+    fn add<I: CodeWord>(&mut self, ids: &[I], count: bool) {
+        let unk = I::from_code(crate::tokenize::UNK_ID);
+        let (first, end) = (self.done, self.done + ids.len() as u64);
         while self.next_doc < self.docs.len() && self.docs[self.next_doc].offset < end {
             let d = &self.docs[self.next_doc];
-            if let Some(ids) = ids {
+            if count {
                 let (s, e) = (d.offset.max(first), (d.offset + d.n_tokens as u64).min(end));
                 let n = ids[(s - first) as usize..(e - first) as usize]
                     .iter()
@@ -480,6 +519,7 @@ impl UnkCounter<'_> {
             }
             self.next_doc += 1;
         }
+        self.done = end;
     }
 }
 
@@ -504,15 +544,8 @@ impl<'a> IdLookup<'a> {
         Self { tok, dense }
     }
 
-    /// Appends the ids of `codes` to `out` (as `W`: the caller checked they fit); returns how many
-    /// are `unk` if `count_unk` (else 0).
-    fn extend<C: CodeWord, W: CodeWord>(
-        &self,
-        codes: &[C],
-        out: &mut Vec<W>,
-        count_unk: bool,
-    ) -> usize {
-        let start = out.len();
+    /// Appends the ids of `codes` to `out` (as `W`: the caller checked they fit).
+    fn extend<C: CodeWord, W: CodeWord>(&self, codes: &[C], out: &mut Vec<W>) {
         match &self.dense {
             Some(table) => out.extend(codes.iter().map(|c| W::from_code(table[c.raw()]))),
             None => out.extend(
@@ -521,11 +554,18 @@ impl<'a> IdLookup<'a> {
                     .map(|c| W::from_code(self.tok.id_of_code(c.code()))),
             ),
         }
-        if !count_unk {
-            return 0;
+    }
+
+    /// Replaces each code with its id (ids stored as `C`: the caller checked they fit).
+    fn remap<C: CodeWord>(&self, codes: &mut [C]) {
+        match &self.dense {
+            Some(table) => codes
+                .iter_mut()
+                .for_each(|c| *c = C::from_code(table[c.raw()])),
+            None => codes
+                .iter_mut()
+                .for_each(|c| *c = C::from_code(self.tok.id_of_code(c.code()))),
         }
-        let unk = W::from_code(crate::tokenize::UNK_ID);
-        out[start..].iter().filter(|&&id| id == unk).count()
     }
 }
 
@@ -545,23 +585,23 @@ struct IdWriter<W> {
 
 impl<W: CodeWord> IdWriter<W> {
     /// Writes to `file`, which will hold `n_ids` ids.
-    fn new(mut file: File, n_ids: u64) -> Self {
+    fn new(mut file: File, n_ids: u64) -> Result<Self> {
         preallocate(&file, n_ids * W::BYTES as u64);
         let (tx, rx) = sync_channel::<Vec<W>>(1);
         let (back_tx, returned) = sync_channel::<Vec<W>>(WRITE_POOL);
-        let writer = std::thread::spawn(move || -> std::io::Result<()> {
+        let writer = thread_named("write").spawn(move || -> std::io::Result<()> {
             for ids in rx {
                 file.write_all(le_bytes(&ids))?;
                 let _ = back_tx.try_send(ids);
             }
             Ok(())
         });
-        Self {
+        Ok(Self {
             tx: Some(tx),
             returned,
             allocated: 0,
-            writer: Some(writer),
-        }
+            writer: Some(writer.map_err(thread_error("write"))?),
+        })
     }
 
     /// An empty buffer: a new one while the pool is not all allocated, else one the writer is done
@@ -579,22 +619,22 @@ impl<W: CodeWord> IdWriter<W> {
         Some(ids)
     }
 
-    /// Maps `codes` to ids and queues them (written in order); returns how many are `unk`. An error
-    /// means the writer stopped: [`finish`](Self::finish) says why.
+    /// Maps `codes` to ids, shows each chunk of ids to `seen` and queues it (written in order).
+    /// An error means the writer stopped: [`finish`](Self::finish) says why.
     fn push<C: CodeWord>(
         &mut self,
         codes: &[C],
         lookup: &IdLookup,
-        count_unk: bool,
-    ) -> std::result::Result<usize, ()> {
-        let mut n_unk = 0;
+        mut seen: impl FnMut(&[W]),
+    ) -> std::result::Result<(), WriterStopped> {
         for chunk in codes.chunks(WRITE_CHUNK_TOKENS) {
-            let mut ids = self.buffer().ok_or(())?;
-            n_unk += lookup.extend(chunk, &mut ids, count_unk);
+            let mut ids = self.buffer().ok_or(WriterStopped)?;
+            lookup.extend(chunk, &mut ids);
+            seen(&ids);
             let tx = self.tx.as_ref().expect("sender present until finish");
-            tx.send(ids).map_err(|_| ())?;
+            tx.send(ids).map_err(|_| WriterStopped)?;
         }
-        Ok(n_unk)
+        Ok(())
     }
 
     /// Waits for every queued id to be written.
@@ -606,6 +646,9 @@ impl<W: CodeWord> IdWriter<W> {
             .unwrap_or_else(|_| Err(std::io::Error::other("writer thread panicked")))
     }
 }
+
+/// The writer thread has stopped (on a write error, which [`IdWriter::finish`] returns).
+struct WriterStopped;
 
 /// Reserves `bytes` of disk for a file about to be written: one extent allocation instead of one
 /// per page as the writes come. Advisory; a file system without fallocate just writes normally.
@@ -621,22 +664,60 @@ fn preallocate(file: &File, bytes: u64) {
     }
 }
 
+/// Codes per task when a window is remapped in parallel.
+const REMAP_TASK_TOKENS: usize = 1 << 18;
+
+/// Calls `f` on the spilled codes, `window` bytes at a time, through a shared writable mapping of
+/// the codes file: what `f` writes goes back to the file, with no read or write copies.
+fn for_each_window<C: CodeWord>(
+    path: &Path,
+    window: u64,
+    interrupted: &AtomicBool,
+    mut f: impl FnMut(&mut [C]) -> Result<()>,
+) -> Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    let len = file.metadata().map_err(io_err(path))?.len();
+    let mut offset = 0;
+    while offset < len {
+        if interrupted.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted);
+        }
+        let n = window.min(len - offset);
+        // SAFETY: the codes file is this build's own, in its staging directory: nothing else
+        // writes or truncates it while it is mapped.
+        let mut map = unsafe {
+            memmap2::MmapOptions::new()
+                .offset(offset)
+                .len(n as usize)
+                .map_mut(&file)
+        }
+        .map_err(io_err(path))?;
+        f(words_mut(&mut map))?;
+        offset += n;
+    }
+    Ok(())
+}
+
 /// Pass 2: codes (stored as `C`) -> ids, written as `W`; returns `unk` tokens per source.
 fn pass2<C: CodeWord, W: CodeWord>(
     staging: &Path,
     p1: &mut Pass1<C>,
     tok: &KmerTokenizer,
     n_sources: usize,
+    window: u64,
     interrupted: &AtomicBool,
 ) -> Result<Vec<u64>> {
     let codes_path = staging.join(CODES_FILE);
     let tokens_path = staging.join(TOKENS_FILE);
-    let file = File::create(&tokens_path).map_err(io_err(&tokens_path))?;
-    let mut output = IdWriter::<W>::new(file, p1.tokens);
     let mut unk = UnkCounter {
         docs: &p1.docs,
         records: &p1.records,
         next_doc: 0,
+        done: 0,
         per_source: vec![0; n_sources],
     };
     let lookup = IdLookup::new::<C>(tok);
@@ -645,71 +726,39 @@ fn pass2<C: CodeWord, W: CodeWord>(
     let any_unk = p1.unk_codes > 0
         || (p1.counts.iter().enumerate())
             .any(|(code, &n)| n > 0 && tok.id_of_code(code as u32) == crate::tokenize::UNK_ID);
-    let mut ids: Vec<u32> = Vec::new();
-    let mut done = 0u64;
-    // Maps one run of codes and queues it; false once the writer has stopped.
-    let mut emit = |codes: &[C]| -> bool {
-        let Ok(n_unk) = output.push(codes, &lookup, any_unk) else {
-            return false;
-        };
-        let unk_ids = (n_unk > 0).then(|| {
-            tok.ids_of_codes(codes, &mut ids);
-            &ids[..]
-        });
-        unk.add(done, codes.len(), unk_ids);
-        done += codes.len() as u64;
-        true
-    };
-    let mut fed = true;
-    match &p1.sink {
-        CodeSink::Memory(codes) => {
-            for chunk in codes.chunks(WRITE_CHUNK_TOKENS) {
-                fed = emit(chunk);
-                if !fed {
-                    break;
-                }
-            }
-        }
-        CodeSink::File(_) => {
-            let file = File::open(&codes_path).map_err(io_err(&codes_path))?;
-            let mut input = BufReader::with_capacity(1 << 20, file);
-            let mut raw = vec![0u8; PASS2_TOKENS * C::BYTES];
-            let mut codes: Vec<C> = Vec::with_capacity(PASS2_TOKENS);
-            while fed {
-                if interrupted.load(Ordering::Relaxed) {
-                    return Err(Error::Interrupted);
-                }
-                let n = read_full(&mut input, &mut raw).map_err(io_err(&codes_path))?;
-                if n == 0 {
-                    break;
-                }
-                codes.clear();
-                codes.extend(raw[..n].chunks_exact(C::BYTES).map(C::from_le));
-                fed = emit(&codes);
-            }
-            std::fs::remove_file(&codes_path).map_err(io_err(&codes_path))?;
-        }
+    if matches!(p1.sink, CodeSink::File(_)) && C::BYTES == W::BYTES {
+        // Ids as wide as the codes: they replace the codes where they lie (in parallel), and the
+        // codes file becomes tokens.bin. No second file on disk, no copies.
+        for_each_window::<C>(&codes_path, window, interrupted, |codes| {
+            codes
+                .par_chunks_mut(REMAP_TASK_TOKENS)
+                .for_each(|chunk| lookup.remap(chunk));
+            unk.add(codes, any_unk);
+            Ok(())
+        })?;
+        std::fs::rename(&codes_path, &tokens_path).map_err(io_err(&tokens_path))?;
+        return Ok(unk.per_source);
     }
+    let file = File::create(&tokens_path).map_err(io_err(&tokens_path))?;
+    let mut output = IdWriter::<W>::new(file, p1.tokens)?;
+    let stopped = || io_err(&tokens_path)(std::io::Error::other("token writer stopped"));
+    let fed = match &p1.sink {
+        CodeSink::Memory(codes) => output
+            .push(codes, &lookup, |ids| unk.add(ids, any_unk))
+            .map_err(|WriterStopped| stopped()),
+        CodeSink::File(_) => for_each_window::<C>(&codes_path, window, interrupted, |codes| {
+            output
+                .push(codes, &lookup, |ids| unk.add(ids, any_unk))
+                .map_err(|WriterStopped| stopped())
+        }),
+    };
+    // A writer that stopped early has the error that stopped it: that one first.
     output.finish().map_err(io_err(&tokens_path))?;
-    if !fed {
-        // A writer that stopped early reports its error above; a push cannot fail otherwise.
-        return Err(io_err(&tokens_path)(std::io::Error::other(
-            "token writer stopped",
-        )));
+    fed?;
+    if matches!(p1.sink, CodeSink::File(_)) {
+        std::fs::remove_file(&codes_path).map_err(io_err(&codes_path))?;
     }
     Ok(unk.per_source)
-}
-
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        let n = r.read(&mut buf[filled..])?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
-    }
-    Ok(filled)
 }
 
 fn choose_width(requested: TokenWidth, vocab_size: usize) -> Result<bool> {
@@ -841,6 +890,24 @@ pub fn build_corpus(
     interrupted: &AtomicBool,
     show_progress: bool,
 ) -> Result<BuildReport> {
+    build_corpus_with(
+        cfg,
+        out,
+        overwrite,
+        interrupted,
+        show_progress,
+        SPILL_LIMITS,
+    )
+}
+
+fn build_corpus_with(
+    cfg: &CorpusConfig,
+    out: &Path,
+    overwrite: bool,
+    interrupted: &AtomicBool,
+    show_progress: bool,
+    spill: SpillLimits,
+) -> Result<BuildReport> {
     let started = Instant::now();
     let given = match &cfg.tokenizer.from {
         Some(path) => Some(hf::load(path)?),
@@ -869,6 +936,7 @@ pub fn build_corpus(
         progress,
         interrupted,
         started,
+        spill,
     };
     // Codes of k <= 7 fit in 16 bits: half the memory and spill file of 32-bit codes.
     if spec.k <= <u16 as CodeWord>::MAX_K {
@@ -888,6 +956,7 @@ struct Build<'a> {
     progress: Progress,
     interrupted: &'a AtomicBool,
     started: Instant,
+    spill: SpillLimits,
 }
 
 impl Build<'_> {
@@ -895,16 +964,8 @@ impl Build<'_> {
     fn finish<C: CodeWord>(mut self) -> Result<BuildReport> {
         let (cfg, spec) = (self.cfg, self.spec);
         let staging = self.staging.path();
-        let hashes = BackgroundHashes::start(&self.inputs);
-        let mut p1: Pass1<C> = pass1(
-            &self.inputs,
-            &hashes.hash_inline(),
-            cfg,
-            spec,
-            staging,
-            self.interrupted,
-            &self.progress,
-        )?;
+        let hashes = BackgroundHashes::start(&self.inputs)?;
+        let mut p1: Pass1<C> = pass1(&self, &hashes.hash_inline())?;
         if p1.tokens == 0 {
             return Err(Error::NoTokens { k: spec.k });
         }
@@ -920,10 +981,10 @@ impl Build<'_> {
         };
         let wide = choose_width(cfg.tokenizer.token_width, tok.vocab_size())?;
         self.progress.set_message("writing token ids");
-        let n_sources = self.inputs.len();
+        let (n_sources, window) = (self.inputs.len(), self.spill.map_window_bytes);
         let unk_per_source = match wide {
-            true => pass2::<C, u32>(staging, &mut p1, &tok, n_sources, self.interrupted)?,
-            false => pass2::<C, u16>(staging, &mut p1, &tok, n_sources, self.interrupted)?,
+            true => pass2::<C, u32>(staging, &mut p1, &tok, n_sources, window, self.interrupted)?,
+            false => pass2::<C, u16>(staging, &mut p1, &tok, n_sources, window, self.interrupted)?,
         };
         assign_split(&mut p1.docs, cfg.split.valid_frac, cfg.split.seed);
         for (slot, digest) in p1.source_sha256.iter_mut().zip(hashes.finish()?) {
@@ -987,5 +1048,100 @@ impl Build<'_> {
             vocab_size: tok.vocab_size(),
             seconds,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::config::TokenWidth;
+    use crate::corpus::Corpus;
+
+    /// Random bases with lowercase stretches, short N runs (`unk` k-mers) and long ones (which
+    /// split documents).
+    fn genome(len: usize, seed: u64) -> Vec<u8> {
+        let mut rng = crate::rng::SplitMix64::new(seed);
+        let mut seq: Vec<u8> = (0..len).map(|_| b"ACGT"[rng.below(4) as usize]).collect();
+        for _ in 0..len / 2000 {
+            let at = rng.below(len as u64 - 40) as usize;
+            let run = [1, 3, 12, 25][rng.below(4) as usize];
+            seq[at..at + run].fill(b'N');
+            let low = rng.below(len as u64 - 40) as usize;
+            seq[low..low + 30].make_ascii_lowercase();
+        }
+        seq
+    }
+
+    fn write_fasta(path: &Path, records: &[(&str, &[u8])]) {
+        let mut text = Vec::new();
+        for (name, seq) in records {
+            text.extend_from_slice(format!(">{name}\n").as_bytes());
+            for line in seq.chunks(70) {
+                text.extend_from_slice(line);
+                text.push(b'\n');
+            }
+        }
+        std::fs::write(path, text).unwrap();
+    }
+
+    /// Codes spilled to disk (a tiny in-memory limit, many small pass-2 windows) give the corpus
+    /// built in memory, byte for byte, for every pairing of code and id width: u16 -> u16 and
+    /// u32 -> u32 (remapped in place in the codes file), u16 -> u32 and u32 -> u16 (streamed).
+    /// Each document's ids are also those the tokenizer gives its bases, and `unk`s are counted
+    /// per source the same way.
+    #[test]
+    fn test_spilled_codes_give_the_in_memory_corpus() {
+        let tmp = tempfile::tempdir().unwrap();
+        let seqs = [genome(30_011, 1), genome(9_000, 2), genome(25_003, 3)];
+        let (a, b) = (tmp.path().join("a.fa"), tmp.path().join("b.fa"));
+        write_fasta(&a, &[("a1", &seqs[0]), ("a2", &seqs[1])]);
+        write_fasta(&b, &[("b1", &seqs[2])]);
+        let tiny = SpillLimits {
+            memory_tokens: 1000,
+            map_window_bytes: 4096,
+        };
+        let cases = [
+            (3, 1, TokenWidth::Auto, 0, "u16"),
+            (3, 1, TokenWidth::U32, 0, "u32"),
+            (8, 2, TokenWidth::U32, 0, "u32"),
+            (9, 3, TokenWidth::Auto, 500, "u16"),
+        ];
+        for (k, stride, width, max_vocab, dtype) in cases {
+            let mut cfg = CorpusConfig::default();
+            cfg.inputs.fasta = vec![a.clone(), b.clone()];
+            cfg.tokenizer.k = Some(k);
+            cfg.tokenizer.stride = Some(stride);
+            cfg.tokenizer.token_width = width;
+            cfg.tokenizer.max_vocab = max_vocab;
+            let build = |name: &str, spill: SpillLimits| {
+                let out = tmp.path().join(format!("{name}-{k}-{stride}-{dtype}"));
+                build_corpus_with(&cfg, &out, false, &AtomicBool::new(false), false, spill)
+                    .unwrap();
+                Corpus::open(&out).unwrap()
+            };
+            let (memory, spilled) = (build("memory", SPILL_LIMITS), build("spilled", tiny));
+            let case = format!("k={k} stride={stride} {dtype}");
+            assert_eq!(spilled.manifest.tokenizer.token_dtype, dtype, "{case}");
+            assert!(spilled.n_tokens() > 10 * tiny.memory_tokens, "{case}");
+            let bytes = |c: &Corpus| std::fs::read(c.dir.join(TOKENS_FILE)).unwrap();
+            assert!(
+                bytes(&memory) == bytes(&spilled),
+                "{case}: tokens.bin differs"
+            );
+            let unk = |c: &Corpus| -> Vec<u64> {
+                c.manifest.sources.iter().map(|s| s.unk_tokens).collect()
+            };
+            assert_eq!(unk(&memory), unk(&spilled), "{case}");
+            assert!(
+                unk(&spilled).iter().all(|&n| n > 0),
+                "{case}: N runs give unk"
+            );
+            let tok = hf::load(&spilled.dir).unwrap();
+            for doc in &spilled.documents {
+                let seq = &seqs[doc.record as usize];
+                let bases = &seq[doc.start as usize..(doc.start + doc.n_bases as u64) as usize];
+                assert_eq!(spilled.document_tokens(doc), tok.encode(bases), "{case}");
+            }
+        }
     }
 }

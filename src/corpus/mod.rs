@@ -40,6 +40,12 @@ pub enum Error {
     VocabTooLargeForU16 { vocab_size: usize },
     #[error("the inputs hold no k-mer: every document is shorter than k = {k}")]
     NoTokens { k: usize },
+    #[error("cannot start the {name} thread: {source}")]
+    Thread {
+        name: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("interrupted: nothing was written")]
     Interrupted,
 }

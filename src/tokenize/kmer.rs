@@ -21,7 +21,6 @@ pub trait CodeWord: sealed::Sealed + Copy + PartialEq + Default + Send + Sync + 
     fn code(self) -> u32;
     /// The stored value itself, as an index (u16 codes index a table of every value).
     fn raw(self) -> usize;
-    fn from_le(bytes: &[u8]) -> Self;
 }
 
 mod sealed {
@@ -50,9 +49,6 @@ impl CodeWord for u16 {
     fn raw(self) -> usize {
         self as usize
     }
-    fn from_le(bytes: &[u8]) -> Self {
-        u16::from_le_bytes([bytes[0], bytes[1]])
-    }
 }
 
 impl CodeWord for u32 {
@@ -69,9 +65,6 @@ impl CodeWord for u32 {
     #[inline(always)]
     fn raw(self) -> usize {
         self as usize
-    }
-    fn from_le(bytes: &[u8]) -> Self {
-        u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
     }
 }
 

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::kmer::{CodeWord, KmerSpec, UNK_CODE};
+use super::kmer::{KmerSpec, UNK_CODE};
 use super::{Error, Result};
 
 pub const PAD_TOKEN: &str = "<pad>";
@@ -124,15 +124,6 @@ impl KmerTokenizer {
         codes
             .par_chunks_mut(1 << 16)
             .for_each(|chunk| chunk.iter_mut().for_each(|c| *c = self.id_of_code(*c)));
-    }
-
-    /// Replaces `ids` with the ids of `codes` (stored at any [`CodeWord`] width), in parallel.
-    pub fn ids_of_codes<C: CodeWord>(&self, codes: &[C], ids: &mut Vec<u32>) {
-        codes
-            .par_iter()
-            .with_min_len(1 << 16)
-            .map(|c| self.id_of_code(c.code()))
-            .collect_into_vec(ids);
     }
 
     /// Token ids of a sequence (any case; k-mers with N or other codes are `unk`).
