@@ -83,6 +83,31 @@ fn test_truncated_gzip() {
 }
 
 #[test]
+fn test_truncated_or_corrupt_bgzf() {
+    // bgzf blocks are inflated on several threads: a cut file or a damaged block is still an
+    // error that names the file, and nothing is left behind.
+    let tmp = tempfile::tempdir().unwrap();
+    let text = fasta_text(&[("chr1", &random_seq(300_000, 2, b"ACGT"))], 60, "\n");
+    let bgz = bgzf(text.as_bytes());
+    let f = file(tmp.path(), "cut.fa.gz", &bgz[..bgz.len() / 2]);
+    expect_failure(
+        tmp.path(),
+        &["--fasta", &f],
+        &["cut.fa.gz", "truncated or corrupt gzip"],
+    );
+    // A byte of the second block's deflate data (past its 18-byte header) flipped.
+    let second = u16::from_le_bytes([bgz[16], bgz[17]]) as usize + 1;
+    let mut bad = bgz.clone();
+    bad[second + 18 + 100] ^= 0x55;
+    let f = file(tmp.path(), "flip.fa.gz", &bad);
+    expect_failure(
+        tmp.path(),
+        &["--fasta", &f],
+        &["flip.fa.gz", "truncated or corrupt gzip"],
+    );
+}
+
+#[test]
 fn test_record_with_no_sequence() {
     let tmp = tempfile::tempdir().unwrap();
     let f = file(

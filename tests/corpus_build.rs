@@ -125,13 +125,15 @@ fn test_tokens_map_back_to_genome_coordinates() {
 }
 
 #[test]
-fn test_plain_gzip_and_genbank_agree() {
+fn test_plain_gzip_bgzf_and_genbank_agree() {
     let tmp = tempfile::tempdir().unwrap();
-    let seq = random_seq(50_000, 11, b"ACGT");
+    let seq = random_seq(200_000, 11, b"ACGT");
     let text = fasta_text(&[("x", &seq)], 80, "\n");
     let plain = write(tmp.path(), "g.fa", text.as_bytes());
     let gz = write(tmp.path(), "g.fa.gz", &gzip(text.as_bytes()));
-    let mut gb = String::from("LOCUS       x                      50000 bp    DNA     linear   BCT 01-JAN-2000\nFEATURES             Location/Qualifiers\n     source          1..50000\nORIGIN\n");
+    // bgzf: 4 blocks, inflated on several threads and read back in order.
+    let bgz = write(tmp.path(), "g.fa.bgz", &bgzf(text.as_bytes()));
+    let mut gb = String::from("LOCUS       x                     200000 bp    DNA     linear   BCT 01-JAN-2000\nFEATURES             Location/Qualifiers\n     source          1..200000\nORIGIN\n");
     for (i, chunk) in seq.chunks(60).enumerate() {
         let groups: Vec<String> = chunk
             .chunks(10)
@@ -142,7 +144,13 @@ fn test_plain_gzip_and_genbank_agree() {
     gb.push_str("//\n");
     let gbk = write(tmp.path(), "g.gbk", gb.as_bytes());
     let mut all = Vec::new();
-    for (flag, path) in [("--fasta", &plain), ("--fasta", &gz), ("--genbank", &gbk)] {
+    let inputs = [
+        ("--fasta", &plain),
+        ("--fasta", &gz),
+        ("--fasta", &bgz),
+        ("--genbank", &gbk),
+    ];
+    for (flag, path) in inputs {
         let out = tmp.path().join(format!("c{}", all.len()));
         ok(&[
             "corpus",
@@ -159,9 +167,10 @@ fn test_plain_gzip_and_genbank_agree() {
         all.push((0..c.n_tokens()).map(|i| c.token(i)).collect::<Vec<u32>>());
     }
     assert_eq!(all[0], all[1], "gzip");
-    assert_eq!(all[0], all[2], "genbank");
+    assert_eq!(all[0], all[2], "bgzf");
+    assert_eq!(all[0], all[3], "genbank");
 
-    // All three in one corpus: each source's recorded SHA-256 is that of its file's bytes (they are
+    // All four in one corpus: each source's recorded SHA-256 is that of its file's bytes (they are
     // hashed on a thread of their own, beside the parsing).
     let out = tmp.path().join("all");
     ok(&[
@@ -170,6 +179,7 @@ fn test_plain_gzip_and_genbank_agree() {
         "--fasta",
         &plain,
         &gz,
+        &bgz,
         "--genbank",
         &gbk,
         "--out",
@@ -178,7 +188,7 @@ fn test_plain_gzip_and_genbank_agree() {
     ]);
     let sources = Corpus::open(&out).unwrap().manifest.sources;
     let digests: Vec<String> = sources.iter().map(|s| s.sha256.clone()).collect();
-    let expected: Vec<String> = [&plain, &gz, &gbk]
+    let expected: Vec<String> = [&plain, &gz, &bgz, &gbk]
         .iter()
         .map(|p| sha256_hex(&std::fs::read(p).unwrap()))
         .collect();

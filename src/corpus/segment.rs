@@ -9,6 +9,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Arc;
 
 use crate::genome::nucleotide::{acgt_prefix_len, non_acgt_prefix_len, BaseCounts};
 use crate::genome::open::InputTap;
@@ -303,14 +304,14 @@ pub fn read_inputs(
     tx: SyncSender<Result<Block, genome::Error>>,
     recycle: Receiver<Vec<u8>>,
     interrupted: &AtomicBool,
-    tap: &InputTap,
+    tap: &Arc<InputTap>,
 ) {
     let mut seg = Segmenter::new(params, &tx, Some(&recycle));
     let mut record_id: u32 = 0;
     let mut buf = Vec::with_capacity(READ_PIECE + 4096);
     for (source, (path, format)) in inputs.iter().enumerate() {
         tap.start_file(hash_inline[source]);
-        let opened = genome::open::open_records_tapped(path, Some(*format), Some(tap));
+        let opened = genome::open::open_records_tapped(path, Some(*format), Some(Arc::clone(tap)));
         let mut stream: Box<dyn RecordStream> = match opened {
             Ok((_, s)) => s,
             Err(e) => {

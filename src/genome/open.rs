@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use flate2::bufread::MultiGzDecoder;
 use sha2::{Digest, Sha256};
@@ -61,15 +62,15 @@ impl InputTap {
     }
 }
 
-struct TappedReader<'a> {
+struct TappedReader {
     inner: File,
-    tap: Option<&'a InputTap>,
+    tap: Option<Arc<InputTap>>,
 }
 
-impl Read for TappedReader<'_> {
+impl Read for TappedReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if let Some(tap) = self.tap {
+        if let Some(tap) = &self.tap {
             tap.bytes.fetch_add(n as u64, Ordering::Relaxed);
             if let Some(h) = tap.hasher.lock().expect("tap lock").as_mut() {
                 h.update(&buf[..n]);
@@ -85,19 +86,37 @@ pub fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead + Send>> {
     open_decompressed_tapped(path, None)
 }
 
-fn open_decompressed_tapped<'a>(
+fn open_decompressed_tapped(
     path: &Path,
-    tap: Option<&'a InputTap>,
-) -> Result<Box<dyn BufRead + Send + 'a>> {
-    open_buffered(path, tap, READ_BUFFER)
+    tap: Option<Arc<InputTap>>,
+) -> Result<Box<dyn BufRead + Send>> {
+    open_buffered(path, tap, READ_BUFFER, inflate_threads())
 }
 
-/// [`open_decompressed_tapped`] with buffers of `capacity` bytes.
-fn open_buffered<'a>(
+/// Threads that inflate the blocks of a bgzf file: one per core, up to 8 (past that, parsing and
+/// tokenizing the bases are the limit).
+fn inflate_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+}
+
+/// Whether a stream that starts with `head` is bgzf: gzip whose first member carries the 'BC'
+/// extra subfield (as bgzip and htslib write it), so its blocks inflate independently.
+fn is_bgzf(head: &[u8]) -> bool {
+    const FEXTRA: u8 = 0x04;
+    head.len() >= 16
+        && head[..3] == [0x1f, 0x8b, 8]
+        && head[3] & FEXTRA != 0
+        && head[12..16] == [b'B', b'C', 2, 0]
+}
+
+/// [`open_decompressed_tapped`] with buffers of `capacity` bytes; bgzf is inflated on `threads`
+/// threads when that is more than one.
+fn open_buffered(
     path: &Path,
-    tap: Option<&'a InputTap>,
+    tap: Option<Arc<InputTap>>,
     capacity: usize,
-) -> Result<Box<dyn BufRead + Send + 'a>> {
+    threads: usize,
+) -> Result<Box<dyn BufRead + Send>> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
         return Err(Error::io(
@@ -107,6 +126,11 @@ fn open_buffered<'a>(
     }
     let mut raw = BufReader::with_capacity(capacity, TappedReader { inner: file, tap });
     let magic = raw.fill_buf().map_err(|e| Error::io(path, e))?;
+    if threads > 1 && is_bgzf(magic) {
+        let threads = std::num::NonZero::new(threads).expect("more than one");
+        let reader = noodles::bgzf::io::MultithreadedReader::with_worker_count(threads, raw);
+        return Ok(Box::new(reader));
+    }
     if magic.len() >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
         let decoder = MultiGzDecoder::new(raw);
         Ok(Box::new(BufReader::with_capacity(capacity, decoder)))
@@ -151,7 +175,7 @@ fn sniff(path: &Path, reader: &mut dyn BufRead) -> Result<SequenceFormat> {
 /// Detects the format of a sequence file without reading it all.
 pub fn detect_format(path: &Path) -> Result<SequenceFormat> {
     // A small buffer: only the first line is looked at.
-    let mut reader = open_buffered(path, None, 8 << 10)?;
+    let mut reader = open_buffered(path, None, 8 << 10, 1)?;
     sniff(path, &mut *reader)
 }
 
@@ -165,11 +189,11 @@ pub fn open_records(
 }
 
 /// [`open_records`], reporting the raw bytes it reads to `tap` (count and SHA-256).
-pub fn open_records_tapped<'a>(
+pub fn open_records_tapped(
     path: &Path,
     expected: Option<SequenceFormat>,
-    tap: Option<&'a InputTap>,
-) -> Result<(SequenceFormat, Box<dyn RecordStream + 'a>)> {
+    tap: Option<Arc<InputTap>>,
+) -> Result<(SequenceFormat, Box<dyn RecordStream>)> {
     let mut reader = open_decompressed_tapped(path, tap)?;
     let format = sniff(path, &mut *reader)?;
     if let Some(want) = expected {
@@ -181,7 +205,7 @@ pub fn open_records_tapped<'a>(
             });
         }
     }
-    let stream: Box<dyn RecordStream + 'a> = match format {
+    let stream: Box<dyn RecordStream> = match format {
         SequenceFormat::Fasta => Box::new(FastaStream::new(reader, path)),
         SequenceFormat::GenBank => Box::new(GenBankStream::new(reader, path)),
     };
@@ -219,4 +243,25 @@ pub fn sha256_file_unless(path: &Path, stop: &AtomicBool) -> Result<Option<Strin
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn test_bgzf_is_told_from_plain_gzip() {
+        let text = b">x\nACGTACGTAC\n".repeat(5000);
+        let mut w = noodles::bgzf::io::Writer::new(Vec::new());
+        w.write_all(&text).unwrap();
+        let bgzf = w.finish().unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&text).unwrap();
+        let gz = gz.finish().unwrap();
+        assert!(is_bgzf(&bgzf));
+        assert!(!is_bgzf(&gz));
+        assert!(!is_bgzf(&text));
+        assert!(!is_bgzf(&bgzf[..15]), "too short to tell");
+    }
 }

@@ -80,6 +80,14 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+/// bgzf (blocks of at most 64 kB, as `bgzip` writes), ending with the empty EOF block.
+pub fn bgzf(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = noodles::bgzf::io::Writer::new(Vec::new());
+    w.write_all(bytes).unwrap();
+    w.finish().unwrap()
+}
+
 /// Nothing under `dir` but the listed names (no half-written output, no staging leftovers).
 pub fn assert_only(dir: &Path, names: &[&str]) {
     let mut found: Vec<String> = std::fs::read_dir(dir)

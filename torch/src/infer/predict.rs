@@ -197,8 +197,8 @@ pub fn predict_file(
         .ok_or_else(|| Error::Invalid("no classifier given".into()))?;
     let classes = &first.saved.classes;
     let k = models.iter().map(|m| m.tokenizer.k()).max().unwrap_or(1);
-    let tap = InputTap::default();
-    let (_, mut stream) = open_records_tapped(input, None, Some(&tap))?;
+    let tap = std::sync::Arc::new(InputTap::default());
+    let (_, mut stream) = open_records_tapped(input, None, Some(std::sync::Arc::clone(&tap)))?;
     let mut file = AtomicFile::create(out).map_err(io_err(out))?;
     file.write_all(predictions_header(classes, false).as_bytes())
         .map_err(io_err(out))?;
