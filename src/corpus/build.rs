@@ -3,11 +3,13 @@
 //!
 //! Memory stays flat whatever the genome size: records stream through bounded blocks (a reader thread
 //! decompresses and segments while the main thread tokenizes), and pass 1 spills codes to a temporary
-//! file in the staging directory rather than holding them (up to 8M codes stay in memory).
+//! file in the staging directory rather than holding them (up to 8M codes stay in memory). Pass 2
+//! rewrites a spilled file into token ids in place, window by window, when ids are as wide as codes.
 //!
-//! Threads: the reader, the tokenizer (this thread), a hasher (SHA-256 of the input files, beside
-//! both passes) and, in pass 2, a writer of token ids. Small builds are bound by hashing, first
-//! touches of fresh memory and process start-up; see BENCHMARKS.md.
+//! Threads: the reader (with bgzf inflated on a pool of its own), the tokenizer (this thread), a
+//! hasher (SHA-256 of the input files, beside both passes) and, in pass 2, a writer of token ids or
+//! rayon's pool remapping in place. Small builds are bound by hashing, first touches of fresh
+//! memory and process start-up; see BENCHMARKS.md.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
