@@ -108,6 +108,31 @@ fn test_truncated_or_corrupt_bgzf() {
 }
 
 #[test]
+fn test_the_first_bad_file_in_input_order_is_the_one_reported() {
+    // Files are read by several threads at once (file i by reader i % readers); the error reported
+    // is still that of the first bad file in input order, here found later in time than the
+    // second one's, which fails on its first line right after a small file.
+    let tmp = tempfile::tempdir().unwrap();
+    let big = random_seq(400_000, 3, b"ACGT");
+    let big_good = file(
+        tmp.path(),
+        "big.fa",
+        fasta_text(&[("big", &big)], 60, "\n").as_bytes(),
+    );
+    let small_good = file(tmp.path(), "small.fa", b">s\nACGTACGTAC\n");
+    let mut late = fasta_text(&[("a", &big[..200_000])], 60, "\n");
+    late.push_str("ACGT!ACGT\n");
+    let first = file(tmp.path(), "first-bad.fa", late.as_bytes());
+    let second = file(tmp.path(), "second-bad.fa", b">b\nAC#GT\n");
+    let err = expect_failure(
+        tmp.path(),
+        &["--fasta", &big_good, &small_good, &first, &second],
+        &["first-bad.fa", "line 3336"],
+    );
+    assert!(!err.contains("second-bad.fa"), "{err}");
+}
+
+#[test]
 fn test_record_with_no_sequence() {
     let tmp = tempfile::tempdir().unwrap();
     let f = file(

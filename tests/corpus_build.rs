@@ -195,6 +195,84 @@ fn test_plain_gzip_bgzf_and_genbank_agree() {
     assert_eq!(digests, expected);
 }
 
+#[test]
+fn test_records_split_across_files_give_the_corpus_of_one_file() {
+    // Several files are read by several threads at once and tokenized in input order: the corpus
+    // is that of one file holding the same records (the same tokens and document index, records
+    // numbered across files), whatever file finishes first. Files of very different sizes, gzip
+    // and plain, some with several records, with N runs and lowercase.
+    let tmp = tempfile::tempdir().unwrap();
+    let sizes: [&[usize]; 5] = [
+        &[300_000],
+        &[2_000, 50],
+        &[120_000, 7_000, 90_000],
+        &[30],
+        &[60_000],
+    ];
+    let mut all_text = String::new();
+    let mut files = Vec::new();
+    for (i, lens) in sizes.iter().enumerate() {
+        let seqs: Vec<(String, Vec<u8>)> = lens
+            .iter()
+            .enumerate()
+            .map(|(j, &l)| {
+                (
+                    format!("f{i}r{j}"),
+                    random_seq(l, (10 * i + j) as u64, b"ACGTacgtNNN"),
+                )
+            })
+            .collect();
+        let recs: Vec<(&str, &[u8])> = seqs
+            .iter()
+            .map(|(n, s)| (n.as_str(), s.as_slice()))
+            .collect();
+        let text = fasta_text(&recs, 60, "\n");
+        all_text.push_str(&text);
+        files.push(match i % 2 {
+            0 => write(tmp.path(), &format!("f{i}.fa"), text.as_bytes()),
+            _ => write(tmp.path(), &format!("f{i}.fa.gz"), &gzip(text.as_bytes())),
+        });
+    }
+    let one = write(tmp.path(), "all.fa", all_text.as_bytes());
+    let build = |name: &str, inputs: &[String]| {
+        let out = tmp.path().join(name);
+        let mut args = vec![
+            "corpus",
+            "build",
+            "--k",
+            "4",
+            "--stride",
+            "2",
+            "--doc-len",
+            "5000",
+        ];
+        args.push("--fasta");
+        args.extend(inputs.iter().map(String::as_str));
+        args.extend([
+            "--n-run-split",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        ok(&args);
+        out
+    };
+    let (many, single) = (build("many", &files), build("one", &[one]));
+    for file in ["tokens.bin", "documents.bin", "tokenizer.json"] {
+        let read = |dir: &std::path::Path| std::fs::read(dir.join(file)).unwrap();
+        assert!(read(&many) == read(&single), "{file} differs");
+    }
+    let corpus = Corpus::open(&many).unwrap();
+    let per_file: Vec<u64> = corpus.manifest.sources.iter().map(|s| s.records).collect();
+    assert_eq!(per_file, [1, 2, 3, 1, 1]);
+    assert!(corpus
+        .manifest
+        .sources
+        .iter()
+        .all(|s| s.unk_tokens > 0 || s.bp < 100));
+}
+
 /// SHA-256 of bytes, hex.
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;

@@ -23,7 +23,9 @@ use std::time::Instant;
 
 use super::config::{CorpusConfig, TokenWidth, DEFAULT_K, DEFAULT_STRIDE};
 use super::format::*;
-use super::segment::{read_inputs, Block, RecordInfo, SegmentParams, BLOCK_BASES, BLOCK_POOL};
+use super::segment::{
+    read_inputs, Block, ReaderSide, RecordInfo, SegmentParams, BLOCK_BASES, BLOCK_POOL,
+};
 use super::{Error, Result};
 use crate::fsutil::StagingDir;
 use crate::genome::nucleotide::BaseCounts;
@@ -321,31 +323,66 @@ impl<C: CodeWord> Pass1<C> {
     }
 }
 
+/// This thread's ends of one reader's channels: its blocks, and its block buffers going back.
+struct ReaderEnds {
+    blocks: Receiver<std::result::Result<Block, crate::genome::Error>>,
+    buffers_back: SyncSender<Vec<u8>>,
+}
+
 impl<C: CodeWord> Pass1<C> {
-    /// Tokenizes the reader's blocks as they come, handing each block's buffer back. Both channel
-    /// ends are owned here, so returning early (an error, Ctrl-C) closes them and the reader stops
-    /// instead of waiting for a block to be taken or a buffer to come back.
+    /// Tokenizes the readers' blocks file by file, in input order (reader `i % readers` has file
+    /// `i`), handing each block's buffer back to its reader. Both ends of every channel are owned
+    /// here, so returning early (an error, Ctrl-C) closes them and the readers stop instead of
+    /// waiting for a block to be taken or a buffer to come back.
     fn tokenize_blocks(
         &mut self,
-        blocks: Receiver<std::result::Result<Block, crate::genome::Error>>,
-        buffers_back: SyncSender<Vec<u8>>,
+        readers: Vec<ReaderEnds>,
+        n_inputs: usize,
         codes_path: &Path,
         interrupted: &AtomicBool,
         progress: &Progress,
-        tap: &InputTap,
+        taps: &[Arc<InputTap>],
     ) -> Result<()> {
-        for block in blocks.iter() {
-            if interrupted.load(Ordering::Relaxed) {
-                return Err(Error::Interrupted);
+        for source in 0..n_inputs {
+            let reader = &readers[source % readers.len()];
+            // Readers number records from 0 in each file.
+            let records_before = self.records.len() as u32;
+            loop {
+                if interrupted.load(Ordering::Relaxed) {
+                    return Err(Error::Interrupted);
+                }
+                // A reader that stopped without an error was interrupted (checked above).
+                let Ok(block) = reader.blocks.recv() else {
+                    return Ok(());
+                };
+                let mut block = block?;
+                for start in block
+                    .pieces
+                    .iter_mut()
+                    .filter_map(|p| p.starts_doc.as_mut())
+                {
+                    start.record += records_before;
+                }
+                let new_bp: u64 = block.pieces.iter().map(|p| p.new_bases).sum();
+                let ends_file = block.ends_file;
+                self.consume(&mut block, codes_path)?;
+                let _ = reader.buffers_back.try_send(block.bases);
+                let read: u64 = taps.iter().map(|t| t.bytes.load(Ordering::Relaxed)).sum();
+                progress.set_position(read, new_bp);
+                if ends_file {
+                    break;
+                }
             }
-            let mut block = block?;
-            let new_bp: u64 = block.pieces.iter().map(|p| p.new_bases).sum();
-            self.consume(&mut block, codes_path)?;
-            let _ = buffers_back.try_send(block.bases);
-            progress.set_position(tap.bytes.load(Ordering::Relaxed), new_bp);
         }
         Ok(())
     }
+}
+
+/// Threads reading input files at once: one per core (up to 8) and no more than there are files;
+/// each reads (decompresses, parses, segments) files of its own while this thread tokenizes.
+fn reader_threads(n_inputs: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.min(8).min(n_inputs).max(1)
 }
 
 /// Runs pass 1 over every input: a reader thread feeds blocks, this thread tokenizes them.
@@ -376,25 +413,31 @@ fn pass1<C: CodeWord>(run: &Build, hash_inline: &[bool]) -> Result<Pass1<C>> {
         n_run_split: cfg.documents.n_run_split,
         block_bases: BLOCK_BASES,
     };
-    let tap = Arc::new(InputTap::default());
-    let (tx, rx) = sync_channel::<std::result::Result<Block, crate::genome::Error>>(2);
-    let (recycle_tx, recycle_rx) = sync_channel::<Vec<u8>>(BLOCK_POOL);
+    let n_readers = reader_threads(inputs.len());
+    let taps: Vec<Arc<InputTap>> = (0..n_readers).map(|_| Arc::default()).collect();
+    // Reader r takes files r, r + n_readers, ...
+    let files: Vec<Vec<usize>> = (0..n_readers)
+        .map(|r| (r..inputs.len()).step_by(n_readers).collect())
+        .collect();
     std::thread::scope(|scope| -> Result<()> {
-        let (params, tap) = (&params, &tap);
-        thread_named("read")
-            .spawn_scoped(scope, move || {
-                read_inputs(
-                    inputs,
-                    hash_inline,
-                    params,
-                    tx,
-                    recycle_rx,
-                    interrupted,
-                    tap,
-                )
-            })
-            .map_err(thread_error("read"))?;
-        p1.tokenize_blocks(rx, recycle_tx, &codes_path, interrupted, progress, tap)
+        let mut readers = Vec::with_capacity(n_readers);
+        for (files, tap) in files.iter().zip(&taps) {
+            let (tx, blocks) = sync_channel(2);
+            let (buffers_back, recycle) = sync_channel::<Vec<u8>>(BLOCK_POOL);
+            let params = &params;
+            thread_named("read")
+                .spawn_scoped(scope, move || {
+                    let ends = ReaderSide { tx, recycle };
+                    read_inputs(inputs, files, hash_inline, params, ends, interrupted, tap)
+                })
+                .map_err(thread_error("read"))?;
+            readers.push(ReaderEnds {
+                blocks,
+                buffers_back,
+            });
+        }
+        let n = inputs.len();
+        p1.tokenize_blocks(readers, n, &codes_path, interrupted, progress, &taps)
     })?;
     if interrupted.load(Ordering::Relaxed) {
         return Err(Error::Interrupted);

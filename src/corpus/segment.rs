@@ -57,6 +57,9 @@ pub struct Block {
     pub records: Vec<RecordInfo>,
     /// Input files finished in this block: (source index, sha256).
     pub sources_done: Vec<(usize, String)>,
+    /// The last block of an input file (each file's blocks come in order, and no block holds
+    /// two files, so several readers can each take files of their own).
+    pub ends_file: bool,
 }
 
 pub struct SegmentParams {
@@ -288,28 +291,47 @@ impl<'a> Segmenter<'a> {
         self.block.sources_done.push((source, sha256));
     }
 
-    pub fn finish(mut self) -> bool {
+    /// Sends the last block of the current input file; with `more` files to come, takes a
+    /// buffer for the next one. Returns false if the consumer has stopped.
+    pub fn end_file(&mut self, more: bool) -> bool {
         self.end_doc();
-        let block = std::mem::take(&mut self.block);
-        self.tx.send(Ok(block)).is_ok()
+        let mut block = std::mem::take(&mut self.block);
+        block.ends_file = true;
+        if self.tx.send(Ok(block)).is_err() {
+            return false;
+        }
+        if more {
+            self.block.bases = self.next_buffer();
+        }
+        true
     }
 }
 
-/// Reads every input in order, segments it and sends blocks down `tx`. Errors are sent too.
+/// A reader's ends of its two channels: blocks out, block buffers back.
+pub struct ReaderSide {
+    pub tx: SyncSender<Result<Block, genome::Error>>,
+    pub recycle: Receiver<Vec<u8>>,
+}
+
+/// Reads the inputs numbered `files` (ascending), segments each and sends its blocks down `tx`,
+/// the last block of each file marked. Errors are sent too. Record numbers in the blocks count
+/// from 0 in each file (the consumer, which sees the files in order, offsets them).
 /// `hash_inline[i]`: hash input i from the bytes read here (a pipe, say), rather than elsewhere.
 pub fn read_inputs(
     inputs: &[(PathBuf, SequenceFormat)],
+    files: &[usize],
     hash_inline: &[bool],
     params: &SegmentParams,
-    tx: SyncSender<Result<Block, genome::Error>>,
-    recycle: Receiver<Vec<u8>>,
+    ends: ReaderSide,
     interrupted: &AtomicBool,
     tap: &Arc<InputTap>,
 ) {
+    let ReaderSide { tx, recycle } = ends;
     let mut seg = Segmenter::new(params, &tx, Some(&recycle));
-    let mut record_id: u32 = 0;
     let mut buf = Vec::with_capacity(READ_PIECE + 4096);
-    for (source, (path, format)) in inputs.iter().enumerate() {
+    for (nth, &source) in files.iter().enumerate() {
+        let (path, format) = &inputs[source];
+        let mut record_id: u32 = 0;
         tap.start_file(hash_inline[source]);
         let opened = genome::open::open_records_tapped(path, Some(*format), Some(Arc::clone(tap)));
         let mut stream: Box<dyn RecordStream> = match opened {
@@ -379,8 +401,10 @@ pub fn read_inputs(
                 return;
             }
         }
+        if !seg.end_file(nth + 1 < files.len()) {
+            return;
+        }
     }
-    seg.finish();
 }
 
 #[cfg(test)]
@@ -434,7 +458,7 @@ mod tests {
                 }
                 assert!(seg.end_record());
             }
-            assert!(seg.finish());
+            assert!(seg.end_file(false));
         }
         drop(tx);
         let mut docs: Vec<(DocStart, Vec<u8>)> = Vec::new();
