@@ -29,7 +29,7 @@ use super::segment::{
 use super::{Error, Result};
 use crate::fsutil::StagingDir;
 use crate::genome::nucleotide::BaseCounts;
-use crate::genome::open::{detect_format, sha256_file, sha256_file_unless, InputTap};
+use crate::genome::open::{detect_format, io_threads, sha256_file, sha256_file_unless, InputTap};
 use crate::genome::SequenceFormat;
 use crate::progress::Progress;
 use crate::tokenize::{hf, CodeWord, KmerSpec, KmerTokenizer, VocabLimits, UNK_CODE};
@@ -381,8 +381,7 @@ impl<C: CodeWord> Pass1<C> {
 /// Threads reading input files at once: one per core (up to 8) and no more than there are files;
 /// each reads (decompresses, parses, segments) files of its own while this thread tokenizes.
 fn reader_threads(n_inputs: usize) -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    cores.min(8).min(n_inputs).max(1)
+    io_threads().min(n_inputs).max(1)
 }
 
 /// Runs pass 1 over every input: a reader thread feeds blocks, this thread tokenizes them.
@@ -407,13 +406,15 @@ fn pass1<C: CodeWord>(run: &Build, hash_inline: &[bool]) -> Result<Pass1<C>> {
         bp_in_documents: 0,
     };
 
+    let n_readers = reader_threads(inputs.len());
     let params = SegmentParams {
         spec,
         doc_len: cfg.documents.doc_len,
         n_run_split: cfg.documents.n_run_split,
         block_bases: BLOCK_BASES,
+        // The cores shared out among the readers.
+        inflate_threads: (io_threads() / n_readers).max(1),
     };
-    let n_readers = reader_threads(inputs.len());
     let taps: Vec<Arc<InputTap>> = (0..n_readers).map(|_| Arc::default()).collect();
     // Reader r takes files r, r + n_readers, ...
     let files: Vec<Vec<usize>> = (0..n_readers)

@@ -68,6 +68,8 @@ pub struct SegmentParams {
     pub n_run_split: u64,
     /// Bases per block ([`BLOCK_BASES`] outside tests).
     pub block_bases: usize,
+    /// Threads a reader may inflate a bgzf file on.
+    pub inflate_threads: usize,
 }
 
 /// Turns a stream of bases into document pieces inside blocks.
@@ -333,7 +335,12 @@ pub fn read_inputs(
         let (path, format) = &inputs[source];
         let mut record_id: u32 = 0;
         tap.start_file(hash_inline[source]);
-        let opened = genome::open::open_records_tapped(path, Some(*format), Some(Arc::clone(tap)));
+        let opened = genome::open::open_records_tapped(
+            path,
+            Some(*format),
+            Some(Arc::clone(tap)),
+            params.inflate_threads,
+        );
         let mut stream: Box<dyn RecordStream> = match opened {
             Ok((_, s)) => s,
             Err(e) => {
@@ -442,6 +449,7 @@ mod tests {
             doc_len,
             n_run_split,
             block_bases,
+            inflate_threads: 1,
         };
         let (tx, rx) = sync_channel(1000);
         {

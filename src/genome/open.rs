@@ -83,19 +83,12 @@ impl Read for TappedReader {
 
 /// Opens a file as a byte stream, transparently decompressing gzip and bgzf (multi-member gzip).
 pub fn open_decompressed(path: &Path) -> Result<Box<dyn BufRead + Send>> {
-    open_decompressed_tapped(path, None)
+    open_buffered(path, None, READ_BUFFER, io_threads())
 }
 
-fn open_decompressed_tapped(
-    path: &Path,
-    tap: Option<Arc<InputTap>>,
-) -> Result<Box<dyn BufRead + Send>> {
-    open_buffered(path, tap, READ_BUFFER, inflate_threads())
-}
-
-/// Threads that inflate the blocks of a bgzf file: one per core, up to 8 (past that, parsing and
-/// tokenizing the bases are the limit).
-fn inflate_threads() -> usize {
+/// Threads worth giving one reader's work (inflating bgzf blocks; reading files at once): one per
+/// core, up to 8 (past that, parsing and tokenizing the bases are the limit).
+pub fn io_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
 }
 
@@ -109,8 +102,8 @@ fn is_bgzf(head: &[u8]) -> bool {
         && head[12..16] == [b'B', b'C', 2, 0]
 }
 
-/// [`open_decompressed_tapped`] with buffers of `capacity` bytes; bgzf is inflated on `threads`
-/// threads when that is more than one.
+/// A file as a byte stream (gzip and bgzf decompressed) read through buffers of `capacity` bytes,
+/// reporting what it reads to `tap`; bgzf is inflated on `threads` threads when that is more than one.
 fn open_buffered(
     path: &Path,
     tap: Option<Arc<InputTap>>,
@@ -185,16 +178,18 @@ pub fn open_records(
     path: &Path,
     expected: Option<SequenceFormat>,
 ) -> Result<(SequenceFormat, Box<dyn RecordStream>)> {
-    open_records_tapped(path, expected, None)
+    open_records_tapped(path, expected, None, io_threads())
 }
 
-/// [`open_records`], reporting the raw bytes it reads to `tap` (count and SHA-256).
+/// [`open_records`], reporting the raw bytes it reads to `tap` (count and SHA-256), with bgzf
+/// inflated on `inflate_threads` threads.
 pub fn open_records_tapped(
     path: &Path,
     expected: Option<SequenceFormat>,
     tap: Option<Arc<InputTap>>,
+    inflate_threads: usize,
 ) -> Result<(SequenceFormat, Box<dyn RecordStream>)> {
-    let mut reader = open_decompressed_tapped(path, tap)?;
+    let mut reader = open_buffered(path, tap, READ_BUFFER, inflate_threads)?;
     let format = sniff(path, &mut *reader)?;
     if let Some(want) = expected {
         if want != format {

@@ -15,7 +15,7 @@ use crate::train::{io_err, Error, Precision, Result};
 use genolm::corpus::labelled::LabelledSet;
 use genolm::eval::metrics::{self, Report};
 use genolm::fsutil::AtomicFile;
-use genolm::genome::open::{open_records_tapped, InputTap};
+use genolm::genome::open::{io_threads, open_records_tapped, InputTap};
 use genolm::tokenize::{hf, KmerTokenizer, PAD_ID};
 
 /// Class probabilities for every row, in row order: the mean over the rows' k-mer frames.
@@ -198,7 +198,8 @@ pub fn predict_file(
     let classes = &first.saved.classes;
     let k = models.iter().map(|m| m.tokenizer.k()).max().unwrap_or(1);
     let tap = std::sync::Arc::new(InputTap::default());
-    let (_, mut stream) = open_records_tapped(input, None, Some(std::sync::Arc::clone(&tap)))?;
+    let (_, mut stream) =
+        open_records_tapped(input, None, Some(std::sync::Arc::clone(&tap)), io_threads())?;
     let mut file = AtomicFile::create(out).map_err(io_err(out))?;
     file.write_all(predictions_header(classes, false).as_bytes())
         .map_err(io_err(out))?;
