@@ -202,12 +202,10 @@ impl<C: CodeWord> CodeSink<C> {
         matches!(self, CodeSink::Memory(v) if v.len() + n <= v.capacity())
     }
 
-    fn push(&mut self, codes: &[C], path: &Path) -> Result<()> {
+    /// Writes `codes` to the spill file, moving the codes held in memory there first (codes that
+    /// fit in memory are written there directly, by [`Pass1::consume`]).
+    fn spill(&mut self, codes: &[C], path: &Path) -> Result<()> {
         if let CodeSink::Memory(v) = self {
-            if v.len() + codes.len() <= v.capacity() {
-                v.extend_from_slice(codes);
-                return Ok(());
-            }
             let mut w =
                 BufWriter::with_capacity(1 << 20, File::create(path).map_err(io_err(path))?);
             w.write_all(le_bytes(v)).map_err(io_err(path))?;
@@ -313,7 +311,7 @@ impl<C: CodeWord> Pass1<C> {
         };
         count_codes(new_codes, &mut self.counts, &mut self.unk_codes);
         if !direct {
-            self.sink.push(&self.codes, codes_path)?;
+            self.sink.spill(&self.codes, codes_path)?;
         }
         self.records.append(&mut block.records);
         for (source, digest) in block.sources_done.drain(..) {
