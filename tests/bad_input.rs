@@ -442,5 +442,9 @@ fn test_ctrl_c_during_a_build_leaves_nothing() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(130), "{err}");
     assert!(err.contains("interrupted"), "{err}");
+    assert!(
+        !err.contains("interrupted: interrupted"),
+        "said once: {err}"
+    );
     assert_only(tmp.path(), &["big.fa"]);
 }

@@ -112,7 +112,11 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             if INTERRUPTED.load(Ordering::SeqCst) {
-                eprintln!("genolm: interrupted: {e}");
+                // Most commands' own error already says so ("interrupted: nothing was written").
+                match e.to_string() {
+                    text if text.starts_with("interrupted") => eprintln!("genolm: {text}"),
+                    text => eprintln!("genolm: interrupted: {text}"),
+                }
                 return EXIT_INTERRUPTED;
             }
             eprintln!("genolm: error: {e}");
