@@ -35,23 +35,17 @@ fn expect_failure(tmp: &Path, extra: &[&str], must_contain: &[&str]) -> String {
     err
 }
 
-fn file(tmp: &Path, name: &str, bytes: &[u8]) -> String {
-    let p = tmp.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p.display().to_string()
-}
-
 #[test]
 fn test_empty_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let f = file(tmp.path(), "empty.fa", b"");
+    let f = write_file(tmp.path(), "empty.fa", b"");
     expect_failure(tmp.path(), &["--fasta", &f], &["empty.fa", "empty"]);
 }
 
 #[test]
 fn test_not_fasta_or_genbank() {
     let tmp = tempfile::tempdir().unwrap();
-    let f = file(
+    let f = write_file(
         tmp.path(),
         "notes.txt",
         b"hello world\nthis is not a genome\n",
@@ -61,7 +55,7 @@ fn test_not_fasta_or_genbank() {
         &["--fasta", &f],
         &["notes.txt", "not FASTA or GenBank", "hello world"],
     );
-    let f = file(tmp.path(), "seq.fa", b">ok\nACGT\n");
+    let f = write_file(tmp.path(), "seq.fa", b">ok\nACGT\n");
     expect_failure(
         tmp.path(),
         &["--genbank", &f],
@@ -74,7 +68,7 @@ fn test_truncated_gzip() {
     let tmp = tempfile::tempdir().unwrap();
     let text = fasta_text(&[("chr1", &random_seq(200_000, 1, b"ACGT"))], 60, "\n");
     let gz = gzip(text.as_bytes());
-    let f = file(tmp.path(), "cut.fa.gz", &gz[..gz.len() / 2]);
+    let f = write_file(tmp.path(), "cut.fa.gz", &gz[..gz.len() / 2]);
     expect_failure(
         tmp.path(),
         &["--fasta", &f],
@@ -89,7 +83,7 @@ fn test_truncated_or_corrupt_bgzf() {
     let tmp = tempfile::tempdir().unwrap();
     let text = fasta_text(&[("chr1", &random_seq(300_000, 2, b"ACGT"))], 60, "\n");
     let bgz = bgzf(text.as_bytes());
-    let f = file(tmp.path(), "cut.fa.gz", &bgz[..bgz.len() / 2]);
+    let f = write_file(tmp.path(), "cut.fa.gz", &bgz[..bgz.len() / 2]);
     expect_failure(
         tmp.path(),
         &["--fasta", &f],
@@ -99,7 +93,7 @@ fn test_truncated_or_corrupt_bgzf() {
     let second = u16::from_le_bytes([bgz[16], bgz[17]]) as usize + 1;
     let mut bad = bgz.clone();
     bad[second + 18 + 100] ^= 0x55;
-    let f = file(tmp.path(), "flip.fa.gz", &bad);
+    let f = write_file(tmp.path(), "flip.fa.gz", &bad);
     expect_failure(
         tmp.path(),
         &["--fasta", &f],
@@ -114,16 +108,16 @@ fn test_the_first_bad_file_in_input_order_is_the_one_reported() {
     // second one's, which fails on its first line right after a small file.
     let tmp = tempfile::tempdir().unwrap();
     let big = random_seq(400_000, 3, b"ACGT");
-    let big_good = file(
+    let big_good = write_file(
         tmp.path(),
         "big.fa",
         fasta_text(&[("big", &big)], 60, "\n").as_bytes(),
     );
-    let small_good = file(tmp.path(), "small.fa", b">s\nACGTACGTAC\n");
+    let small_good = write_file(tmp.path(), "small.fa", b">s\nACGTACGTAC\n");
     let mut late = fasta_text(&[("a", &big[..200_000])], 60, "\n");
     late.push_str("ACGT!ACGT\n");
-    let first = file(tmp.path(), "first-bad.fa", late.as_bytes());
-    let second = file(tmp.path(), "second-bad.fa", b">b\nAC#GT\n");
+    let first = write_file(tmp.path(), "first-bad.fa", late.as_bytes());
+    let second = write_file(tmp.path(), "second-bad.fa", b">b\nAC#GT\n");
     let err = expect_failure(
         tmp.path(),
         &["--fasta", &big_good, &small_good, &first, &second],
@@ -135,7 +129,7 @@ fn test_the_first_bad_file_in_input_order_is_the_one_reported() {
 #[test]
 fn test_record_with_no_sequence() {
     let tmp = tempfile::tempdir().unwrap();
-    let f = file(
+    let f = write_file(
         tmp.path(),
         "hole.fa",
         b">a\nACGTACGT\n>b empty one\n>c\nACGTAC\n",
@@ -150,7 +144,7 @@ fn test_record_with_no_sequence() {
 #[test]
 fn test_all_n_record() {
     let tmp = tempfile::tempdir().unwrap();
-    let f = file(
+    let f = write_file(
         tmp.path(),
         "gap.fa",
         b">a\nACGTACGT\n>gap\nNNNNNNNN\nnnnn\n",
@@ -165,14 +159,14 @@ fn test_all_n_record() {
 #[test]
 fn test_invalid_character_names_line() {
     let tmp = tempfile::tempdir().unwrap();
-    let f = file(tmp.path(), "bad.fa", b">a\nACGT\nAC#T\n");
+    let f = write_file(tmp.path(), "bad.fa", b">a\nACGT\nAC#T\n");
     expect_failure(tmp.path(), &["--fasta", &f], &["bad.fa", "line 3", "'#'"]);
 }
 
 #[test]
 fn test_bad_k_and_stride() {
     let tmp = tempfile::tempdir().unwrap();
-    let f = file(tmp.path(), "ok.fa", b">a\nACGTACGTACGTACGT\n");
+    let f = write_file(tmp.path(), "ok.fa", b">a\nACGTACGTACGTACGT\n");
     expect_failure(
         tmp.path(),
         &["--fasta", &f, "--k", "0"],
@@ -193,8 +187,8 @@ fn test_bad_k_and_stride() {
 #[test]
 fn test_unknown_config_key_names_key_and_line() {
     let tmp = tempfile::tempdir().unwrap();
-    let f = file(tmp.path(), "ok.fa", b">a\nACGTACGTACGTACGT\n");
-    let cfg = file(
+    let f = write_file(tmp.path(), "ok.fa", b">a\nACGTACGTACGTACGT\n");
+    let cfg = write_file(
         tmp.path(),
         "c.toml",
         format!("[inputs]\nfasta = [\"{f}\"]\n\n[tokenizer]\nk = 5\nkmer_size = 3\n").as_bytes(),
@@ -220,9 +214,9 @@ fn test_unknown_config_key_names_key_and_line() {
 #[test]
 fn test_unwritable_output_dir() {
     let tmp = tempfile::tempdir().unwrap();
-    let f = file(tmp.path(), "ok.fa", b">a\nACGTACGTACGTACGT\n");
+    let f = write_file(tmp.path(), "ok.fa", b">a\nACGTACGTACGTACGT\n");
     // A path under a regular file can never be created (even by root, unlike a chmod'ed directory).
-    let blocker = file(tmp.path(), "blocker", b"x");
+    let blocker = write_file(tmp.path(), "blocker", b"x");
     let out = format!("{blocker}/corpus");
     let o = run(&["corpus", "build", "--fasta", &f, "--out", &out]);
     let err = stderr(&o);
@@ -236,7 +230,7 @@ fn test_unwritable_output_dir() {
 #[test]
 fn test_existing_output_is_kept_unless_forced() {
     let tmp = tempfile::tempdir().unwrap();
-    let f = file(tmp.path(), "ok.fa", b">a\nACGTACGTACGTACGT\n");
+    let f = write_file(tmp.path(), "ok.fa", b">a\nACGTACGTACGTACGT\n");
     let out = tmp.path().join("c");
     ok(&[
         "corpus",
@@ -261,7 +255,7 @@ fn test_existing_output_is_kept_unless_forced() {
         stderr(&o)
     );
     // A failing forced rebuild leaves the old corpus intact.
-    let bad = file(tmp.path(), "bad.fa", b">a\nNNNN\n");
+    let bad = write_file(tmp.path(), "bad.fa", b">a\nNNNN\n");
     let o = run(&[
         "corpus",
         "build",
@@ -283,7 +277,7 @@ fn test_vocab_too_large_for_forced_u16() {
     let tmp = tempfile::tempdir().unwrap();
     // 2 Mbp of random sequence holds far more than 65,534 distinct 9-mers.
     let text = fasta_text(&[("r", &random_seq(2_000_000, 4, b"ACGT"))], 80, "\n");
-    let f = file(tmp.path(), "big.fa", text.as_bytes());
+    let f = write_file(tmp.path(), "big.fa", text.as_bytes());
     expect_failure(
         tmp.path(),
         &[
@@ -335,7 +329,7 @@ fn test_missing_input_file() {
 #[test]
 fn test_bad_region_and_bed() {
     let tmp = tempfile::tempdir().unwrap();
-    let f = file(tmp.path(), "g.fa", b">chr1\nACGTACGTACGT\n");
+    let f = write_file(tmp.path(), "g.fa", b">chr1\nACGTACGTACGT\n");
     let o = run(&["extract", "--fasta", &f, "--region", "chr1:10-5"]);
     assert!(
         !o.status.success() && stderr(&o).contains("end is before start"),
@@ -354,7 +348,7 @@ fn test_bad_region_and_bed() {
         "{}",
         stderr(&o)
     );
-    let bed = file(tmp.path(), "x.bed", b"chr1\t0\t4\tp\t0\t+\nchr1\tfive\t9\n");
+    let bed = write_file(tmp.path(), "x.bed", b"chr1\t0\t4\tp\t0\t+\nchr1\tfive\t9\n");
     let o = run(&["extract", "--fasta", &f, "--bed", &bed]);
     assert!(
         !o.status.success() && stderr(&o).contains("x.bed: line 2"),
@@ -408,7 +402,7 @@ fn test_ctrl_c_during_a_build_leaves_nothing() {
     let piece = random_seq(1_000_000, 11, b"ACGT");
     let names: Vec<String> = (0..120).map(|i| format!("r{i}")).collect();
     let records: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &piece[..])).collect();
-    file(
+    write_file(
         tmp.path(),
         "big.fa",
         fasta_text(&records, 1000, "\n").as_bytes(),

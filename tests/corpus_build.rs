@@ -6,12 +6,6 @@ use common::*;
 use genolm::corpus::{Corpus, Split};
 use genolm::tokenize::{hf, KmerSpec};
 
-fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, bytes).unwrap();
-    p.display().to_string()
-}
-
 #[test]
 fn test_doc_len_0_token_count_is_exact_per_record() {
     let tmp = tempfile::tempdir().unwrap();
@@ -27,7 +21,7 @@ fn test_doc_len_0_token_count_is_exact_per_record() {
         .map(|n| n.as_str())
         .zip(seqs.iter().map(|s| s.as_slice()))
         .collect();
-    let fa = write(tmp.path(), "g.fa", fasta_text(&recs, 61, "\n").as_bytes());
+    let fa = write_file(tmp.path(), "g.fa", fasta_text(&recs, 61, "\n").as_bytes());
     for (k, stride) in [(5, 2), (3, 1), (5, 5), (1, 1), (12, 7)] {
         let out = tmp.path().join(format!("c{k}_{stride}"));
         ok(&[
@@ -67,7 +61,7 @@ fn test_tokens_map_back_to_genome_coordinates() {
     for b in &mut seq[20_000..20_050] {
         *b = b'N';
     }
-    let fa = write(
+    let fa = write_file(
         tmp.path(),
         "g.fa",
         fasta_text(&[("chrA", &seq)], 70, "\r\n").as_bytes(),
@@ -129,10 +123,10 @@ fn test_plain_gzip_bgzf_and_genbank_agree() {
     let tmp = tempfile::tempdir().unwrap();
     let seq = random_seq(200_000, 11, b"ACGT");
     let text = fasta_text(&[("x", &seq)], 80, "\n");
-    let plain = write(tmp.path(), "g.fa", text.as_bytes());
-    let gz = write(tmp.path(), "g.fa.gz", &gzip(text.as_bytes()));
+    let plain = write_file(tmp.path(), "g.fa", text.as_bytes());
+    let gz = write_file(tmp.path(), "g.fa.gz", &gzip(text.as_bytes()));
     // bgzf: 4 blocks, inflated on several threads and read back in order.
-    let bgz = write(tmp.path(), "g.fa.bgz", &bgzf(text.as_bytes()));
+    let bgz = write_file(tmp.path(), "g.fa.bgz", &bgzf(text.as_bytes()));
     let mut gb = String::from("LOCUS       x                     200000 bp    DNA     linear   BCT 01-JAN-2000\nFEATURES             Location/Qualifiers\n     source          1..200000\nORIGIN\n");
     for (i, chunk) in seq.chunks(60).enumerate() {
         let groups: Vec<String> = chunk
@@ -142,7 +136,7 @@ fn test_plain_gzip_bgzf_and_genbank_agree() {
         gb.push_str(&format!("{:>9} {}\n", i * 60 + 1, groups.join(" ")));
     }
     gb.push_str("//\n");
-    let gbk = write(tmp.path(), "g.gbk", gb.as_bytes());
+    let gbk = write_file(tmp.path(), "g.gbk", gb.as_bytes());
     let mut all = Vec::new();
     let inputs = [
         ("--fasta", &plain),
@@ -229,11 +223,11 @@ fn test_records_split_across_files_give_the_corpus_of_one_file() {
         let text = fasta_text(&recs, 60, "\n");
         all_text.push_str(&text);
         files.push(match i % 2 {
-            0 => write(tmp.path(), &format!("f{i}.fa"), text.as_bytes()),
-            _ => write(tmp.path(), &format!("f{i}.fa.gz"), &gzip(text.as_bytes())),
+            0 => write_file(tmp.path(), &format!("f{i}.fa"), text.as_bytes()),
+            _ => write_file(tmp.path(), &format!("f{i}.fa.gz"), &gzip(text.as_bytes())),
         });
     }
-    let one = write(tmp.path(), "all.fa", all_text.as_bytes());
+    let one = write_file(tmp.path(), "all.fa", all_text.as_bytes());
     let build = |name: &str, inputs: &[String]| {
         let out = tmp.path().join(name);
         let mut args = vec![
@@ -286,7 +280,7 @@ fn test_a_pipe_builds_the_same_corpus_as_the_file() {
     let tmp = tempfile::tempdir().unwrap();
     let seq = random_seq(40_000, 21, b"ACGTacgtN");
     let text = fasta_text(&[("p", &seq)], 70, "\n");
-    let plain = write(tmp.path(), "g.fa", text.as_bytes());
+    let plain = write_file(tmp.path(), "g.fa", text.as_bytes());
     let from_file = tmp.path().join("file");
     ok(&[
         "corpus",
@@ -337,7 +331,7 @@ fn test_a_pipe_builds_the_same_corpus_as_the_file() {
 fn test_split_is_by_document_and_reproducible() {
     let tmp = tempfile::tempdir().unwrap();
     let seq = random_seq(200_000, 3, b"ACGT");
-    let fa = write(
+    let fa = write_file(
         tmp.path(),
         "g.fa",
         fasta_text(&[("x", &seq)], 80, "\n").as_bytes(),
@@ -382,7 +376,7 @@ fn test_split_is_by_document_and_reproducible() {
 fn test_json_summary_and_stats() {
     let tmp = tempfile::tempdir().unwrap();
     let seq = random_seq(20_000, 5, b"ACGTN");
-    let fa = write(
+    let fa = write_file(
         tmp.path(),
         "g.fa",
         fasta_text(&[("x", &seq)], 80, "\n").as_bytes(),
@@ -424,7 +418,7 @@ fn test_json_summary_and_stats() {
 fn test_tokenize_command_matches_corpus_ids() {
     let tmp = tempfile::tempdir().unwrap();
     let seq = random_seq(5_000, 9, b"ACGT");
-    let fa = write(
+    let fa = write_file(
         tmp.path(),
         "g.fa",
         fasta_text(&[("x", &seq)], 80, "\n").as_bytes(),
@@ -476,12 +470,12 @@ fn test_tokenize_command_matches_corpus_ids() {
 #[test]
 fn test_reusing_a_tokenizer_keeps_ids() {
     let tmp = tempfile::tempdir().unwrap();
-    let a = write(
+    let a = write_file(
         tmp.path(),
         "a.fa",
         fasta_text(&[("a", &random_seq(30_000, 1, b"AAACGT"))], 80, "\n").as_bytes(),
     );
-    let b = write(
+    let b = write_file(
         tmp.path(),
         "b.fa",
         fasta_text(&[("b", &random_seq(30_000, 2, b"ACGTTT"))], 80, "\n").as_bytes(),

@@ -52,6 +52,13 @@ pub fn build_corpus(fasta: &Path, out: &Path, k: usize, stride: usize, extra: &[
     ok(&args);
 }
 
+/// Writes `bytes` to `dir/name`; returns the path as a string (for command-line arguments).
+pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.display().to_string()
+}
+
 /// Random bases from `alphabet`, reproducible from the seed.
 pub fn random_seq(len: usize, seed: u64, alphabet: &[u8]) -> Vec<u8> {
     let mut rng = SplitMix64::new(seed);
