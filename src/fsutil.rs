@@ -39,6 +39,13 @@ impl AtomicFile {
         })
     }
 
+    /// Flushes what was written and returns the temporary file's path, to read it back (to build
+    /// another output from it) before [`commit`](Self::commit).
+    pub fn staged(&mut self) -> io::Result<&Path> {
+        self.flush()?;
+        Ok(&self.tmp)
+    }
+
     /// Flushes the data to the temporary file and renames it into place.
     pub fn commit(mut self) -> io::Result<()> {
         let writer = self.writer.take().expect("writer present until commit");

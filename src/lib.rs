@@ -13,3 +13,4 @@ pub mod plot;
 pub mod progress;
 pub mod rng;
 pub mod tokenize;
+pub mod track;

@@ -35,6 +35,30 @@ impl Progress {
         }
     }
 
+    /// A bar over bases of a known total (a scan), with bases per second, a message and ETA.
+    pub fn bases(total: u64, label: &str, enabled: bool) -> Self {
+        let bar = if enabled {
+            ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+        } else {
+            ProgressBar::hidden()
+        };
+        let template = "{prefix} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} bp \
+                        ({per_sec}) {msg} ETA {eta}";
+        bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
+        bar.set_prefix(label.to_string());
+        Self {
+            bar,
+            started: Instant::now(),
+            bp: AtomicU64::new(0),
+        }
+    }
+
+    /// Moves a [`Self::bases`] bar to `bases` done.
+    pub fn set_bases(&self, bases: u64, msg: String) {
+        self.bar.set_position(bases);
+        self.bar.set_message(msg);
+    }
+
     pub fn set_position(&self, bytes: u64, new_bp: u64) {
         let bp = self.bp.fetch_add(new_bp, Ordering::Relaxed) + new_bp;
         let secs = self.started.elapsed().as_secs_f64().max(1e-9);

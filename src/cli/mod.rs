@@ -3,6 +3,7 @@
 mod corpus;
 mod dataset;
 mod tokenize;
+mod track;
 
 use std::ffi::OsString;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +27,7 @@ pub const EXIT_INTERRUPTED: i32 = 130;
                   classify train   Train a sequence classifier (from a language model or from scratch)\n  \
                   classify eval    Metrics of a classifier on labelled data (--table or --data)\n  \
                   predict    Class probabilities for each sequence of a FASTA (--rc-average)\n  \
+                  scan       Slide a classifier along chromosomes: bedGraph/BigWig tracks, BED calls\n  \
                   info       Show the build, libtorch and device (--device auto|cpu|cuda|cuda:N)"
 )]
 struct Cli {
@@ -45,6 +47,12 @@ enum Command {
     Tokenize(tokenize::TokenizeArgs),
     /// Cut regions (chr:start-end, 1-based) or BED intervals from a reference, as FASTA.
     Extract(tokenize::ExtractArgs),
+    /// Join the shard files of a `genolm scan --shard i/n` run into its tracks, calls and summary
+    /// (the same bytes as the unsharded scan).
+    Merge(track::MergeArgs),
+    /// Pictures of outputs.
+    #[command(subcommand)]
+    Plot(track::PlotCommand),
     /// Model commands (info, and from later releases pretrain, classify, predict...) run in
     /// `genolm-torch`, the libtorch half of genolm, so data commands start instantly.
     #[command(external_subcommand)]
@@ -106,6 +114,8 @@ pub fn main() -> i32 {
         Command::Dataset(cmd) => dataset::run(cmd),
         Command::Tokenize(args) => tokenize::run_tokenize(args),
         Command::Extract(args) => tokenize::run_extract(args),
+        Command::Merge(args) => track::run_merge(args),
+        Command::Plot(cmd) => track::run_plot(cmd),
         Command::Torch(args) => return exec_torch(args),
     };
     match result {

@@ -82,8 +82,19 @@ pub fn parse_bed_line(path: &Path, line_no: u64, line: &str, cols: BedColumns) -
     })
 }
 
-/// Reads every interval of a BED file (plain or gzip).
+/// Reads every interval of a BED file (plain or gzip); a file without any is an error.
 pub fn read_bed(path: &Path, cols: BedColumns) -> Result<Vec<Interval>> {
+    let out = read_bed_or_empty(path, cols)?;
+    if out.is_empty() {
+        return Err(Error::Empty {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(out)
+}
+
+/// [`read_bed`] for files that may hold no interval (a scan that called nothing).
+pub fn read_bed_or_empty(path: &Path, cols: BedColumns) -> Result<Vec<Interval>> {
     let reader = super::open::open_decompressed(path)?;
     let mut out = Vec::new();
     for (i, line) in reader.lines().enumerate() {
@@ -94,11 +105,6 @@ pub fn read_bed(path: &Path, cols: BedColumns) -> Result<Vec<Interval>> {
             continue;
         }
         out.push(parse_bed_line(path, line_no, line, cols)?);
-    }
-    if out.is_empty() {
-        return Err(Error::Empty {
-            path: path.to_path_buf(),
-        });
     }
     Ok(out)
 }

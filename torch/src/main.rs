@@ -27,6 +27,9 @@ enum Command {
     Lm(LmCommand),
     /// Class probabilities for each sequence of a FASTA file.
     Predict(cli::predict::PredictArgs),
+    /// Slide a classifier along whole chromosomes: score tracks (bedGraph, BigWig), called
+    /// regions (BED), a summary; `--shard i/n` for parts that `genolm merge` joins.
+    Scan(cli::scan::ScanArgs),
     /// Sequence classifiers (ULMFiT).
     #[command(subcommand)]
     Classify(ClassifyCommand),
@@ -58,6 +61,7 @@ fn main() {
             | Command::FinetuneLm(_)
             | Command::Classify(ClassifyCommand::Train(_))
             | Command::Predict(_)
+            | Command::Scan(_)
     );
     let _ = ctrlc::set_handler(move || {
         if !polls || INTERRUPTED.swap(true, Ordering::SeqCst) {
@@ -71,6 +75,7 @@ fn main() {
         Command::Lm(LmCommand::Eval(args)) => cli::lm::eval(args),
         Command::Classify(ClassifyCommand::Train(args)) => cli::classify::train(args, &INTERRUPTED),
         Command::Predict(args) => cli::predict::run(args, &INTERRUPTED),
+        Command::Scan(args) => cli::scan::run(args, &INTERRUPTED),
         Command::Classify(ClassifyCommand::Eval(args)) => cli::classify::eval(args),
         Command::FinetuneLm(args) => cli::lm::finetune(args, &INTERRUPTED),
     };

@@ -134,10 +134,12 @@ fn eval_set(a: &EvalArgs, models: &[LoadedClassifier]) -> Result<LabelledSet> {
 
 pub fn eval(a: EvalArgs) -> Result<()> {
     let device = crate::device::resolve(a.device.parse()?)?;
-    let models = predict::load_classifiers(&a.model, device)?;
+    let models = predict::load_classifiers(&a.model, device, a.precision)?;
     let set = eval_set(&a, &models)?;
-    let e = predict::evaluate_on(&models, &set, a.batch_size, a.precision)?;
-    let classes = &models[0].saved.classes;
+    let n_models = models.len();
+    let ensemble = predict::ensemble_of(models)?;
+    let e = predict::evaluate_on(&ensemble, &set, a.batch_size)?;
+    let classes = crate::infer::Predictor::classes(&ensemble);
     if let Some(out) = &a.out {
         let tsv = classify::predictions_tsv(&set.ids, classes, Some(&e.labels), &e.probs);
         genolm::fsutil::write_atomic(out, tsv.as_bytes())
@@ -149,7 +151,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             "{}",
             serde_json::json!({"accuracy": r.accuracy, "precision": s.precision, "recall": s.recall,
                 "specificity": s.specificity, "f1": s.f1, "mcc": s.mcc, "auroc": s.auroc, "auprc": s.auprc,
-                "n": r.n, "models": models.len(), "confusion": r.confusion})
+                "n": r.n, "models": n_models, "confusion": r.confusion})
         );
     } else {
         println!(

@@ -5,3 +5,4 @@ pub mod info;
 pub mod lm;
 pub mod predict;
 pub mod run;
+pub mod scan;

@@ -4,7 +4,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Result;
 use clap::Args;
 
-use crate::infer::predict::{load_classifiers, predict_file, PredictOptions};
+use crate::infer::predict::{ensemble_of, load_classifiers, predict_file, PredictOptions};
 use crate::train::Precision;
 
 #[derive(Args)]
@@ -39,11 +39,10 @@ pub struct PredictArgs {
 
 pub fn run(a: PredictArgs, stop: &AtomicBool) -> Result<()> {
     let device = crate::device::resolve(a.device.parse()?)?;
-    let models = load_classifiers(&a.model, device)?;
+    let models = ensemble_of(load_classifiers(&a.model, device, a.precision)?)?;
     let opts = PredictOptions {
         rc_average: a.rc_average,
         batch_size: a.batch_size.max(1),
-        precision: a.precision,
         chunk_sequences: a.chunk,
         progress: !a.json,
     };

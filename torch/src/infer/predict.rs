@@ -4,10 +4,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tch::{nn, Device, Kind};
 
+use super::{Ensemble, Features, Featurizer, Predictor};
 use crate::model::classifier::Classifier;
 use crate::train::classify::data::{batch, Encoded};
 use crate::train::classify::{prediction_rows, predictions_header, SavedClassifier};
@@ -51,15 +53,20 @@ pub(crate) fn encoded_probs(
     probs
 }
 
-/// A trained classifier loaded from its directory.
+/// A trained classifier loaded from its directory, on a device and at a precision.
 pub struct LoadedClassifier {
     pub vs: nn::VarStore,
     pub model: Classifier,
     pub tokenizer: KmerTokenizer,
     pub saved: SavedClassifier,
+    kind: Kind,
 }
 
-pub fn load_classifier(dir: &Path, device: Device) -> Result<LoadedClassifier> {
+pub fn load_classifier(
+    dir: &Path,
+    device: Device,
+    precision: Precision,
+) -> Result<LoadedClassifier> {
     let saved = SavedClassifier::read(dir)?;
     let tokenizer = hf::load(dir)?;
     let mut vs = nn::VarStore::new(device);
@@ -76,84 +83,108 @@ pub fn load_classifier(dir: &Path, device: Device) -> Result<LoadedClassifier> {
         model,
         tokenizer,
         saved,
+        kind: precision.kind(device)?,
     })
 }
 
 /// Several classifiers (an ensemble), in the order given.
-pub fn load_classifiers(dirs: &[PathBuf], device: Device) -> Result<Vec<LoadedClassifier>> {
-    dirs.iter().map(|d| load_classifier(d, device)).collect()
+pub fn load_classifiers(
+    dirs: &[PathBuf],
+    device: Device,
+    precision: Precision,
+) -> Result<Vec<LoadedClassifier>> {
+    dirs.iter()
+        .map(|d| load_classifier(d, device, precision))
+        .collect()
 }
 
-/// Class probabilities for sequences, averaged over their k-mer frames when the classifier was
-/// trained on all of them; with `rc_average`, each is also averaged with its reverse complement's
-/// (a sequence and its reverse complement are the same DNA).
+/// Classifiers as one predictor: the mean of their probabilities (one model is the plain case).
+pub fn ensemble_of(models: Vec<LoadedClassifier>) -> Result<Ensemble> {
+    Ensemble::new(
+        models
+            .into_iter()
+            .map(|m| Box::new(m) as Box<dyn Predictor>)
+            .collect(),
+    )
+}
+
+/// The AWD-LSTM classifier's input: k-mer ids in each frame it reads, in its direction.
+struct KmerFeaturizer {
+    tokenizer: KmerTokenizer,
+    n_frames: usize,
+    backwards: bool,
+}
+
+impl Featurizer for KmerFeaturizer {
+    fn featurize(&self, seqs: &[&[u8]]) -> Features {
+        Box::new(Encoded::new(
+            &self.tokenizer,
+            seqs.iter().copied(),
+            vec![0; seqs.len()],
+            self.n_frames,
+            self.backwards,
+        ))
+    }
+}
+
+impl Predictor for LoadedClassifier {
+    fn classes(&self) -> &[String] {
+        &self.saved.classes
+    }
+
+    fn min_len(&self) -> usize {
+        self.tokenizer.k()
+    }
+
+    fn train_len(&self) -> Result<Option<u64>> {
+        self.saved.train_len().map(Some)
+    }
+
+    fn featurizer(&self) -> Arc<dyn Featurizer> {
+        Arc::new(KmerFeaturizer {
+            tokenizer: self.tokenizer.clone(),
+            n_frames: self.saved.config.train.n_frames(&self.tokenizer),
+            backwards: self.saved.encoder.backwards,
+        })
+    }
+
+    fn predict_features(&self, features: Features, batch_size: usize) -> Result<Vec<Vec<f64>>> {
+        let e = features
+            .downcast::<Encoded>()
+            .map_err(|_| Error::Invalid("features of another model".into()))?;
+        Ok(encoded_probs(
+            &self.model,
+            &e,
+            batch_size,
+            self.kind,
+            self.vs.device(),
+        ))
+    }
+}
+
+/// Class probabilities for sequences; with `rc_average`, each is averaged with its reverse
+/// complement's (a sequence and its reverse complement are the same DNA).
 pub fn predict_sequences(
-    m: &LoadedClassifier,
+    p: &dyn Predictor,
     seqs: &[Vec<u8>],
     rc_average: bool,
     batch_size: usize,
-    kind: Kind,
-) -> Vec<Vec<f64>> {
-    let device = m.vs.device();
-    let n_frames = m.saved.config.train.n_frames(&m.tokenizer);
-    let unlabelled = |seqs: &[Vec<u8>]| {
-        let e = Encoded::new(
-            &m.tokenizer,
-            seqs.iter().map(Vec::as_slice),
-            vec![0; seqs.len()],
-            n_frames,
-            m.saved.encoder.backwards,
-        );
-        encoded_probs(&m.model, &e, batch_size, kind, device)
-    };
-    let mut probs = unlabelled(seqs);
+) -> Result<Vec<Vec<f64>>> {
+    let refs: Vec<&[u8]> = seqs.iter().map(Vec::as_slice).collect();
+    let mut probs = p.predict(&refs, batch_size)?;
     if rc_average {
         let rc: Vec<Vec<u8>> = seqs
             .iter()
             .map(|s| genolm::genome::nucleotide::reverse_complement(s))
             .collect();
-        for (p, q) in probs.iter_mut().zip(unlabelled(&rc)) {
+        let refs: Vec<&[u8]> = rc.iter().map(Vec::as_slice).collect();
+        for (p, q) in probs.iter_mut().zip(p.predict(&refs, batch_size)?) {
             for (a, b) in p.iter_mut().zip(q) {
                 *a = (*a + b) / 2.0;
             }
         }
     }
-    probs
-}
-
-/// Mean class probabilities of several classifiers (an ensemble; one model is the plain case).
-/// Each reads the sequences with its own tokenizer, so models of different k or direction combine;
-/// all must share the class list, in the same order.
-pub fn ensemble_probs(
-    models: &[LoadedClassifier],
-    seqs: &[Vec<u8>],
-    rc_average: bool,
-    batch_size: usize,
-    precision: Precision,
-) -> Result<Vec<Vec<f64>>> {
-    let first = models
-        .first()
-        .ok_or_else(|| Error::Invalid("no classifier given".into()))?;
-    if let Some(m) = models
-        .iter()
-        .find(|m| m.saved.classes != first.saved.classes)
-    {
-        return Err(Error::Invalid(format!(
-            "classifiers of an ensemble must share their classes: {:?} vs {:?}",
-            first.saved.classes, m.saved.classes
-        )));
-    }
-    let mut sum = vec![vec![0.0; first.saved.classes.len()]; seqs.len()];
-    for m in models {
-        let kind = precision.kind(m.vs.device())?;
-        let probs = predict_sequences(m, seqs, rc_average, batch_size, kind);
-        for (s, p) in sum.iter_mut().zip(probs) {
-            for (a, b) in s.iter_mut().zip(p) {
-                *a += b / models.len() as f64;
-            }
-        }
-    }
-    Ok(sum)
+    Ok(probs)
 }
 
 /// How [`predict_file`] reads and computes.
@@ -161,7 +192,6 @@ pub fn ensemble_probs(
 pub struct PredictOptions {
     pub rc_average: bool,
     pub batch_size: usize,
-    pub precision: Precision,
     /// Sequences held in memory at once (also capped at [`CHUNK_BASES`] bases).
     pub chunk_sequences: usize,
     pub progress: bool,
@@ -186,17 +216,14 @@ pub struct PredictSummary {
 /// table appears at `out` only when complete. `stop` (Ctrl-C) is checked between chunks: set, the
 /// partial table is removed and the result is [`Error::Cancelled`].
 pub fn predict_file(
-    models: &[LoadedClassifier],
+    p: &dyn Predictor,
     input: &Path,
     out: &Path,
     o: &PredictOptions,
     stop: &AtomicBool,
 ) -> Result<PredictSummary> {
-    let first = models
-        .first()
-        .ok_or_else(|| Error::Invalid("no classifier given".into()))?;
-    let classes = &first.saved.classes;
-    let k = models.iter().map(|m| m.tokenizer.k()).max().unwrap_or(1);
+    let classes = p.classes();
+    let k = p.min_len();
     let tap = std::sync::Arc::new(InputTap::default());
     let (_, mut stream) =
         open_records_tapped(input, None, Some(std::sync::Arc::clone(&tap)), io_threads())?;
@@ -231,7 +258,7 @@ pub fn predict_file(
                 s.first_short.get_or_insert_with(|| id.clone());
             }
         }
-        let probs = ensemble_probs(models, &seqs, o.rc_average, o.batch_size, o.precision)?;
+        let probs = predict_sequences(p, &seqs, o.rc_average, o.batch_size)?;
         file.write_all(prediction_rows(&ids, classes, None, &probs).as_bytes())
             .map_err(io_err(out))?;
         s.sequences += ids.len();
@@ -275,14 +302,9 @@ pub struct Evaluation {
 }
 
 /// `genolm classify eval`: trained classifiers (averaged when more than one) on labelled data.
-pub fn evaluate_on(
-    models: &[LoadedClassifier],
-    set: &LabelledSet,
-    batch_size: usize,
-    precision: Precision,
-) -> Result<Evaluation> {
-    let probs = ensemble_probs(models, &set.sequences, false, batch_size, precision)?;
-    let classes = &models[0].saved.classes;
+pub fn evaluate_on(p: &dyn Predictor, set: &LabelledSet, batch_size: usize) -> Result<Evaluation> {
+    let probs = predict_sequences(p, &set.sequences, false, batch_size)?;
+    let classes = p.classes();
     let labels = labels_in(classes, set)?;
     Ok(Evaluation {
         report: metrics::report(&labels, &probs, classes),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use crate::model::awd_lstm::AwdLstmConfig;
 use crate::model::classifier::HeadConfig;
 use crate::train::{io_err, Error, Precision, Result};
-use genolm::corpus::labelled::LabelledSource;
+use genolm::corpus::labelled::{LabelledSource, SetSplit};
 use genolm::tokenize::KmerTokenizer;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -193,6 +193,10 @@ pub struct SavedClassifier {
     pub config: ClassifyConfig,
     #[serde(default)]
     pub inputs_sha256: std::collections::BTreeMap<String, String>,
+    /// Median length of the training sequences (bases); absent in directories made before it was
+    /// recorded (see [`SavedClassifier::train_len`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_len: Option<u64>,
 }
 
 impl SavedClassifier {
@@ -210,6 +214,18 @@ impl SavedClassifier {
         serde_json::from_str(&text).map_err(|e| {
             Error::Invalid(format!("{}: not a genolm classifier: {e}", path.display()))
         })
+    }
+}
+
+impl SavedClassifier {
+    /// The training sequences' median length: recorded, or (older directories) measured on the
+    /// training split of the data the config names, drawn as training drew it.
+    pub fn train_len(&self) -> Result<u64> {
+        if let Some(n) = self.train_len {
+            return Ok(n);
+        }
+        let set = super::data::load_splits(&self.config)?;
+        Ok(super::data::median_length(&set, SetSplit::Train))
     }
 }
 

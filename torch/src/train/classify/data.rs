@@ -140,6 +140,17 @@ pub(super) fn tokenizer_for(cfg: &ClassifyConfig) -> Result<KmerTokenizer> {
     }
 }
 
+/// Median length (bases) of the rows of one split.
+pub(super) fn median_length(set: &LabelledSet, which: SetSplit) -> u64 {
+    let mut lens: Vec<u64> = set
+        .rows_in(which)
+        .into_iter()
+        .map(|i| set.sequences[i].len() as u64)
+        .collect();
+    lens.sort_unstable();
+    lens.get(lens.len() / 2).copied().unwrap_or(0)
+}
+
 pub(super) fn load_splits(cfg: &ClassifyConfig) -> Result<LabelledSet> {
     let mut set = cfg.data.load().map_err(|e| Error::Invalid(e.to_string()))?;
     if let Some(order) = &cfg.classes {

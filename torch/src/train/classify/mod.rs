@@ -161,6 +161,8 @@ struct TaskData {
     /// Ids of the test sequences, in `te`'s row order.
     te_ids: Vec<String>,
     classes: Vec<String>,
+    /// Median length of the training sequences (bases): the window `scan` uses by default.
+    train_len: u64,
 }
 
 fn task_data(cfg: &ClassifyConfig, tok: &KmerTokenizer, backwards: bool) -> Result<TaskData> {
@@ -185,7 +187,9 @@ fn task_data(cfg: &ClassifyConfig, tok: &KmerTokenizer, backwards: bool) -> Resu
         .into_iter()
         .map(|i| set.ids[i].clone())
         .collect();
+    let train_len = data::median_length(&set, SetSplit::Train);
     Ok(TaskData {
+        train_len,
         tr,
         va,
         te,
@@ -243,6 +247,7 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
         },
         // Hashed once, when the run starts; a resumed run keeps the config.json written then.
         inputs_sha256: Default::default(),
+        train_len: Some(data.train_len),
     };
     if !resume {
         trainer::refuse_existing(out, "classifier")?;

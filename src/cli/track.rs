@@ -1,0 +1,179 @@
+//! `genolm merge` (shards of a scan into its tracks) and `genolm plot track`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+
+use crate::genome::Region;
+use crate::track::plot::{self, TrackFigure, TrackSeries};
+use crate::track::shard::open_shards;
+use crate::track::truth::TruthSet;
+use crate::track::TrackSink;
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// Every shard file of one scan (PREFIX.shard-I-of-N.windows.tsv), in any order.
+    #[arg(long, num_args = 1.., required = true)]
+    shards: Vec<PathBuf>,
+    /// Output prefix: the same files an unsharded `genolm scan --out PREFIX` writes.
+    #[arg(long)]
+    out: PathBuf,
+    /// Print the summary as one line of JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run_merge(a: MergeArgs) -> Result<()> {
+    let started = Instant::now();
+    let shards = open_shards(&a.shards)?;
+    let header = shards[0].header.clone();
+    let mut sink = TrackSink::new(&header.layout, &a.out, &header.sink)?;
+    let mut shard_seconds = 0.0;
+    let mut shard_rss = 0u64;
+    for s in shards {
+        let end = s.replay(&mut sink)?;
+        shard_seconds += end.seconds;
+        shard_rss = shard_rss.max(end.peak_rss_bytes);
+    }
+    let report = sink.finish()?;
+    let windows = report.windows_scored + report.windows_skipped;
+    let stats = serde_json::json!({
+        "windows": windows,
+        "windows_scored": report.windows_scored,
+        "windows_skipped": report.windows_skipped,
+        "shards": header.shard.1,
+        "seconds": shard_seconds,
+        "windows_per_s": windows as f64 / f64::max(shard_seconds, 1e-9),
+        "bp_per_s": header.layout.bases() as f64 / f64::max(shard_seconds, 1e-9),
+        "peak_rss_bytes": shard_rss,
+        "merge_seconds": started.elapsed().as_secs_f64(),
+    });
+    let (path, v) = crate::track::sink::write_summary(
+        &a.out,
+        &header.layout,
+        &header.sink,
+        &header.run,
+        stats,
+        &report,
+    )?;
+    if a.json {
+        println!("{v}");
+    } else {
+        eprintln!(
+            "merge: {} shards, {windows} windows -> {} files; summary {}",
+            header.shard.1,
+            report.files.len(),
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum PlotCommand {
+    /// Score tracks of a region with called regions, known sites and genes, as PNG and SVG.
+    Track(PlotTrackArgs),
+}
+
+#[derive(Args)]
+pub struct PlotTrackArgs {
+    /// BigWig tracks to draw (e.g. PREFIX.CLASS.plus.bw and PREFIX.CLASS.minus.bw).
+    #[arg(long, num_args = 1..)]
+    bigwig: Vec<PathBuf>,
+    /// bedGraph tracks to draw.
+    #[arg(long, num_args = 1..)]
+    bedgraph: Vec<PathBuf>,
+    /// Called regions (PREFIX.CLASS.calls.bed).
+    #[arg(long, num_args = 1..)]
+    calls: Vec<PathBuf>,
+    /// Known sites (BED, or TSV with pos/tss, chrom, strand columns).
+    #[arg(long)]
+    truth: Option<PathBuf>,
+    /// Genes drawn as arrows: GenBank, or GFF3 (.gff/.gff3, optionally gzipped).
+    #[arg(long)]
+    genes: Option<PathBuf>,
+    /// The region, chr:start-end (1-based, inclusive).
+    #[arg(long)]
+    region: Region,
+    /// Output image: FILE.png or FILE.svg (both are written).
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    title: Option<String>,
+}
+
+/// A track's legend name: its file name without the extension.
+fn track_name(p: &std::path::Path) -> String {
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.rsplit_once('.')
+        .map(|(s, _)| s.to_string())
+        .unwrap_or(name)
+}
+
+pub fn run_plot(cmd: PlotCommand) -> Result<()> {
+    let PlotCommand::Track(a) = cmd;
+    let Some(end) = a.region.end else {
+        bail!("--region {}: give chr:start-end", a.region);
+    };
+    let region = a.region.to_interval(end);
+    if a.bigwig.is_empty() && a.bedgraph.is_empty() {
+        bail!("give at least one --bigwig or --bedgraph track");
+    }
+    let mut tracks = Vec::new();
+    for p in &a.bigwig {
+        tracks.push(TrackSeries {
+            name: track_name(p),
+            segments: plot::read_bigwig(p, &region)?,
+        });
+    }
+    for p in &a.bedgraph {
+        tracks.push(TrackSeries {
+            name: track_name(p),
+            segments: plot::read_bedgraph(p, &region)?,
+        });
+    }
+    let mut calls = Vec::new();
+    for p in &a.calls {
+        calls.extend(plot::read_calls(p, &region)?);
+    }
+    let sites = match &a.truth {
+        Some(p) => plot::truth_features(&TruthSet::load(p, Some(&region.name))?, &region),
+        None => Vec::new(),
+    };
+    let genes = match &a.genes {
+        Some(p) => plot::read_genes(p, &region)?,
+        None => Vec::new(),
+    };
+    let fig = TrackFigure {
+        title: a.title.clone().unwrap_or_else(|| format!("{}", a.region)),
+        chrom: region.name.clone(),
+        start: region.start,
+        end: region.end,
+        tracks,
+        calls,
+        sites,
+        genes,
+    };
+    let dir = a
+        .out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let stem = a
+        .out
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .context("--out needs a file name")?;
+    let files = plot::track_figure(&dir, &stem, &fig)?;
+    for f in files {
+        eprintln!("plot track: {}", f.display());
+    }
+    Ok(())
+}
