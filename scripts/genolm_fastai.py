@@ -13,6 +13,8 @@ for the encoder and "1." for the head, a language model's with "0." and "1."):
     head.2 Linear(3 * emb, lin)         -> 1.layers.0.2
     head.4 BatchNorm1d(lin)             -> 1.layers.1.0
     head.6 Linear(lin, n_classes)       -> 1.layers.1.2
+    fastai's head Linears have no bias (LinBnDrop drops it after a BatchNorm); genolm's have one, so
+    the loader gives those two layers a bias before loading.
 
 Settings that must match (read from the directory's config): emb_sz, n_hid, n_layers, pad_token = 0
 (genolm's <pad> id; fastai's default is 1), seq_len = head.bptt, max_len = head.max_len, lin_ftrs =
@@ -97,7 +99,7 @@ class GenolmClassifier:
         self.classes = cfg["classes"]
         self.backwards = bool(enc.get("backwards", False))
         tok_cfg = json.loads((d / "tokenizer_config.json").read_text())
-        self.k, self.stride = int(tok_cfg["k"]), int(tok_cfg["stride"])
+        self.k, self.stride = int(tok_cfg["genolm"]["k"]), int(tok_cfg["genolm"]["stride"])
         all_frames = cfg["config"].get("train", {}).get("all_frames", True)
         self.frames = self.stride if all_frames else 1
         self.tokenizer = Tokenizer.from_file(str(d / "tokenizer.json"))
@@ -106,6 +108,9 @@ class GenolmClassifier:
         self.model = get_text_classifier(AWD_LSTM, self.tokenizer.get_vocab_size(), len(self.classes),
                                          seq_len=head["bptt"], config=arch, lin_ftrs=[head["lin_size"]],
                                          pad_idx=0, max_len=head["max_len"])
+        for block in self.model[1].layers:
+            lin = block[2]
+            block[2] = torch.nn.Linear(lin.in_features, lin.out_features, bias=True)
         t = read_safetensors(d / "model.safetensors")
         sd = _encoder_state(t, enc["n_layers"], "0.module.")
         sd.update(_head_state(t))

@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 TORCH_VERSION=2.13.0
 TOKENIZERS_VERSION="0.22.*"
+SNAKEMAKE_VERSION=9.27.1
 FETCH_CORPORA=1
 for arg in "$@"; do
   case "$arg" in
@@ -57,6 +58,12 @@ fi
 # Python's `tokenizers`, so the tests can check that Python users load genolm's tokenizer.json.
 if ! .venv/bin/python -c "import tokenizers" 2>/dev/null; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check "tokenizers==$TOKENIZERS_VERSION"
+fi
+
+# snakemake, which runs workflows/scan (a whole-genome scan as shard jobs, locally or on a cluster).
+if ! .venv/bin/python -c "import snakemake" 2>/dev/null; then
+  say "installing snakemake==$SNAKEMAKE_VERSION into .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "snakemake==$SNAKEMAKE_VERSION"
 fi
 
 if [ "$FETCH_CORPORA" = 1 ]; then

@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --no-corpora
+# fastai 2.8 in a scratch venv over .venv's torch, for the test that loads genolm weights into fastai.
+source scripts/bench-venv.sh
 source scripts/env.sh
 if [ "${CI:-}" = true ]; then
   export GENOLM_REQUIRE_SHARED_DATA=1

@@ -716,3 +716,79 @@ fn test_ctrl_c_stops_a_scan_and_leaves_nothing() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// `.venv/bin/snakemake` (setup installs it); None with a SKIPPED line where missing, a failure in CI.
+fn snakemake() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/snakemake");
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "{} missing in CI: scripts/setup.sh installs it",
+        p.display()
+    );
+    eprintln!(
+        "SKIPPED: needs {} (scripts/setup.sh installs it)",
+        p.display()
+    );
+    None
+}
+
+#[test]
+fn test_snakemake_workflow_of_two_shards_matches_a_single_scan() {
+    let Some(snakemake) = snakemake() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let g = genome(tmp.path(), &[1500, 800], &[(0, 200), (1, 600)], 81);
+    let args = "--window 40 --step 10 --strand both --batch 16";
+    let single = tmp.path().join("single/scan");
+    let mut a: Vec<&str> = vec![
+        "--genome",
+        g.to_str().unwrap(),
+        "--out",
+        single.to_str().unwrap(),
+    ];
+    a.extend(args.split(' '));
+    scan(&a);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let front = PathBuf::from(env!("CARGO_BIN_EXE_genolm-torch")).with_file_name("genolm");
+    let out = tmp.path().join("wf/scan");
+    let o = std::process::Command::new(&snakemake)
+        .arg("-s")
+        .arg(root.join("workflows/scan/Snakefile"))
+        .arg("--profile")
+        .arg(root.join("workflows/scan/profiles/local"))
+        .args(["--cores", "2", "--directory"])
+        .arg(tmp.path())
+        .arg("--config")
+        .arg(format!("model={}", classifier().display()))
+        .arg(format!("genome={}", g.display()))
+        .arg(format!("out={}", out.display()))
+        .arg("shards=2")
+        .arg(format!("genolm={}", front.display()))
+        .arg(format!("args=--precision fp32 {args}"))
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "snakemake failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for f in [
+        "motif.plus.bedGraph",
+        "motif.minus.bedGraph",
+        "motif.max.bedGraph",
+        "motif.max.bw",
+        "motif.calls.bed",
+    ] {
+        let name = format!("scan.{f}");
+        assert!(
+            read(&single.with_file_name(&name)) == read(&out.with_file_name(&name)),
+            "{name} differs"
+        );
+    }
+    assert!(
+        !out.with_file_name("scan.shard-1-of-2.windows.tsv").exists(),
+        "shard files are temporary"
+    );
+}
