@@ -26,9 +26,16 @@ awk -F'\t' 'NR > 1 && seen[$2]++ < 3 {print ">" $3 "\n" $1}' out/dataset-ecoli-c
 $G predict --model out/clf-ecoli-cds-promoters --fasta out/demo-query.fa --out out/demo-predictions.tsv --rc-average
 column -t out/demo-predictions.tsv
 
+echo; echo "== genolm scan: the CDS-start classifier along the whole E. coli genome, both strands (circular) =="
+scripts/reproduce-scan.sh ecoli-cds
+echo "recall of CDS starts (a call within 100 bp on the same strand):"
+python3 -c "import json; t = json.load(open('out/scan-ecoli-cds/scan.summary.json'))['truth']; print(f\"  {t['sites_found']} of {t['sites']} CDS starts ({t['recall']:.3f}); precision {t['precision']:.3f} of {t['calls']} calls; per-window AUPRC {t['window_auprc']:.3f} (random: {t['window_auprc_baseline']:.3f})\")"
+
 echo
 echo "Corpora:        out/corpus-ecoli, out/corpus-bacteria (tokens.bin, documents.bin, tokenizer.json, corpus.toml)"
 echo "Language model: out/lm-ecoli (pretrained), out/lm-ecoli-cds-promoters (fine-tuned); training.png in each"
 echo "Classifiers:    out/clf-ecoli-cds-promoters (from the LM), out/clf-ecoli-cds-promoters-naive"
 echo "                test_metrics.json, roc.png, pr.png, confusion.png, training.png in each"
 echo "Report:         out/report-ecoli-cds-promoters.md"
+echo "Scan:           out/scan-ecoli-cds/scan.1.{plus,minus,max}.{bedGraph,bw}, scan.1.calls.bed, scan.summary.json,"
+echo "                track-800-840kb.png (scores, calls, CDS starts and genes), scan.summit-distance.png"

@@ -269,7 +269,18 @@ pub fn read_bigwig(path: &Path, region: &Interval) -> Result<Vec<(u64, u64, f64)
         .collect()
 }
 
-/// Genes (GFF3 `gene` rows, else CDS; GenBank `gene`, else CDS features) overlapping `region`.
+/// Whether two sequence names are one sequence: equal, or equal but for a version suffix
+/// (GenBank's LOCUS `NC_000913` and the FASTA's `NC_000913.3`).
+fn same_sequence(a: &str, b: &str) -> bool {
+    let bare = |s: &str| match s.rsplit_once('.') {
+        Some((base, v)) if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) => base.to_string(),
+        _ => s.to_string(),
+    };
+    a == b || bare(a) == bare(b)
+}
+
+/// Genes (GFF3 `gene` rows, else CDS; GenBank `gene`, else CDS features) overlapping `region`;
+/// a sequence named as the region's but for a version suffix is the same sequence.
 pub fn read_genes(path: &Path, region: &Interval) -> Result<Vec<Feature>> {
     let name = path.to_string_lossy().to_ascii_lowercase();
     let is_gff = [".gff", ".gff3", ".gff.gz", ".gff3.gz"]
@@ -285,7 +296,7 @@ pub fn read_genes(path: &Path, region: &Interval) -> Result<Vec<Feature>> {
                 continue;
             }
             let f: Vec<&str> = line.split('\t').collect();
-            if f.len() < 9 || f[0] != region.name {
+            if f.len() < 9 || !same_sequence(f[0], &region.name) {
                 continue;
             }
             let (Ok(a), Ok(b)) = (f[3].parse::<u64>(), f[4].parse::<u64>()) else {
@@ -317,7 +328,7 @@ pub fn read_genes(path: &Path, region: &Interval) -> Result<Vec<Feature>> {
         }
     } else {
         for rec in crate::genome::genbank::read_annotated(path, &["gene", "CDS"])? {
-            if rec.name != region.name {
+            if !same_sequence(&rec.name, &region.name) {
                 continue;
             }
             for f in rec.features {
@@ -436,4 +447,17 @@ pub fn distance_histogram(
         stem,
         &DistanceHistogram { hist, bin, matched },
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_sequence_names_match_across_versions() {
+        assert!(same_sequence("NC_000913", "NC_000913.3"));
+        assert!(same_sequence("chr20", "chr20"));
+        assert!(!same_sequence("chr2", "chr20"));
+        assert!(!same_sequence("NC_000913.3", "NC_000914.3"));
+    }
 }
