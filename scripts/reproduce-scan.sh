@@ -5,8 +5,8 @@
 #                       strands, window 81, step 3) against RegulonDB's TSSs; plot of 800-840 kb.
 #   ecoli-cds           the demo's CDS-start classifier (scripts/reproduce.sh ecoli-cds-promoters)
 #                       along the whole bundled E. coli genome, both strands, against the CDS starts.
-#   human-chr20         the chr20 promoter classifier (scripts/reproduce.sh human-chr20-promoters)
-#                       along human chr20 (63 Mbp bgzf), both strands, against RefSeq TSSs.
+#   human-chr20         a chr20 promoter classifier along human chr20 (63 Mbp bgzf, or REGION of it),
+#                       both strands, against RefSeq TSSs (see the case for CLF and REGION).
 # Usage: scripts/reproduce-scan.sh NAME      (reads ../shared/data except ecoli-cds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,16 +42,25 @@ ecoli-cds)
     --title "CDS-start classifier (demo) along E. coli K-12, 800-840 kb"
   ;;
 human-chr20)
+  # CLF: the classifier (default: the naive chr20 promoter classifier, which needs no LM; set
+  # CLF=out/clf-human-chr20-promoters after scripts/reproduce.sh human-chr20-promoters for the ULMFiT
+  # one). REGION: a part of chr20 (e.g. REGION=20:30000001-40000000) instead of all 63 Mbp.
   O=out/scan-human-chr20
-  CLF=${CLF:-out/clf-human-chr20-promoters}
-  [ -s $CLF/model.safetensors ] || scripts/reproduce.sh human-chr20-promoters
+  CLF=${CLF:-out/clf-human-chr20-promoters-naive}
+  if [ ! -s $CLF/model.safetensors ]; then
+    if [ "$CLF" = out/clf-human-chr20-promoters-naive ]; then
+      $G classify train --config configs/human-chr20-promoters-naive.toml
+    else
+      scripts/reproduce.sh human-chr20-promoters
+    fi
+  fi
   mkdir -p $O
   # RefSeq TSSs (hg19, the same coordinates as GRCh37) on chr20, named as the genome names it.
   zcat $DATA/human_grch37_chr20/annotation_hg19_chromhmm/RefSeqTSS.hg19.bed.gz \
     | awk -F'\t' -v OFS='\t' '$1 == "chr20" {$1 = "20"; print}' > $O/refseq-tss-chr20.bed
   /usr/bin/time -v $G scan --model $CLF --genome $DATA/human_grch37_chr20/20.fa.gz --strand both \
-    --merge-gap 100 --min-length 50 --truth $O/refseq-tss-chr20.bed --truth-distance 500 --out $O/scan \
-    2> >(tee $O/time.log >&2)
+    ${REGION:+--region $REGION} --merge-gap 100 --min-length 50 --truth $O/refseq-tss-chr20.bed \
+    --truth-distance 500 --out $O/scan 2> >(tee $O/time.log >&2)
   ;;
 *)
   echo "usage: scripts/reproduce-scan.sh ecoli-81bp-heldout | ecoli-cds | human-chr20" >&2

@@ -42,6 +42,16 @@ fn font_ready() -> bool {
     })
 }
 
+/// Colours for series, in order (matplotlib's first six, which readers know).
+pub const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
+
 /// A named series of (x, y) points.
 pub struct Series {
     pub name: String,

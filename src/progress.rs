@@ -26,13 +26,7 @@ impl Progress {
             }
             None => "{prefix} [{elapsed_precise}] {spinner} {bytes} {msg}",
         };
-        bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
-        bar.set_prefix(label.to_string());
-        Self {
-            bar,
-            started: Instant::now(),
-            bp: AtomicU64::new(0),
-        }
+        Self::styled(bar, template, label)
     }
 
     /// A bar over bases of a known total (a scan), with bases per second, a message and ETA.
@@ -44,6 +38,16 @@ impl Progress {
         };
         let template = "{prefix} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} bp \
                         ({per_sec}) {msg} ETA {eta}";
+        Self::styled(bar, template, label)
+    }
+
+    /// Moves a [`Self::bases`] bar to `bases` done.
+    pub fn set_bases(&self, bases: u64, msg: String) {
+        self.bar.set_position(bases);
+        self.bar.set_message(msg);
+    }
+
+    fn styled(bar: ProgressBar, template: &str, label: &str) -> Self {
         bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
         bar.set_prefix(label.to_string());
         Self {
@@ -51,12 +55,6 @@ impl Progress {
             started: Instant::now(),
             bp: AtomicU64::new(0),
         }
-    }
-
-    /// Moves a [`Self::bases`] bar to `bases` done.
-    pub fn set_bases(&self, bases: u64, msg: String) {
-        self.bar.set_position(bases);
-        self.bar.set_message(msg);
     }
 
     pub fn set_position(&self, bytes: u64, new_bp: u64) {

@@ -25,13 +25,15 @@ pub struct Genome {
     lengths: Vec<(String, u64)>,
 }
 
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+/// `path` with `suffix` appended to its name (`g.fa.gz` -> `g.fa.gz.fai`).
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
 }
 
-fn is_gzip(path: &Path) -> Result<bool> {
+/// Whether the file starts with gzip's magic bytes (gzip or bgzf).
+pub fn is_gzip(path: &Path) -> Result<bool> {
     use std::io::Read;
     let mut magic = [0u8; 2];
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;

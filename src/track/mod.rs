@@ -64,15 +64,4 @@ pub fn file_stem_of(class: &str) -> String {
         .collect()
 }
 
-/// Peak resident memory of this process so far (VmHWM), in bytes; 0 where /proc is missing.
-pub fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
+pub use crate::mem::peak_rss_bytes;

@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use super::truth::TruthSet;
 use super::{io_err, Error, Result};
 use crate::genome::{Interval, Strand};
-use crate::plot::{render, Figure};
+use crate::plot::{render, Figure, PALETTE};
 
 /// A score track: segments `(start, end, value)` inside the plotted region.
 pub struct TrackSeries {
@@ -36,15 +36,6 @@ pub struct TrackFigure {
     pub sites: Vec<Feature>,
     pub genes: Vec<Feature>,
 }
-
-const PALETTE: [RGBColor; 6] = [
-    RGBColor(31, 119, 180),
-    RGBColor(214, 39, 40),
-    RGBColor(44, 160, 44),
-    RGBColor(148, 103, 189),
-    RGBColor(255, 127, 14),
-    RGBColor(23, 190, 207),
-];
 
 fn strand_color(s: Option<Strand>) -> RGBColor {
     match s {
@@ -273,7 +264,9 @@ pub fn read_bigwig(path: &Path, region: &Interval) -> Result<Vec<(u64, u64, f64)
 /// (GenBank's LOCUS `NC_000913` and the FASTA's `NC_000913.3`).
 fn same_sequence(a: &str, b: &str) -> bool {
     let bare = |s: &str| match s.rsplit_once('.') {
-        Some((base, v)) if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) => base.to_string(),
+        Some((base, v)) if !v.is_empty() && v.chars().all(|c| c.is_ascii_digit()) => {
+            base.to_string()
+        }
         _ => s.to_string(),
     };
     a == b || bare(a) == bare(b)

@@ -792,3 +792,57 @@ fn test_snakemake_workflow_of_two_shards_matches_a_single_scan() {
         "shard files are temporary"
     );
 }
+
+#[test]
+fn test_regions_by_random_access_equal_regions_streamed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let g = genome(tmp.path(), &[1200, 700], &[(0, 400), (1, 300)], 91);
+    // The same FASTA beside its .fai (60 bases a line, as genome() writes): read by random access.
+    let indexed_dir = tmp.path().join("indexed");
+    std::fs::create_dir(&indexed_dir).unwrap();
+    let indexed = indexed_dir.join("genome.fa");
+    std::fs::copy(&g, &indexed).unwrap();
+    let mut fai = String::new();
+    let mut offset = 0;
+    for (name, len) in [("chr1", 1200u64), ("chr2", 700)] {
+        offset += name.len() as u64 + 2;
+        fai.push_str(&format!("{name}\t{len}\t{offset}\t60\t61\n"));
+        offset += len + len.div_ceil(60);
+    }
+    std::fs::write(indexed_dir.join("genome.fa.fai"), fai).unwrap();
+    let run = |genome: &Path, out: &Path| {
+        scan(&[
+            "--genome",
+            genome.to_str().unwrap(),
+            "--region",
+            "chr1:101-1000",
+            "--region",
+            "chr2:250-700",
+            "--window",
+            "40",
+            "--step",
+            "7",
+            "--strand",
+            "both",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let a = run(&g, &tmp.path().join("a/scan"));
+    let b = run(&indexed, &tmp.path().join("b/scan"));
+    assert_eq!(a["windows"], b["windows"]);
+    for f in [
+        "motif.plus.bedGraph",
+        "motif.minus.bedGraph",
+        "motif.calls.bed",
+    ] {
+        let name = format!("scan.{f}");
+        assert!(
+            read(&tmp.path().join("a").join(&name)) == read(&tmp.path().join("b").join(&name)),
+            "{name}: random access and streaming differ"
+        );
+    }
+    // Only the regions are scanned: chr1's first 100 bases have no value.
+    let rows = bedgraph(&tmp.path().join("a/scan.motif.plus.bedGraph"));
+    assert_eq!((rows[0].0.as_str(), rows[0].1), ("chr1", 100));
+}

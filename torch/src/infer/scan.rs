@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use super::{Features, Featurizer, Predictor};
 use crate::train::{Error, Result};
-use genolm::genome::indexed::Genome;
+use genolm::genome::indexed::{is_gzip, with_suffix, Genome};
 use genolm::genome::nucleotide::reverse_complement_in_place;
 use genolm::genome::open::open_records;
 use genolm::genome::{Interval, RecordStream, Region, Strand};
@@ -29,20 +29,6 @@ pub struct GenomeInfo {
     pub sequences: Vec<(String, u64)>,
     /// Random access through a .fai (plain FASTA, or bgzf with .gzi).
     pub indexed: bool,
-}
-
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-fn is_compressed(path: &Path) -> Result<bool> {
-    use std::io::Read;
-    let mut magic = [0u8; 2];
-    let mut f = std::fs::File::open(path).map_err(crate::train::io_err(path))?;
-    let n = f.read(&mut magic).map_err(crate::train::io_err(path))?;
-    Ok(n == 2 && magic == [0x1f, 0x8b])
 }
 
 impl GenomeInfo {
@@ -127,7 +113,7 @@ impl GenomeInfo {
                 })
                 .collect());
         }
-        if !self.indexed && is_compressed(&self.path)? {
+        if !self.indexed && is_gzip(&self.path)? {
             return Err(Error::Invalid(format!(
                 "{}: regions need random access, and this compressed FASTA has no index: recompress \
                  it with bgzip and index it (`zcat {0} | bgzip -@4 > genome.fa.gz && samtools faidx \

@@ -174,16 +174,7 @@ pub struct PretrainReport {
 
 /// The process's peak resident set (Linux VmHWM), in MB; 0 where /proc is unavailable.
 pub fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
+    genolm::mem::peak_rss_bytes() as f64 / (1024.0 * 1024.0)
 }
 
 #[derive(Debug, Clone, Copy, serde::Serialize)]

@@ -28,15 +28,7 @@ pub(super) fn write_outputs(
     };
     // ROC and PR: of the positive class (the second) for two classes, the curves a paper shows;
     // one-vs-rest per class for more.
-    use genolm::plot::{LegendAt, RGBColor, Series};
-    const PALETTE: [RGBColor; 6] = [
-        RGBColor(31, 119, 180),
-        RGBColor(214, 39, 40),
-        RGBColor(44, 160, 44),
-        RGBColor(148, 103, 189),
-        RGBColor(255, 127, 14),
-        RGBColor(23, 190, 207),
-    ];
+    use genolm::plot::{LegendAt, Series, PALETTE};
     let curves: Vec<usize> = if classes.len() == 2 {
         vec![1]
     } else {
