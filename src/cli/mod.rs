@@ -107,7 +107,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     install_interrupt_handler(matches!(
         cli.command,
-        Command::Corpus(corpus::CorpusCommand::Build(_))
+        Command::Corpus(corpus::CorpusCommand::Build(_)) | Command::Merge(_)
     ));
     let result = match cli.command {
         Command::Corpus(cmd) => corpus::run(cmd),

@@ -1,6 +1,7 @@
 //! `genolm merge` (shards of a scan into its tracks) and `genolm plot track`.
 
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -10,7 +11,7 @@ use crate::genome::Region;
 use crate::track::plot::{self, TrackFigure, TrackSeries};
 use crate::track::shard::open_shards;
 use crate::track::truth::TruthSet;
-use crate::track::TrackSink;
+use crate::track::{ScoredWindow, TrackSink, WindowSink};
 
 #[derive(Args)]
 pub struct MergeArgs {
@@ -25,6 +26,20 @@ pub struct MergeArgs {
     json: bool,
 }
 
+/// A sink that stops at Ctrl-C, so the outputs' temporary files are removed (dropped) on the way out.
+struct StopOnInterrupt<'a>(&'a mut TrackSink);
+
+impl WindowSink for StopOnInterrupt<'_> {
+    fn accept(&mut self, w: &ScoredWindow) -> crate::track::Result<()> {
+        if super::INTERRUPTED.load(Ordering::Relaxed) {
+            return Err(crate::track::Error::Invalid(
+                "interrupted: nothing was written".into(),
+            ));
+        }
+        self.0.accept(w)
+    }
+}
+
 pub fn run_merge(a: MergeArgs) -> Result<()> {
     let started = Instant::now();
     let shards = open_shards(&a.shards)?;
@@ -33,7 +48,7 @@ pub fn run_merge(a: MergeArgs) -> Result<()> {
     let mut shard_seconds = 0.0;
     let mut shard_rss = 0u64;
     for s in shards {
-        let end = s.replay(&mut sink)?;
+        let end = s.replay(&mut StopOnInterrupt(&mut sink))?;
         shard_seconds += end.seconds;
         shard_rss = shard_rss.max(end.peak_rss_bytes);
     }

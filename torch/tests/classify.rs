@@ -7,33 +7,13 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
-/// 240 random 40 bp sequences; half carry the motif at a random place.
-fn motif_table(dir: &Path) -> PathBuf {
-    let mut rng = genolm::rng::SplitMix64::new(5);
-    let mut text = String::from("sequence\tlabel\n");
-    for i in 0..240 {
-        let mut s: Vec<u8> = (0..40).map(|_| b"ACGT"[rng.below(4) as usize]).collect();
-        let label = if i % 2 == 0 {
-            let at = rng.below(28) as usize;
-            s[at..at + 12].copy_from_slice(b"CGACCGAACTCC");
-            "motif"
-        } else {
-            "background"
-        };
-        text.push_str(&format!("{}\t{label}\n", String::from_utf8(s).unwrap()));
-    }
-    let p = dir.join("motif.tsv");
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
 const TRAIN: &str =
     "[train]\nbatch_size = 16\nthreads = 1\nstages = [{ unfreeze = 0, epochs = 8, lr = 1e-2 }]\n";
 
 #[test]
 fn test_naive_classifier_learns_a_motif() {
     let tmp = tempfile::tempdir().unwrap();
-    let table = motif_table(tmp.path());
+    let table = motif_table(tmp.path(), 240);
     let cfg = tmp.path().join("c.toml");
     std::fs::write(
         &cfg,
@@ -292,7 +272,7 @@ fn predict_streams_in_chunks(model: &Path, dir: &Path, table: &Path) {
 #[test]
 fn test_classifier_starts_from_a_language_model() {
     let tmp = tempfile::tempdir().unwrap();
-    let table = motif_table(tmp.path());
+    let table = motif_table(tmp.path(), 240);
     // An LM over the same sequences (as one FASTA), then a classifier from its encoder and tokenizer.
     let text = std::fs::read_to_string(&table).unwrap();
     let fasta: String = text
@@ -450,7 +430,7 @@ fn weights(dir: &Path) -> std::collections::HashMap<String, tch::Tensor> {
 #[test]
 fn test_resumed_classifier_ends_with_the_same_weights() {
     let tmp = tempfile::tempdir().unwrap();
-    let table = motif_table(tmp.path());
+    let table = motif_table(tmp.path(), 240);
     // 144 training sequences, 9 batches per epoch: stage 1 is steps 0-17, the stop falls in stage 2.
     let cfg = naive_config(
         tmp.path(),
@@ -530,7 +510,7 @@ fn test_resumed_classifier_ends_with_the_same_weights() {
 #[test]
 fn test_early_stopping_ends_a_stage() {
     let tmp = tempfile::tempdir().unwrap();
-    let table = motif_table(tmp.path());
+    let table = motif_table(tmp.path(), 240);
     // The motif is learnt within a few epochs; after that the validation MCC cannot keep rising.
     let cfg = naive_config(
         tmp.path(),
@@ -652,7 +632,7 @@ fn test_three_classes_get_macro_and_per_class_metrics() {
 #[test]
 fn test_ctrl_c_saves_a_classifier_checkpoint_and_exits_130() {
     let tmp = tempfile::tempdir().unwrap();
-    let table = motif_table(tmp.path());
+    let table = motif_table(tmp.path(), 240);
     let cfg = naive_config(
         tmp.path(),
         &table,
@@ -711,7 +691,7 @@ fn motif_probs(path: &Path) -> std::collections::HashMap<String, f64> {
 #[test]
 fn test_backward_classifier_reads_sequences_last_to_first() {
     let tmp = tempfile::tempdir().unwrap();
-    let table = motif_table(tmp.path());
+    let table = motif_table(tmp.path(), 240);
     let cfg = naive_config(
         tmp.path(),
         &table,

@@ -9,27 +9,12 @@ use std::sync::OnceLock;
 
 use common::*;
 
-const MOTIF: &str = "CGACCGAACTCC";
-
 /// A small motif classifier (3-mers, 40 bp training sequences), trained once per test binary.
 fn classifier() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap().keep();
-        let mut rng = genolm::rng::SplitMix64::new(5);
-        let mut text = String::from("sequence\tlabel\n");
-        for i in 0..400 {
-            let mut s: Vec<u8> = (0..40).map(|_| b"ACGT"[rng.below(4) as usize]).collect();
-            let label = if i % 2 == 0 {
-                let at = rng.below(28) as usize;
-                s[at..at + 12].copy_from_slice(MOTIF.as_bytes());
-                "motif"
-            } else {
-                "background"
-            };
-            text.push_str(&format!("{}\t{label}\n", String::from_utf8(s).unwrap()));
-        }
-        std::fs::write(dir.join("motif.tsv"), text).unwrap();
+        let table = motif_table(&dir, 400);
         let cfg = dir.join("c.toml");
         std::fs::write(
             &cfg,
@@ -37,7 +22,7 @@ fn classifier() -> &'static Path {
                 "k = 3\nstride = 1\nclasses = [\"background\", \"motif\"]\ndrop_mult = 0.1\n[data]\nformat = \"table\"\npath = \"{}\"\n\
                  [split]\nvalid_frac = 0.15\ntest_frac = 0.15\n[model]\nemb_size = 16\nhidden_size = 32\nn_layers = 2\n\
                  [train]\nbatch_size = 16\nthreads = 1\nstages = [{{ unfreeze = 0, epochs = 8, lr = 1e-2 }}]\n",
-                dir.join("motif.tsv").display()
+                table.display()
             ),
         )
         .unwrap();

@@ -118,3 +118,27 @@ pub fn random_bases(n: usize, seed: u64) -> String {
         .map(|_| b"ACGT"[rng.below(4) as usize] as char)
         .collect()
 }
+
+/// The primer's motif, which the motif tasks plant.
+pub const MOTIF: &str = "CGACCGAACTCC";
+
+/// `n` random 40 bp sequences (`sequence`, `label` TSV at DIR/motif.tsv); every other one carries
+/// [`MOTIF`] at a random place and is labelled `motif`, the others `background`.
+pub fn motif_table(dir: &Path, n: usize) -> PathBuf {
+    let mut rng = genolm::rng::SplitMix64::new(5);
+    let mut text = String::from("sequence\tlabel\n");
+    for i in 0..n {
+        let mut s: Vec<u8> = (0..40).map(|_| b"ACGT"[rng.below(4) as usize]).collect();
+        let label = if i % 2 == 0 {
+            let at = rng.below(28) as usize;
+            s[at..at + 12].copy_from_slice(MOTIF.as_bytes());
+            "motif"
+        } else {
+            "background"
+        };
+        text.push_str(&format!("{}\t{label}\n", String::from_utf8(s).unwrap()));
+    }
+    let p = dir.join("motif.tsv");
+    std::fs::write(&p, text).unwrap();
+    p
+}
