@@ -140,7 +140,11 @@ def main():
                "bases": args.bases, "batch": BS, "repeats": args.repeats, "cases": []}
     flops = window_flops(clf, window)
     hid = enc["hidden_size"]
-    rates = {p: gemm_rate(BS * ((window - clf.k) // clf.stride + 1), enc["emb_size"] + hid, 4 * hid, dt, 1.0)
+    # The best GEMM rate at the LSTM's shapes (whole-window input GEMM, per-step recurrent GEMM):
+    # what no LSTM implementation can beat on this CPU.
+    rows = BS * ((window - clf.k) // clf.stride + 1)
+    shapes = [(rows, enc["emb_size"] + hid, 4 * hid), (rows, hid, 4 * hid), (BS, hid, 4 * hid)]
+    rates = {p: max(gemm_rate(m, k, n, dt, 2.0) for m, k, n in shapes)
              for p, dt in (("fp32", torch.float32), ("bf16", torch.bfloat16))}
     results["gemm_gflops"] = rates
     results["flops_per_window"] = flops
@@ -178,7 +182,7 @@ def main():
         results["cases"].append(row)
         print(f"{precision}: PyTorch loop {py:.0f} windows/s, genolm scan {gl:.0f} windows/s ({gl / py:.2f}x); "
               f"tracks agree within {worst:.1e}; genolm reaches {row['genolm_gemm_fraction']:.1%} of the "
-              f"{precision} GEMM rate ({rates[precision]:.0f} GFLOP/s at the LSTM's input-GEMM shape, "
+              f"{precision} GEMM rate ({rates[precision]:.0f} GFLOP/s, the best at the LSTM's shapes, "
               f"{flops / 1e6:.1f} MFLOP per window)", flush=True)
         assert worst < 1e-3, f"tracks differ by {worst}"
     out = ROOT / "out/bench/scan.json"

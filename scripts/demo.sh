@@ -37,5 +37,5 @@ echo "Language model: out/lm-ecoli (pretrained), out/lm-ecoli-cds-promoters (fin
 echo "Classifiers:    out/clf-ecoli-cds-promoters (from the LM), out/clf-ecoli-cds-promoters-naive"
 echo "                test_metrics.json, roc.png, pr.png, confusion.png, training.png in each"
 echo "Report:         out/report-ecoli-cds-promoters.md"
-echo "Scan:           out/scan-ecoli-cds/scan.1.{plus,minus,max}.{bedGraph,bw}, scan.1.calls.bed, scan.summary.json,"
+echo "Scan:           out/scan-ecoli-cds/scan.promoter.{plus,minus,max}.{bedGraph,bw}, scan.promoter.calls.bed, scan.summary.json,"
 echo "                track-800-840kb.png (scores, calls, CDS starts and genes), scan.summit-distance.png"

@@ -37,7 +37,7 @@ ecoli-cds)
   $G dataset sites --genbank $GB --out $O/cds-starts.bed
   $G scan --model out/clf-ecoli-cds-promoters --genome $GB --strand both --circular \
     --merge-gap 50 --min-length 20 --truth $O/cds-starts.bed --truth-distance 100 --out $O/scan
-  $G plot track --bigwig $O/scan.1.plus.bw $O/scan.1.minus.bw --calls $O/scan.1.calls.bed \
+  $G plot track --bigwig $O/scan.promoter.plus.bw $O/scan.promoter.minus.bw --calls $O/scan.promoter.calls.bed \
     --truth $O/cds-starts.bed --genes $GB --region NC_000913:800001-840000 --out $O/track-800-840kb.png \
     --title "CDS-start classifier (demo) along E. coli K-12, 800-840 kb"
   ;;
