@@ -214,9 +214,16 @@ impl Rolling {
         self.start + self.buf.len() as u64
     }
 
-    /// Forgets bases before `p` (in large steps, so the copy is rare).
+    /// Forgets bases before `p` (in large steps, so the copy is rare). Past the bases held (the
+    /// windows of another shard were passed over), the buffer moves to `p`, so nothing before it is
+    /// ever read into memory.
     fn drop_before(&mut self, p: u64) {
-        let n = p.saturating_sub(self.start).min(self.buf.len() as u64);
+        if p >= self.end() {
+            self.buf.clear();
+            self.start = p;
+            return;
+        }
+        let n = p.saturating_sub(self.start);
         if n >= CHUNK {
             self.buf.drain(..n as usize);
             self.start += n;
