@@ -19,23 +19,61 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     file.commit()
 }
 
-/// A file written in pieces (a stream of predictions, say) under a temporary sibling name and renamed
-/// to its path by [`commit`](Self::commit); dropped uncommitted (an error, Ctrl-C) it is removed, so
-/// the path never holds a half-written file.
-pub struct AtomicFile {
+/// An output file under a temporary sibling name until [`commit`](Self::commit) renames it to its
+/// path; dropped uncommitted (an error, Ctrl-C) the temporary file is removed, so the path never
+/// holds a half-written file. For files another library writes by path (a BigWig); [`AtomicFile`]
+/// is the same for files written here.
+pub struct StagedPath {
     path: PathBuf,
     tmp: PathBuf,
+}
+
+impl StagedPath {
+    pub fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            tmp: sibling(path, "tmp"),
+        }
+    }
+
+    /// Where to write until the commit.
+    pub fn tmp(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// The final path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Renames the temporary file into place.
+    pub fn commit(self) -> io::Result<()> {
+        std::fs::rename(&self.tmp, &self.path)
+    }
+}
+
+impl Drop for StagedPath {
+    fn drop(&mut self) {
+        // Committed: the temporary name no longer exists and this removes nothing.
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
+/// A file written in pieces (a stream of predictions, say) through a [`StagedPath`]: it appears at
+/// its path only when [`commit`](Self::commit) is called, and dropped uncommitted it is removed.
+pub struct AtomicFile {
+    // Closed before the staged path removes an uncommitted file (fields drop in order).
     writer: Option<io::BufWriter<std::fs::File>>,
+    staged: StagedPath,
 }
 
 impl AtomicFile {
     pub fn create(path: &Path) -> io::Result<Self> {
-        let tmp = sibling(path, "tmp");
-        let file = std::fs::File::create(&tmp)?;
+        let staged = StagedPath::new(path);
+        let file = std::fs::File::create(staged.tmp())?;
         Ok(Self {
-            path: path.to_path_buf(),
-            tmp,
             writer: Some(io::BufWriter::with_capacity(1 << 20, file)),
+            staged,
         })
     }
 
@@ -43,14 +81,14 @@ impl AtomicFile {
     /// another output from it) before [`commit`](Self::commit).
     pub fn staged(&mut self) -> io::Result<&Path> {
         self.flush()?;
-        Ok(&self.tmp)
+        Ok(self.staged.tmp())
     }
 
     /// Flushes the data to the temporary file and renames it into place.
     pub fn commit(mut self) -> io::Result<()> {
         let writer = self.writer.take().expect("writer present until commit");
         writer.into_inner().map_err(|e| e.into_error())?;
-        std::fs::rename(&self.tmp, &self.path)
+        self.staged.commit()
     }
 }
 
@@ -61,13 +99,6 @@ impl Write for AtomicFile {
 
     fn flush(&mut self) -> io::Result<()> {
         self.writer.as_mut().expect("not committed").flush()
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        // Committed: the temporary name no longer exists and this removes nothing.
-        let _ = std::fs::remove_file(&self.tmp);
     }
 }
 

@@ -11,7 +11,7 @@ use crate::genome::Region;
 use crate::track::plot::{self, TrackFigure, TrackSeries};
 use crate::track::shard::open_shards;
 use crate::track::truth::TruthSet;
-use crate::track::{ScoredWindow, TrackSink, WindowSink};
+use crate::track::{ScanStats, ScoredWindow, TrackSink, WindowSink};
 
 #[derive(Args)]
 pub struct MergeArgs {
@@ -53,32 +53,31 @@ pub fn run_merge(a: MergeArgs) -> Result<()> {
         shard_rss = shard_rss.max(end.peak_rss_bytes);
     }
     let report = sink.finish()?;
-    let windows = report.windows_scored + report.windows_skipped;
-    let stats = serde_json::json!({
-        "windows": windows,
-        "windows_scored": report.windows_scored,
-        "windows_skipped": report.windows_skipped,
-        "shards": header.shard.1,
-        "seconds": shard_seconds,
-        "windows_per_s": windows as f64 / f64::max(shard_seconds, 1e-9),
-        "bp_per_s": header.layout.bases() as f64 / f64::max(shard_seconds, 1e-9),
-        "peak_rss_bytes": shard_rss,
-        "merge_seconds": started.elapsed().as_secs_f64(),
-    });
+    let stats = ScanStats::new(
+        report.windows_scored,
+        report.windows_skipped,
+        header.layout.bases(),
+        shard_seconds,
+        shard_rss,
+    );
+    let mut stats_v = serde_json::to_value(&stats)?;
+    stats_v["shards"] = header.shard.1.into();
+    stats_v["merge_seconds"] = started.elapsed().as_secs_f64().into();
     let (path, v) = crate::track::sink::write_summary(
         &a.out,
         &header.layout,
         &header.sink,
         &header.run,
-        stats,
+        stats_v,
         &report,
     )?;
     if a.json {
         println!("{v}");
     } else {
         eprintln!(
-            "merge: {} shards, {windows} windows -> {} files; summary {}",
+            "merge: {} shards, {} windows -> {} files; summary {}",
             header.shard.1,
+            stats.windows,
             report.files.len(),
             path.display()
         );

@@ -59,10 +59,12 @@ pub enum Error {
     Region { text: String, message: String },
     #[error("{path}: {message}", path = path.display())]
     Index { path: PathBuf, message: String },
-    #[error("{path}: sequence '{name}' not found (known: {known})", path = path.display())]
+    #[error("{path}: sequence '{name}' not found{hint} (known: {known})", path = path.display())]
     UnknownSequence {
         path: PathBuf,
         name: String,
+        /// " (did you mean 'chr1'?)" when a known name is close, else empty.
+        hint: String,
         known: String,
     },
     #[error(

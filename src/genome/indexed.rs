@@ -41,6 +41,59 @@ pub fn is_gzip(path: &Path) -> Result<bool> {
     Ok(n == 2 && magic == [0x1f, 0x8b])
 }
 
+/// The length of `name` among a genome's `sequences` (names and lengths, in file order). An unknown
+/// name is an error naming the file, the first few names and any close to it (a `chr` prefix, case,
+/// one edit), as users mix up `chr20` and `20`.
+pub fn sequence_length(path: &Path, sequences: &[(String, u64)], name: &str) -> Result<u64> {
+    if let Some((_, l)) = sequences.iter().find(|(n, _)| n == name) {
+        return Ok(*l);
+    }
+    let mut known: Vec<&str> = sequences.iter().take(5).map(|(n, _)| n.as_str()).collect();
+    if sequences.len() > 5 {
+        known.push("...");
+    }
+    let close = close_names(name, sequences.iter().map(|(n, _)| n.as_str()));
+    Err(Error::UnknownSequence {
+        path: path.to_path_buf(),
+        name: name.to_string(),
+        hint: if close.is_empty() {
+            String::new()
+        } else {
+            format!(" (did you mean {}?)", close.join(" or "))
+        },
+        known: known.join(", "),
+    })
+}
+
+/// Names a user may have meant: the same but for a `chr` prefix or case, or one edit away.
+fn close_names<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let bare = |s: &str| {
+        let l = s.to_ascii_lowercase();
+        l.strip_prefix("chr").map(str::to_string).unwrap_or(l)
+    };
+    let want = bare(name);
+    known
+        .filter(|k| bare(k) == want || edit_distance(k, name) <= 1)
+        .take(3)
+        .map(|k| format!("'{k}'"))
+        .collect()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 impl Genome {
     /// Opens `path` with its `.fai` index when present (bgzf also needs `.gzi`); otherwise loads the
     /// whole file (fine for bacterial genomes; large genomes should be bgzipped and indexed).
@@ -105,28 +158,7 @@ impl Genome {
     }
 
     pub fn length(&self, name: &str) -> Result<u64> {
-        self.lengths
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, l)| *l)
-            .ok_or_else(|| self.unknown(name))
-    }
-
-    fn unknown(&self, name: &str) -> Error {
-        let mut known: Vec<&str> = self
-            .lengths
-            .iter()
-            .take(5)
-            .map(|(n, _)| n.as_str())
-            .collect();
-        if self.lengths.len() > 5 {
-            known.push("...");
-        }
-        Error::UnknownSequence {
-            path: self.path.clone(),
-            name: name.to_string(),
-            known: known.join(", "),
-        }
+        sequence_length(&self.path, &self.lengths, name)
     }
 
     /// The bases of `interval` (uppercase), reverse-complemented when it is on the '-' strand.

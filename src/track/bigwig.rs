@@ -3,21 +3,12 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bigtools::beddata::BedParserStreamingIterator;
 use bigtools::{BigWigWrite, Value};
 
 use super::{io_err, Error, Result};
-
-/// Where a BigWig is built before it is renamed to `path`.
-pub fn staging_name(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
-}
 
 /// Writes `out` from `bedgraph` (sorted, non-overlapping; a `track` line is skipped) with at most
 /// `zooms` zoom levels. A bedGraph without values (every window skipped) makes no BigWig, which

@@ -142,13 +142,14 @@ impl ScanLayout {
         })
     }
 
-    /// How many windows the scan has (without enumerating them one by one).
+    /// How many windows target `t` has, strands included (without enumerating them).
+    pub fn n_windows_of(&self, t: &Target) -> u64 {
+        Starts::count(t, self.window, self.step) * self.strands.strands().len() as u64
+    }
+
+    /// How many windows the scan has.
     pub fn n_windows(&self) -> u64 {
-        let per_position = self.strands.strands().len() as u64;
-        self.targets
-            .iter()
-            .map(|t| Starts::count(t, self.window, self.step) * per_position)
-            .sum()
+        self.targets.iter().map(|t| self.n_windows_of(t)).sum()
     }
 
     /// Bases scanned (all targets, one strand).

@@ -64,4 +64,34 @@ pub fn file_stem_of(class: &str) -> String {
         .collect()
 }
 
-pub use crate::mem::peak_rss_bytes;
+/// What a scan, or the merge of its shards, did: windows, time, rates and peak memory (the shards'
+/// largest, for a merge).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScanStats {
+    pub windows: u64,
+    pub windows_scored: u64,
+    pub windows_skipped: u64,
+    /// Bases scanned (one strand).
+    pub bases: u64,
+    pub seconds: f64,
+    pub windows_per_s: f64,
+    pub bp_per_s: f64,
+    pub peak_rss_bytes: u64,
+}
+
+impl ScanStats {
+    pub fn new(scored: u64, skipped: u64, bases: u64, seconds: f64, peak_rss_bytes: u64) -> Self {
+        let windows = scored + skipped;
+        let per_s = |n: u64| n as f64 / seconds.max(1e-9);
+        Self {
+            windows,
+            windows_scored: scored,
+            windows_skipped: skipped,
+            bases,
+            seconds,
+            windows_per_s: per_s(windows),
+            bp_per_s: per_s(bases),
+            peak_rss_bytes,
+        }
+    }
+}

@@ -65,7 +65,7 @@ impl ShardWriter {
         let end = ShardEnd {
             windows: self.rows,
             seconds,
-            peak_rss_bytes: super::peak_rss_bytes(),
+            peak_rss_bytes: crate::mem::peak_rss_bytes(),
         };
         let json = serde_json::to_string(&end).map_err(|e| Error::Invalid(e.to_string()))?;
         writeln!(self.file, "#end\t{json}").map_err(io_err(&self.path))?;
@@ -235,7 +235,7 @@ pub fn open_shards(paths: &[PathBuf]) -> Result<Vec<ShardReader>> {
         return Err(Error::Invalid("no shard files given".into()));
     };
     let n = first.header.shard.1;
-    for (i, s) in shards.iter().enumerate() {
+    for s in &shards {
         let h = &s.header;
         if h.shard.1 != n || h.layout != first.header.layout || h.sink != first.header.sink {
             return Err(Error::Invalid(format!(
@@ -244,33 +244,24 @@ pub fn open_shards(paths: &[PathBuf]) -> Result<Vec<ShardReader>> {
                 first.path.display()
             )));
         }
-        if h.shard.0 as usize != i {
-            let missing = if h.shard.0 as usize > i {
-                i
-            } else {
-                h.shard.0 as usize
-            };
-            return Err(Error::Invalid(format!(
-                "shard {} of {n} is {} (given: {})",
-                missing + 1,
-                if (h.shard.0 as usize) < i {
-                    "given twice"
-                } else {
-                    "missing"
-                },
-                paths
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
+    }
+    for i in 0..n {
+        let problem = match shards.iter().filter(|s| s.header.shard.0 == i).count() {
+            0 => "missing",
+            1 => continue,
+            _ => "given twice",
+        };
+        let given: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(Error::Invalid(format!(
+            "shard {} of {n} is {problem} (given: {})",
+            i + 1,
+            given.join(", ")
+        )));
     }
     if shards.len() != n as usize {
         return Err(Error::Invalid(format!(
-            "{} of {n} shards given; shard {} is missing",
-            shards.len(),
-            shards.len() + 1
+            "{} shard files given for a scan of {n} shards",
+            shards.len()
         )));
     }
     Ok(shards)

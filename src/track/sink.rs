@@ -9,7 +9,7 @@ use super::coverage::{format_value, Coverage, Runs};
 use super::layout::{ScanLayout, Target, TrackMode, Window};
 use super::truth::{TruthEval, TruthReport, TruthSet};
 use super::{file_stem_of, io_err, Result};
-use crate::fsutil::AtomicFile;
+use crate::fsutil::{AtomicFile, StagedPath};
 use crate::genome::Strand;
 
 /// A window and its class scores (the layout's classes, in order); `None`: skipped (N policy).
@@ -289,10 +289,9 @@ impl TrackSink {
         for mut t in std::mem::take(&mut self.tracks) {
             let tmp = t.file.staged().map_err(io_err(&t.path))?.to_path_buf();
             if self.opts.bigwig {
-                let bw = t.path.with_extension("bw");
-                let bw_tmp = super::bigwig::staging_name(&bw);
-                if super::bigwig::bedgraph_to_bigwig(&tmp, &bw_tmp, &sizes, self.opts.zooms)? {
-                    bigwigs.push((bw_tmp, bw));
+                let bw = StagedPath::new(&t.path.with_extension("bw"));
+                if super::bigwig::bedgraph_to_bigwig(&tmp, bw.tmp(), &sizes, self.opts.zooms)? {
+                    bigwigs.push(bw);
                 } else {
                     empty_tracks.push(t.path.display().to_string());
                 }
@@ -303,8 +302,9 @@ impl TrackSink {
         let mut extra = Vec::new();
         let truth = match &self.truth {
             Some(te) => {
-                extra = self.write_truth_outputs(te)?;
-                Some(te.report())
+                let report = te.report();
+                extra = self.write_truth_outputs(te, &report)?;
+                Some(report)
             }
             None => None,
         };
@@ -313,8 +313,9 @@ impl TrackSink {
             file.commit().map_err(io_err(&path))?;
             files.push(path.display().to_string());
         }
-        for (tmp, path) in bigwigs {
-            std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        for bw in bigwigs {
+            let path = bw.path().to_path_buf();
+            bw.commit().map_err(io_err(&path))?;
             files.push(path.display().to_string());
         }
         files.extend(extra.iter().map(|p| p.display().to_string()));
@@ -335,7 +336,7 @@ impl TrackSink {
     }
 
     /// `PREFIX.summit-distance.tsv` and its histogram plot.
-    fn write_truth_outputs(&self, te: &TruthEval) -> Result<Vec<PathBuf>> {
+    fn write_truth_outputs(&self, te: &TruthEval, report: &TruthReport) -> Result<Vec<PathBuf>> {
         let bin = 10;
         let hist = te.distance_histogram(bin);
         let path = with_ext(&self.prefix, "summit-distance.tsv");
@@ -362,7 +363,7 @@ impl TrackSink {
             &stem,
             &hist,
             bin,
-            te.report().calls_matched,
+            report.calls_matched,
         )?);
         Ok(out)
     }

@@ -25,7 +25,7 @@ fn test_naive_classifier_learns_a_motif() {
     )
     .unwrap();
     let out = tmp.path().join("clf");
-    let line = train(&cfg, &out, &["--json"]);
+    let line = train_classifier(&cfg, &out, &["--json"]);
     let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
     for key in [
         "accuracy",
@@ -330,7 +330,7 @@ fn test_classifier_starts_from_a_language_model() {
     )
     .unwrap();
     let out = tmp.path().join("clf");
-    let line = train(&cfg, &out, &["--json"]);
+    let line = train_classifier(&cfg, &out, &["--json"]);
     let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
     assert_eq!(v["n_test"], 36, "{line}");
     let lm_w: std::collections::HashMap<String, tch::Tensor> =
@@ -406,20 +406,6 @@ fn naive_config(dir: &Path, table: &Path, train: &str) -> PathBuf {
     cfg
 }
 
-/// `classify train --config CFG --out OUT` plus `extra` arguments; returns stdout.
-fn train(cfg: &Path, out: &Path, extra: &[&str]) -> String {
-    let mut args = vec![
-        "classify",
-        "train",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend(extra);
-    run_torch(&args)
-}
-
 fn weights(dir: &Path) -> std::collections::HashMap<String, tch::Tensor> {
     tch::Tensor::read_safetensors(dir.join("model.safetensors"))
         .unwrap()
@@ -438,8 +424,8 @@ fn test_resumed_classifier_ends_with_the_same_weights() {
         "stages = [{ unfreeze = 1, epochs = 2, lr = 1e-2 }, { unfreeze = 0, epochs = 2, lr = 5e-3 }]",
     );
     let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
-    train(&cfg, &whole, &[]);
-    train(&cfg, &split, &["--stop-after", "22"]);
+    train_classifier(&cfg, &whole, &[]);
+    train_classifier(&cfg, &split, &["--stop-after", "22"]);
     assert!(split.join("train_state").is_dir() && !split.join("model.safetensors").exists());
     // Starting over into a directory that holds a checkpoint is refused, not silently overwritten.
     let o = torch_bin()
@@ -518,7 +504,7 @@ fn test_early_stopping_ends_a_stage() {
         "patience = 2\nstages = [{ unfreeze = 0, epochs = 30, lr = 1e-2 }]",
     );
     let out = tmp.path().join("clf");
-    train(&cfg, &out, &[]);
+    train_classifier(&cfg, &out, &[]);
     let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
     let scores: Vec<f64> = log
         .lines()
@@ -600,7 +586,7 @@ fn test_three_classes_get_macro_and_per_class_metrics() {
     )
     .unwrap();
     let out = tmp.path().join("clf");
-    train(&cfg, &out, &[]);
+    train_classifier(&cfg, &out, &[]);
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("test_metrics.json")).unwrap())
             .unwrap();
@@ -701,7 +687,7 @@ fn test_backward_classifier_reads_sequences_last_to_first() {
     let text = text.replace("[model]\n", "[model]\nbackwards = true\n");
     std::fs::write(&cfg, format!("drop_mult = 0.1\n{text}")).unwrap();
     let out = tmp.path().join("clf");
-    let line = train(&cfg, &out, &["--json"]);
+    let line = train_classifier(&cfg, &out, &["--json"]);
     let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
     let mcc = v["mcc"].as_f64().unwrap();
     assert!(mcc > 0.8, "a backward reader finds the motif too: {line}");

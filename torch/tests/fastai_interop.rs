@@ -14,24 +14,16 @@ use common::*;
 fn fastai_python() -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let py = root.join(".cache/bench-venv/bin/python");
-    let ok = py.exists()
+    let present = py.exists()
         && Command::new(&py)
             .args(["-c", "import fastai.text.models.awdlstm, tokenizers"])
             .status()
             .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "{} with fastai is missing in CI: scripts/test.sh sources scripts/bench-venv.sh",
-        py.display()
-    );
-    eprintln!(
-        "SKIPPED: needs {} with fastai (source scripts/bench-venv.sh)",
-        py.display()
-    );
-    None
+    required(
+        py,
+        present,
+        "with fastai: scripts/test.sh sources scripts/bench-venv.sh",
+    )
 }
 
 fn probs(tsv: &str) -> Vec<(String, Vec<f64>)> {
@@ -93,15 +85,7 @@ fn test_fastai_with_genolm_weights_predicts_what_genolm_predicts() {
     )
     .unwrap();
     let model = tmp.path().join("clf");
-    run_torch(&[
-        "classify",
-        "train",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--out",
-        model.to_str().unwrap(),
-        "-q",
-    ]);
+    train_classifier(&cfg, &model, &["-q"]);
     // Random sequences of many lengths: BPTT chunks of 9 tokens, so several chunks each.
     let mut fasta = String::new();
     for i in 0..40u64 {

@@ -27,15 +27,7 @@ fn classifier() -> &'static Path {
         )
         .unwrap();
         let out = dir.join("clf");
-        run_torch(&[
-            "classify",
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "-q",
-        ]);
+        train_classifier(&cfg, &out, &["-q"]);
         out
     })
 }
@@ -722,19 +714,8 @@ fn test_ctrl_c_stops_a_scan_and_leaves_nothing() {
 /// `.venv/bin/snakemake` (setup installs it); None with a SKIPPED line where missing, a failure in CI.
 fn snakemake() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/snakemake");
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("CI").is_err(),
-        "{} missing in CI: scripts/setup.sh installs it",
-        p.display()
-    );
-    eprintln!(
-        "SKIPPED: needs {} (scripts/setup.sh installs it)",
-        p.display()
-    );
-    None
+    let present = p.exists();
+    required(p, present, "scripts/setup.sh installs it")
 }
 
 #[test]

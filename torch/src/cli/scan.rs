@@ -214,7 +214,7 @@ pub fn run(a: ScanArgs, stop: &AtomicBool) -> Result<()> {
                 run: run_record,
             };
             let mut writer = ShardWriter::create(&a.out, &header)?;
-            let stats = scan(
+            let mut stats = scan(
                 &models,
                 &layout,
                 info,
@@ -226,10 +226,11 @@ pub fn run(a: ScanArgs, stop: &AtomicBool) -> Result<()> {
                 &a.out,
             )?;
             let path = writer.finish(stats.seconds)?;
+            // The peak so far, now that the outputs are written too.
+            stats.peak_rss_bytes = genolm::mem::peak_rss_bytes();
             let mut v = serde_json::to_value(&stats)?;
             v["shard"] = format!("{}/{n}", i + 1).into();
             v["file"] = path.display().to_string().into();
-            v["peak_rss_bytes"] = genolm::track::peak_rss_bytes().into();
             report(
                 a.json,
                 &v,
@@ -239,12 +240,12 @@ pub fn run(a: ScanArgs, stop: &AtomicBool) -> Result<()> {
         None => {
             let mut sink = TrackSink::new(&layout, &a.out, &sink_opts)?;
             let range = (0, layout.n_windows());
-            let stats = scan(
+            let mut stats = scan(
                 &models, &layout, info, range, &class_idx, &mut sink, !a.json, stop, &a.out,
             )?;
             let sink_report = sink.finish()?;
-            let mut stats_v = serde_json::to_value(&stats)?;
-            stats_v["peak_rss_bytes"] = genolm::track::peak_rss_bytes().into();
+            stats.peak_rss_bytes = genolm::mem::peak_rss_bytes();
+            let stats_v = serde_json::to_value(&stats)?;
             let (path, v) = genolm::track::sink::write_summary(
                 &a.out,
                 &layout,

@@ -14,11 +14,11 @@ use std::time::Instant;
 
 use super::{Features, Featurizer, Predictor};
 use crate::train::{Error, Result};
-use genolm::genome::indexed::{is_gzip, with_suffix, Genome};
+use genolm::genome::indexed::{is_gzip, sequence_length, with_suffix, Genome};
 use genolm::genome::nucleotide::reverse_complement_in_place;
 use genolm::genome::open::open_records;
 use genolm::genome::{Interval, RecordStream, Region, Strand};
-use genolm::track::{NPolicy, ScanLayout, ScoredWindow, Target, Window, WindowSink};
+use genolm::track::{NPolicy, ScanLayout, ScanStats, ScoredWindow, Target, Window, WindowSink};
 
 /// Bases read from the genome at a time.
 const CHUNK: u64 = 1 << 20;
@@ -66,35 +66,7 @@ impl GenomeInfo {
     }
 
     fn length(&self, name: &str) -> Result<u64> {
-        self.sequences
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, l)| *l)
-            .ok_or_else(|| {
-                let close = close_names(name, self.sequences.iter().map(|(n, _)| n.as_str()));
-                let shown: Vec<&str> = self
-                    .sequences
-                    .iter()
-                    .take(8)
-                    .map(|(n, _)| n.as_str())
-                    .collect();
-                Error::Invalid(format!(
-                    "{}: no sequence named '{name}'{}; it has {} ({}{})",
-                    self.path.display(),
-                    if close.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (did you mean {}?)", close.join(" or "))
-                    },
-                    self.sequences.len(),
-                    shown.join(", "),
-                    if self.sequences.len() > 8 {
-                        ", ..."
-                    } else {
-                        ""
-                    }
-                ))
-            })
+        Ok(sequence_length(&self.path, &self.sequences, name)?)
     }
 
     /// The scan's targets: whole sequences (circular if asked), or the regions given, in genome
@@ -158,35 +130,6 @@ impl GenomeInfo {
         }
         Ok(targets)
     }
-}
-
-/// Names a user may have meant: the same but for a `chr` prefix or case, or one edit away.
-pub fn close_names<'a>(name: &str, known: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let bare = |s: &str| {
-        let l = s.to_ascii_lowercase();
-        l.strip_prefix("chr").map(str::to_string).unwrap_or(l)
-    };
-    let want = bare(name);
-    known
-        .filter(|k| bare(k) == want || edit_distance(k, name) <= 1)
-        .take(3)
-        .map(|k| format!("'{k}'"))
-        .collect()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Where the producer reads bases from.
@@ -367,8 +310,7 @@ impl Producer {
         let mut seqs: Vec<Vec<u8>> = Vec::new();
         let mut scored = Vec::new();
         for (ti, t) in self.layout.targets.iter().enumerate() {
-            let n_target =
-                self.layout.starts(t).count() as u64 * self.layout.strands.strands().len() as u64;
+            let n_target = self.layout.n_windows_of(t);
             if index + n_target <= first || index >= end {
                 index += n_target;
                 done_bases += t.bases();
@@ -467,18 +409,6 @@ impl Producer {
     }
 }
 
-/// What a scan did.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct ScanStats {
-    pub windows: u64,
-    pub windows_scored: u64,
-    pub windows_skipped: u64,
-    pub bases: u64,
-    pub seconds: f64,
-    pub windows_per_s: f64,
-    pub bp_per_s: f64,
-}
-
 /// Runs windows `range` of `layout` through `p` into `sink`. `class_idx` are the positions of
 /// the layout's classes among the predictor's. Ctrl-C (`stop`) ends it after the current batch
 /// with [`Error::Cancelled`] naming `out`.
@@ -527,15 +457,7 @@ fn consume(
 ) -> Result<ScanStats> {
     let total = layout.bases();
     let bar = genolm::progress::Progress::bases(total, "scan", progress);
-    let mut stats = ScanStats {
-        windows: 0,
-        windows_scored: 0,
-        windows_skipped: 0,
-        bases: total,
-        seconds: 0.0,
-        windows_per_s: 0.0,
-        bp_per_s: 0.0,
-    };
+    let (mut scored_n, mut skipped_n) = (0u64, 0u64);
     for batch in rx {
         if stop.load(Ordering::Relaxed) {
             return Err(Error::Cancelled {
@@ -553,27 +475,29 @@ fn consume(
                 let row = rows
                     .next()
                     .ok_or_else(|| Error::Invalid("a batch lost rows".into()))?;
-                stats.windows_scored += 1;
+                scored_n += 1;
                 Some(class_idx.iter().map(|&c| row[c] as f32).collect())
             } else {
-                stats.windows_skipped += 1;
+                skipped_n += 1;
                 None
             };
             sink.accept(&ScoredWindow { window: *w, scores })
                 .map_err(|e| Error::Invalid(e.to_string()))?;
         }
-        stats.windows += batch.windows.len() as u64;
         let secs = started.elapsed().as_secs_f64().max(1e-9);
         bar.set_bases(
             batch.progress_bases,
-            format!("{:.0} windows/s", stats.windows as f64 / secs),
+            format!("{:.0} windows/s", (scored_n + skipped_n) as f64 / secs),
         );
     }
     bar.finish();
-    stats.seconds = started.elapsed().as_secs_f64();
-    stats.windows_per_s = stats.windows as f64 / stats.seconds.max(1e-9);
-    stats.bp_per_s = total as f64 / stats.seconds.max(1e-9);
-    Ok(stats)
+    Ok(ScanStats::new(
+        scored_n,
+        skipped_n,
+        total,
+        started.elapsed().as_secs_f64(),
+        genolm::mem::peak_rss_bytes(),
+    ))
 }
 
 /// Regions of `--region` (1-based, inclusive) and `--regions` (BED) as intervals.
@@ -584,14 +508,8 @@ pub fn regions_of(
 ) -> Result<Vec<Interval>> {
     let mut out = Vec::new();
     for r in regions {
-        let length = info.length(&r.name)?;
-        if r.start > length || r.end.is_some_and(|e| e > length) {
-            return Err(Error::Invalid(format!(
-                "region {r} is outside {} (length {length})",
-                r.name
-            )));
-        }
-        out.push(r.to_interval(length));
+        // The length closes an open-ended region; GenomeInfo::targets checks the bounds of all.
+        out.push(r.to_interval(info.length(&r.name)?));
     }
     if let Some(bed) = bed {
         let cols = genolm::genome::bed::BedColumns {

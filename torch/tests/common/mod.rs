@@ -34,6 +34,20 @@ pub fn pretrain_cmd(mut bin: Command, cfg: &Path, out: &Path) -> Command {
     bin
 }
 
+/// `classify train --config CFG --out OUT` plus `extra` arguments; returns stdout.
+pub fn train_classifier(cfg: &Path, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "classify",
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend(extra);
+    run_torch(&args)
+}
+
 pub fn run_torch(args: &[&str]) -> String {
     check(
         torch_bin().args(args).output().unwrap(),
@@ -94,22 +108,26 @@ pub fn interrupt_when(child: &mut std::process::Child, what: &str, ready: impl F
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
 }
 
-/// `../shared/data`, or None with a SKIPPED line (a failure in CI, which must have it).
-pub fn shared_data() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
-    if dir.is_dir() {
-        return Some(dir);
+/// `path` when `present`; otherwise None with a SKIPPED line saying `why` it is needed and where it
+/// comes from, or a failure in CI, which must always have it.
+pub fn required(path: PathBuf, present: bool, why: &str) -> Option<PathBuf> {
+    if present {
+        return Some(path);
     }
     assert!(
         std::env::var("CI").is_err(),
-        "{} missing in CI",
-        dir.display()
+        "{} missing in CI: {why}",
+        path.display()
     );
-    eprintln!(
-        "SKIPPED: needs {} (the project's shared real data)",
-        dir.display()
-    );
+    eprintln!("SKIPPED: needs {} ({why})", path.display());
     None
+}
+
+/// `../shared/data`, or None with a SKIPPED line (a failure in CI, which must have it).
+pub fn shared_data() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+    let present = dir.is_dir();
+    required(dir, present, "the project's shared real data")
 }
 
 pub fn random_bases(n: usize, seed: u64) -> String {
