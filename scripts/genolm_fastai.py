@@ -148,10 +148,13 @@ def load_classifier(directory):
 
 
 def load_language_model(directory):
-    """A genolm LM directory (config.toml) as fastai's get_language_model(AWD_LSTM, ...)."""
-    import tomllib
+    """A genolm LM directory (config.json) as fastai's get_language_model(AWD_LSTM, ...)."""
     d = Path(directory)
-    cfg = tomllib.loads((d / "config.toml").read_text())
+    if (d / "config.json").exists():
+        cfg = json.loads((d / "config.json").read_text())
+    else:  # language models made before config.json
+        import tomllib
+        cfg = tomllib.loads((d / "config.toml").read_text())
     m = cfg["pretrain"]["model"]
     tok = Tokenizer.from_file(str(d / "tokenizer.json"))
     arch = dict(awd_lstm_lm_config)

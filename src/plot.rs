@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use crate::eval::training_log::MetricsRow;
 pub use plotters::chart::SeriesLabelPosition as LegendAt;
 use plotters::prelude::*;
 pub use plotters::style::RGBColor;
@@ -373,11 +374,11 @@ pub fn line_plot(dir: &Path, stem: &str, plot: &LinePlot) -> Result<Vec<PathBuf>
 pub fn training_curves(dir: &Path, baseline: Option<f64>) -> Result<Vec<PathBuf>, Error> {
     let mut train = Vec::new();
     let mut valid = Vec::new();
-    for v in metrics_log(dir)? {
-        let tokens = v["tokens"].as_f64().unwrap_or(0.0);
-        if let Some(l) = v["valid_loss"].as_f64() {
+    for row in metrics_log(dir)? {
+        let tokens = row.tokens.unwrap_or(0) as f64;
+        if let Some(l) = row.valid_loss {
             valid.push((tokens, l));
-        } else if let Some(l) = v["train_loss"].as_f64() {
+        } else if let Some(l) = row.train_loss {
             train.push((tokens, l));
         }
     }
@@ -429,29 +430,27 @@ fn baseline_zoom(series: &[Series], baseline: f64) -> Option<(f64, f64)> {
         .then(|| (lows.min(baseline) - 0.05, baseline + 0.25))
 }
 
-/// The records of a model directory's metrics.jsonl (lines that are not JSON are skipped).
-fn metrics_log(dir: &Path) -> Result<Vec<serde_json::Value>, Error> {
-    let path = dir.join("metrics.jsonl");
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
-    Ok(text
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect())
+/// The rows of a model directory's metrics.jsonl.
+fn metrics_log(dir: &Path) -> Result<Vec<MetricsRow>, Error> {
+    crate::eval::training_log::read(dir).map_err(|e| Error::Io {
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// `training.svg/png` of a classifier directory: train and validation loss per epoch (left) and
 /// the validation metrics (right), against epochs counted across the unfreezing stages.
 pub fn classifier_curves(dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let log = metrics_log(dir)?;
-    let series_of = |key: &str, name: &str, color: RGBColor| Series {
+    let log: Vec<MetricsRow> = metrics_log(dir)?
+        .into_iter()
+        .filter(MetricsRow::is_validation)
+        .collect();
+    let series_of = |field: fn(&MetricsRow) -> Option<f64>, name: &str, color: RGBColor| Series {
         name: name.into(),
         points: log
             .iter()
             .enumerate()
-            .filter_map(|(i, v)| v[key].as_f64().map(|y| ((i + 1) as f64, y)))
+            .filter_map(|(i, row)| field(row).map(|y| ((i + 1) as f64, y)))
             .collect(),
         color,
         dashed: false,
@@ -462,8 +461,8 @@ pub fn classifier_curves(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         x_label: "epoch (all stages)",
         y_label: "cross-entropy (nats)",
         series: vec![
-            series_of("train_loss", "train", RGBColor(31, 119, 180)),
-            series_of("valid_loss", "validation", RGBColor(214, 39, 40)),
+            series_of(|r| r.train_loss, "train", RGBColor(31, 119, 180)),
+            series_of(|r| r.valid_loss, "validation", RGBColor(214, 39, 40)),
         ],
         zoom_y: None,
         legend: LegendAt::UpperRight,
@@ -473,9 +472,9 @@ pub fn classifier_curves(dir: &Path) -> Result<Vec<PathBuf>, Error> {
         x_label: "epoch (all stages)",
         y_label: "score",
         series: vec![
-            series_of("valid_accuracy", "accuracy", RGBColor(44, 160, 44)),
-            series_of("valid_mcc", "MCC", RGBColor(148, 103, 189)),
-            series_of("valid_auroc", "AUROC", RGBColor(255, 127, 14)),
+            series_of(|r| r.valid_accuracy, "accuracy", RGBColor(44, 160, 44)),
+            series_of(|r| r.valid_mcc, "MCC", RGBColor(148, 103, 189)),
+            series_of(|r| r.valid_auroc, "AUROC", RGBColor(255, 127, 14)),
         ],
         zoom_y: None,
         legend: LegendAt::LowerRight,

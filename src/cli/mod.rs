@@ -26,6 +26,7 @@ pub const EXIT_INTERRUPTED: i32 = 130;
                   lm eval    Loss, accuracy and perplexity of a language model on a corpus\n  \
                   classify train   Train a sequence classifier (from a language model or from scratch)\n  \
                   classify eval    Metrics of a classifier on labelled data (--table or --data)\n  \
+                  cnn train  Train a one-hot CNN (configs/cnn-*.toml; transfer with [init] and freeze_through)\n  \
                   predict    Class probabilities for each sequence of a FASTA (--rc-average)\n  \
                   scan       Slide a classifier along chromosomes: bedGraph/BigWig tracks, BED calls\n  \
                   info       Show the build, libtorch and device (--device auto|cpu|cuda|cuda:N)"

@@ -3,8 +3,11 @@
 
 pub mod alloc;
 pub mod cli;
+pub mod config;
 pub mod device;
+pub mod features;
 pub mod infer;
 pub mod model;
+pub mod modeldir;
 pub mod progress;
 pub mod train;

@@ -33,6 +33,15 @@ enum Command {
     /// Sequence classifiers (ULMFiT).
     #[command(subcommand)]
     Classify(ClassifyCommand),
+    /// One-hot CNNs (the primer's, TLVar's, Basset-TF's: configs/cnn-*.toml).
+    #[command(subcommand)]
+    Cnn(CnnCommand),
+}
+
+#[derive(Subcommand)]
+enum CnnCommand {
+    /// Train a CNN from scratch, or from a trained CNN (`[init]`, `freeze_through`).
+    Train(cli::cnn::TrainArgs),
 }
 
 #[derive(Subcommand)]
@@ -60,6 +69,7 @@ fn main() {
         Command::Pretrain(_)
             | Command::FinetuneLm(_)
             | Command::Classify(ClassifyCommand::Train(_))
+            | Command::Cnn(CnnCommand::Train(_))
             | Command::Predict(_)
             | Command::Scan(_)
     );
@@ -77,6 +87,7 @@ fn main() {
         Command::Predict(args) => cli::predict::run(args, &INTERRUPTED),
         Command::Scan(args) => cli::scan::run(args, &INTERRUPTED),
         Command::Classify(ClassifyCommand::Eval(args)) => cli::classify::eval(args),
+        Command::Cnn(CnnCommand::Train(args)) => cli::cnn::train(args, &INTERRUPTED),
         Command::FinetuneLm(args) => cli::lm::finetune(args, &INTERRUPTED),
     };
     if let Err(e) = result {

@@ -370,7 +370,9 @@ fn test_classifier_starts_from_a_language_model() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
-        !o.status.success() && stderr.contains("a language-model directory, not a classifier"),
+        !o.status.success()
+            && stderr.contains("an AWD-LSTM language model")
+            && stderr.contains("needs a ULMFiT classifier"),
         "{stderr}"
     );
     // ULMFiT's middle step: the LM fine-tuned on the task's sequences, never its test split.

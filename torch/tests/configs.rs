@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use genolm_torch::config::cnn::CnnRunConfig;
 use genolm_torch::train::classify::ClassifyConfig;
 use genolm_torch::train::lm::PretrainConfig;
 
@@ -16,12 +17,18 @@ fn test_shipped_configs_parse() {
         if !name.ends_with(".toml") {
             continue;
         }
+        let text = |r: Result<(), genolm::config::Error>| r.map_err(|e| e.to_string());
         let loaded = if name.starts_with("corpus-") {
-            genolm::config::load::<genolm::corpus::CorpusConfig>(Some(&path), &[]).map(|_| ())
+            text(genolm::config::load::<genolm::corpus::CorpusConfig>(Some(&path), &[]).map(|_| ()))
         } else if name.starts_with("lm-") {
-            genolm::config::load::<PretrainConfig>(Some(&path), &[]).map(|_| ())
+            text(genolm::config::load::<PretrainConfig>(Some(&path), &[]).map(|_| ()))
+        } else if name.starts_with("cnn-") {
+            // A CNN config must also build: kernels and pools that fit its input length.
+            genolm::config::load::<CnnRunConfig>(Some(&path), &[])
+                .map_err(|e| e.to_string())
+                .and_then(|c| c.model.validate().map_err(|e| e.to_string()))
         } else {
-            genolm::config::load::<ClassifyConfig>(Some(&path), &[]).map(|_| ())
+            text(genolm::config::load::<ClassifyConfig>(Some(&path), &[]).map(|_| ()))
         };
         if let Err(e) = loaded {
             panic!("{name}: {e}");

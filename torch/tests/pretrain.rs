@@ -117,7 +117,7 @@ fn test_periodic_corpus_reaches_near_zero_loss() {
     assert!(r["valid_accuracy"].as_f64().unwrap() > 0.97);
     for f in [
         "model.safetensors",
-        "config.toml",
+        "config.json",
         "tokenizer.json",
         "metrics.jsonl",
         "training.svg",
@@ -287,8 +287,9 @@ fn test_loss_scaling_leaves_training_unchanged() {
     // The model dir records the precision a run used: "auto" decided by the machine (bf16 where
     // the CPU computes it natively, as `genolm info` says), an explicit choice as given.
     let precision_of = |d: &Path| -> String {
-        let text = std::fs::read_to_string(d.join("config.toml")).unwrap();
-        let v: toml::Value = toml::from_str(&text).unwrap();
+        let text = std::fs::read_to_string(d.join("config.json")).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["kind"], "awd_lstm_lm");
         v["pretrain"]["train"]["precision"]
             .as_str()
             .unwrap()
@@ -435,8 +436,8 @@ fn test_finetune_lm_starts_from_the_pretrained_weights() {
         after < before - 0.3,
         "fine-tuning learns the target domain: {before} -> {after}"
     );
-    let c: toml::Value =
-        toml::from_str(&std::fs::read_to_string(ft.join("config.toml")).unwrap()).unwrap();
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ft.join("config.json")).unwrap()).unwrap();
     assert_eq!(
         c["pretrain"]["init_from"].as_str().unwrap(),
         lm.to_str().unwrap(),

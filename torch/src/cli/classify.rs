@@ -5,7 +5,9 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::run::RunArgs;
-use crate::infer::predict::{self, LoadedClassifier};
+use crate::config::classify::TaskSource;
+use crate::infer::predict;
+use crate::infer::Predictor;
 use crate::train::classify::{self, ClassifyConfig};
 use crate::train::Precision;
 use genolm::corpus::labelled::{LabelledSet, LabelledSource, SetSplit};
@@ -23,30 +25,49 @@ pub fn train(args: TrainArgs, interrupted: &AtomicBool) -> Result<()> {
     let run = &args.run;
     let cfg: ClassifyConfig = run.config(|dir| Ok(classify::saved_config(dir)?))?;
     let out = run.out_dir(cfg.output.dir.as_ref())?;
-    let opts = classify::ClassifyOptions {
+    let opts = crate::train::fit::FitOptions {
         resume: run.resume.is_some(),
         interrupted,
         stop_after: run.stop_after,
         progress: !args.quiet && !run.json,
     };
-    let Some(r) = classify::train(&cfg, &out, opts)? else {
+    report(
+        "classify",
+        &out,
+        run.json,
+        classify::train(&cfg, &out, &opts)?,
+    )
+}
+
+/// What `classify train` and `cnn train` print when a run ends: the test metrics (`--json`: the
+/// whole report), or how to continue a stopped run.
+pub(super) fn report(
+    label: &str,
+    out: &std::path::Path,
+    json: bool,
+    r: Option<classify::ClassifyReport>,
+) -> Result<()> {
+    let Some(r) = r else {
         eprintln!(
-            "classify: stopped with a checkpoint; continue with --resume {}",
+            "{label}: stopped with a checkpoint; continue with --resume {}",
             out.display()
         );
         return Ok(());
     };
-    if run.json {
+    if json {
         println!("{}", serde_json::to_string(&r)?);
     } else {
         eprintln!(
-            "classify: test accuracy {:.4}, MCC {:.4}, AUROC {:.4}, F1 {:.4} on {} sequences ({:.1} s) -> {}",
+            "{label}: test accuracy {:.4}, MCC {:.4}, AUROC {:.4}, AUPRC {:.4}, F1 {:.4} on {} sequences \
+             ({:.1} s, {:.0} seq/s in training) -> {}",
             r.test.accuracy,
             r.test.mcc,
             r.test.auroc,
+            r.test.auprc,
             r.test.f1,
             r.n_test,
             r.seconds,
+            r.train_sequences_per_s,
             r.dir.display()
         );
     }
@@ -89,19 +110,24 @@ struct DataFile {
 }
 
 /// The models' shared training data and split; differing ones would make "the test set" ambiguous.
-fn shared_task(models: &[LoadedClassifier]) -> Result<&ClassifyConfig> {
-    let first = &models[0].saved.config;
-    let task = |c: &ClassifyConfig| {
-        serde_json::json!([
-            c.data,
-            c.classes,
-            c.split.valid_frac,
-            c.split.test_frac,
-            c.split.seed
-        ])
+fn shared_task(models: &[Box<dyn Predictor>]) -> Result<TaskSource> {
+    let tasks: Vec<Option<TaskSource>> = models.iter().map(|m| m.task()).collect();
+    let Some(first) = tasks[0].clone() else {
+        bail!("--split: model 1 records no training data; evaluate it on --data or --table");
     };
-    for (m, path) in models.iter().zip(1..) {
-        if task(&m.saved.config) != task(first) {
+    let key = |t: &Option<TaskSource>| {
+        t.as_ref().map(|t| {
+            serde_json::json!([
+                t.data,
+                t.classes,
+                t.split.valid_frac,
+                t.split.test_frac,
+                t.split.seed
+            ])
+        })
+    };
+    for (t, path) in tasks.iter().zip(1..) {
+        if key(t) != key(&tasks[0]) {
             bail!(
                 "--split: model {path} was trained on other data or another split than model 1; \
                  evaluate them on --data or --table instead"
@@ -111,9 +137,9 @@ fn shared_task(models: &[LoadedClassifier]) -> Result<&ClassifyConfig> {
     Ok(first)
 }
 
-fn eval_set(a: &EvalArgs, models: &[LoadedClassifier]) -> Result<LabelledSet> {
+fn eval_set(a: &EvalArgs, models: &[Box<dyn Predictor>]) -> Result<LabelledSet> {
     let source = match (&a.data, &a.table, a.split) {
-        (_, _, Some(split)) => return Ok(classify::task_split(shared_task(models)?, split)?),
+        (_, _, Some(split)) => return Ok(classify::task_split(&shared_task(models)?, split)?),
         (Some(path), _, _) => {
             let text =
                 std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;

@@ -5,7 +5,8 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::run::RunArgs;
-use crate::train::lm::{self, PretrainConfig, PretrainOptions};
+use crate::train::fit::FitOptions;
+use crate::train::lm::{self, PretrainConfig};
 use crate::train::Precision;
 use genolm::corpus::Split;
 
@@ -22,13 +23,13 @@ pub fn pretrain(args: PretrainArgs, interrupted: &AtomicBool) -> Result<()> {
     let run = &args.run;
     let cfg: PretrainConfig = run.config(|dir| Ok(lm::load_model_config(dir)?.pretrain))?;
     let out = run.out_dir(cfg.output.dir.as_ref())?;
-    let opts = PretrainOptions {
+    let opts = FitOptions {
         resume: run.resume.is_some(),
         interrupted,
         progress: !args.quiet && !run.json,
         stop_after: run.stop_after,
     };
-    let report = lm::pretrain(&cfg, &out, opts)?;
+    let report = lm::pretrain(&cfg, &out, &opts)?;
     if run.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -176,13 +177,13 @@ pub fn finetune(args: FinetuneArgs, interrupted: &AtomicBool) -> Result<()> {
     cfg.corpus = corpus;
     cfg.model = saved.pretrain.model.clone();
     cfg.init_from = Some(args.model.clone());
-    let opts = PretrainOptions {
+    let opts = FitOptions {
         resume: false,
         interrupted,
         progress: !args.quiet && !args.json,
         stop_after: None,
     };
-    let report = lm::pretrain(&cfg, &args.out, opts)?;
+    let report = lm::pretrain(&cfg, &args.out, &opts)?;
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

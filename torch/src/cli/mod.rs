@@ -1,6 +1,7 @@
 //! Model commands, reached as `genolm <command>` (the front binary hands them over) or directly.
 
 pub mod classify;
+pub mod cnn;
 pub mod info;
 pub mod lm;
 pub mod predict;

@@ -137,7 +137,7 @@ fn tracked_classes(p: &dyn Predictor, asked: &[String]) -> Result<(Vec<String>, 
 fn model_checksums(dirs: &[PathBuf]) -> Result<Vec<serde_json::Value>> {
     dirs.iter()
         .map(|d| {
-            let f = d.join(crate::train::lm::MODEL_FILE);
+            let f = d.join(crate::modeldir::MODEL_FILE);
             Ok(serde_json::json!({
                 "dir": d.display().to_string(),
                 "model_sha256": genolm::genome::open::sha256_file(&f)?,

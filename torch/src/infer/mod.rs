@@ -5,8 +5,10 @@
 //! stays on its own thread and device. `predict`, `classify eval` and `scan` consume this interface
 //! and never name a family; an [`Ensemble`] is one more implementation (the mean of its members).
 
+pub mod cnn;
 pub mod predict;
 pub mod scan;
+pub mod table;
 
 use std::any::Any;
 use std::sync::Arc;
@@ -32,6 +34,10 @@ pub trait Predictor {
     /// uses by default.
     fn train_len(&self) -> Result<Option<u64>> {
         Ok(None)
+    }
+    /// The labelled data and split the model was trained on, when it records them.
+    fn task(&self) -> Option<crate::config::classify::TaskSource> {
+        None
     }
     /// Probability rows of featurized sequences, in their order.
     fn predict_features(&self, features: Features, batch_size: usize) -> Result<Vec<Vec<f64>>>;
@@ -88,6 +94,10 @@ impl Predictor for Ensemble {
     /// The first member's (members trained on other lengths still scan at one window).
     fn train_len(&self) -> Result<Option<u64>> {
         self.members[0].train_len()
+    }
+
+    fn task(&self) -> Option<crate::config::classify::TaskSource> {
+        self.members[0].task()
     }
 
     fn featurizer(&self) -> Arc<dyn Featurizer> {

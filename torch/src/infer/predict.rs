@@ -9,10 +9,12 @@ use std::time::Instant;
 
 use tch::{nn, Device, Kind};
 
+use super::table::{prediction_rows, predictions_header};
 use super::{Ensemble, Features, Featurizer, Predictor};
+use crate::config::classify::SavedClassifier;
+use crate::features::kmer::{batch, Encoded};
 use crate::model::classifier::Classifier;
-use crate::train::classify::data::{batch, Encoded};
-use crate::train::classify::{prediction_rows, predictions_header, SavedClassifier};
+use crate::modeldir::{self, ModelKind};
 use crate::train::{io_err, Error, Precision, Result};
 use genolm::corpus::labelled::LabelledSet;
 use genolm::eval::metrics::{self, Report};
@@ -77,7 +79,7 @@ pub fn load_classifier(
         &saved.head,
         saved.classes.len() as i64,
     );
-    vs.load(dir.join(crate::train::lm::MODEL_FILE))?;
+    vs.load(dir.join(crate::modeldir::MODEL_FILE))?;
     Ok(LoadedClassifier {
         vs,
         model,
@@ -87,25 +89,33 @@ pub fn load_classifier(
     })
 }
 
-/// Several classifiers (an ensemble), in the order given.
+/// A classifier directory of any family, as a predictor (a language model is refused).
+pub fn load_predictor(
+    dir: &Path,
+    device: Device,
+    precision: Precision,
+) -> Result<Box<dyn Predictor>> {
+    let (kind, _): (_, serde_json::Value) = modeldir::read_spec(dir, modeldir::CLASSIFIERS)?;
+    Ok(match kind {
+        ModelKind::Cnn => Box::new(super::cnn::load_cnn(dir, device, precision)?),
+        _ => Box::new(load_classifier(dir, device, precision)?),
+    })
+}
+
+/// Several classifiers (an ensemble, families mixed as they come), in the order given.
 pub fn load_classifiers(
     dirs: &[PathBuf],
     device: Device,
     precision: Precision,
-) -> Result<Vec<LoadedClassifier>> {
+) -> Result<Vec<Box<dyn Predictor>>> {
     dirs.iter()
-        .map(|d| load_classifier(d, device, precision))
+        .map(|d| load_predictor(d, device, precision))
         .collect()
 }
 
 /// Classifiers as one predictor: the mean of their probabilities (one model is the plain case).
-pub fn ensemble_of(models: Vec<LoadedClassifier>) -> Result<Ensemble> {
-    Ensemble::new(
-        models
-            .into_iter()
-            .map(|m| Box::new(m) as Box<dyn Predictor>)
-            .collect(),
-    )
+pub fn ensemble_of(models: Vec<Box<dyn Predictor>>) -> Result<Ensemble> {
+    Ensemble::new(models)
 }
 
 /// The AWD-LSTM classifier's input: k-mer ids in each frame it reads, in its direction.
@@ -138,6 +148,10 @@ impl Predictor for LoadedClassifier {
 
     fn train_len(&self) -> Result<Option<u64>> {
         self.saved.train_len().map(Some)
+    }
+
+    fn task(&self) -> Option<crate::config::classify::TaskSource> {
+        Some(self.saved.config.task_source())
     }
 
     fn featurizer(&self) -> Arc<dyn Featurizer> {

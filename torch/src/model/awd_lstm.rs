@@ -12,6 +12,7 @@
 //! - `decoder.bias` [vocab] (the decoder weight is `encoder.embedding.weight`)
 
 use super::dropout::{dropout, keep_mask};
+use crate::train::freeze::LayerGroup;
 use tch::nn::{self, Init};
 use tch::{Kind, Tensor};
 
@@ -350,10 +351,13 @@ impl AwdLstm {
 
     /// Layer groups for freezing and discriminative learning rates: embedding, then one per LSTM
     /// layer, as name prefixes.
-    pub fn layer_groups(&self) -> Vec<Vec<String>> {
-        let mut groups = vec![vec!["encoder.embedding.".to_string()]];
+    pub fn layer_groups(&self) -> Vec<LayerGroup> {
+        let mut groups = vec![LayerGroup::new("embedding", &["encoder.embedding."])];
         for l in 0..self.config.n_layers {
-            groups.push(vec![format!("encoder.lstm.{l}.")]);
+            groups.push(LayerGroup::new(
+                format!("lstm.{l}"),
+                &[&format!("encoder.lstm.{l}.")],
+            ));
         }
         groups
     }
@@ -393,9 +397,9 @@ impl LanguageModel {
     }
 
     /// The encoder's layer groups, then the decoder's (its bias; the weight is the embedding's).
-    pub fn layer_groups(&self) -> Vec<Vec<String>> {
+    pub fn layer_groups(&self) -> Vec<LayerGroup> {
         let mut g = self.encoder.layer_groups();
-        g.push(vec!["decoder.".to_string()]);
+        g.push(LayerGroup::new("decoder", &["decoder."]));
         g
     }
 

@@ -11,6 +11,7 @@ use tch::{Kind, Tensor};
 
 use super::awd_lstm::{AwdLstm, AwdLstmConfig, Hidden};
 use super::dropout::dropout;
+use crate::train::freeze::LayerGroup;
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,9 +92,9 @@ impl Classifier {
     }
 
     /// Layer groups, first to last: embedding, each LSTM layer, the head (name prefixes).
-    pub fn layer_groups(&self) -> Vec<Vec<String>> {
+    pub fn layer_groups(&self) -> Vec<LayerGroup> {
         let mut g = self.encoder.layer_groups();
-        g.push(vec!["head.".to_string()]);
+        g.push(LayerGroup::new("head", &["head."]));
         g
     }
 

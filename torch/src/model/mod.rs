@@ -3,6 +3,7 @@
 
 pub mod awd_lstm;
 pub mod classifier;
+pub mod cnn;
 pub mod dropout;
 
 pub use awd_lstm::{AwdLstm, AwdLstmConfig, LanguageModel};

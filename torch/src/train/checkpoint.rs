@@ -1,5 +1,5 @@
-//! Atomic, resumable checkpoints: `train_state/` holds the weights, the optimizer moments, the LSTM
-//! hidden state and the loop position. It is written under a staging name and swapped into place,
+//! Atomic, resumable checkpoints: `train_state/` holds the weights, the optimizer moments, the
+//! task's extra state (an LM's LSTM hidden state) and the loop position. It is written under a staging name and swapped into place,
 //! so an interrupted save leaves the previous checkpoint whole.
 
 use std::path::{Path, PathBuf};
@@ -10,24 +10,10 @@ use super::optim::AdamW;
 use super::{io_err, Error, Result};
 use genolm::fsutil::{write_atomic, StagingDir};
 
-pub const TRAIN_STATE_DIR: &str = "train_state";
+pub use crate::modeldir::TRAIN_STATE_DIR;
 const WEIGHTS: &str = "weights.safetensors";
 const OPTIMIZER: &str = "optimizer.safetensors";
 const POSITION: &str = "position.json";
-
-/// Where the loop is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Position {
-    pub step: u64,
-    pub epoch: u64,
-    pub batch_in_epoch: u64,
-    pub tokens_seen: u64,
-}
-
-pub struct Checkpoint<P = Position> {
-    pub position: P,
-    pub hidden: Vec<(Tensor, Tensor)>,
-}
 
 /// Saves `vs` to a safetensors file atomically (temporary name + rename).
 pub fn save_weights(vs: &tch::nn::VarStore, path: &Path) -> Result<()> {
@@ -40,7 +26,7 @@ pub fn save(
     dir: &Path,
     vs: &tch::nn::VarStore,
     opt: &AdamW,
-    hidden: &[(Tensor, Tensor)],
+    extra: &[(String, Tensor)],
     pos: &impl serde::Serialize,
 ) -> Result<PathBuf> {
     let target = dir.join(TRAIN_STATE_DIR);
@@ -54,9 +40,8 @@ pub fn save(
             p.exp_avg_sq.shallow_clone(),
         ));
     }
-    for (l, (h, c)) in hidden.iter().enumerate() {
-        named.push((format!("hidden.{l}.h"), h.to_kind(tch::Kind::Float)));
-        named.push((format!("hidden.{l}.c"), c.to_kind(tch::Kind::Float)));
+    for (name, t) in extra {
+        named.push((name.clone(), t.shallow_clone()));
     }
     named.push((
         "optimizer.step".into(),
@@ -79,14 +64,13 @@ pub fn save(
     staging.commit().map_err(|e| Error::Invalid(e.to_string()))
 }
 
-/// Loads a checkpoint into `vs` and `opt`; returns the loop position (the trainer's own type) and
-/// the hidden state of `n_layers` layers.
+/// Loads a checkpoint into `vs` and `opt`; returns the loop position and every tensor saved beside
+/// the optimizer's (where the task's extra state is).
 pub fn load<P: serde::de::DeserializeOwned>(
     dir: &Path,
     vs: &mut tch::nn::VarStore,
     opt: &mut AdamW,
-    n_layers: usize,
-) -> Result<Checkpoint<P>> {
+) -> Result<(P, std::collections::HashMap<String, Tensor>)> {
     let state = dir.join(TRAIN_STATE_DIR);
     if !state.is_dir() {
         return Err(Error::Invalid(format!(
@@ -122,28 +106,17 @@ pub fn load<P: serde::de::DeserializeOwned>(
             scaler.good_steps = good.int64_value(&[0]) as u64;
         }
     }
-    let device = opt
-        .params
-        .first()
-        .map(|p| p.param.device())
-        .unwrap_or(tch::Device::Cpu);
-    let mut hidden = Vec::new();
-    for l in 0..n_layers {
-        hidden.push((
-            get(&format!("hidden.{l}.h"))?.to_device(device),
-            get(&format!("hidden.{l}.c"))?.to_device(device),
-        ));
-    }
     let ppath = state.join(POSITION);
     let text = std::fs::read_to_string(&ppath).map_err(io_err(&ppath))?;
     let position = serde_json::from_str(&text)
         .map_err(|e| Error::Invalid(format!("{}: {e}", ppath.display())))?;
-    Ok(Checkpoint { position, hidden })
+    Ok((position, tensors))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::fit::Position;
     use crate::train::optim::{AdamWConfig, LossScaler};
     use tch::Kind;
 
@@ -172,23 +145,26 @@ mod tests {
             }),
         );
         opt.step = 5;
-        let hidden = vec![(
+        let extra = vec![(
+            "hidden.0.h".to_string(),
             Tensor::ones([1, 2, 3], (Kind::Float, tch::Device::Cpu)),
-            Tensor::zeros([1, 2, 3], (Kind::Float, tch::Device::Cpu)),
         )];
-        save(dir.path(), &vs, &opt, &hidden, &Position::default()).unwrap();
+        save(dir.path(), &vs, &opt, &extra, &Position::default()).unwrap();
         let mut vs2 = tch::nn::VarStore::new(tch::Device::Cpu);
         let _w2 = vs2.root().zeros("w", &[3, 2]);
         let mut back = adamw(&vs2, Some(LossScaler::default()));
-        let ck: Checkpoint = load(dir.path(), &mut vs2, &mut back, 1).unwrap();
+        let (_, saved): (Position, _) = load(dir.path(), &mut vs2, &mut back).unwrap();
         assert_eq!(back.step, 5);
         assert_eq!(back.loss_scaler, opt.loss_scaler, "the scale carries over");
-        assert!(ck.hidden[0].0.equal(&hidden[0].0));
+        assert!(
+            saved["hidden.0.h"].equal(&extra[0].1),
+            "extra state comes back"
+        );
         // Without a scaler in the run, none is saved, and a scaler resumed from it starts afresh.
         opt.loss_scaler = None;
-        save(dir.path(), &vs, &opt, &hidden, &Position::default()).unwrap();
+        save(dir.path(), &vs, &opt, &extra, &Position::default()).unwrap();
         let mut fresh = adamw(&vs2, Some(LossScaler::default()));
-        let _: Checkpoint = load(dir.path(), &mut vs2, &mut fresh, 1).unwrap();
+        let _: (Position, _) = load(dir.path(), &mut vs2, &mut fresh).unwrap();
         assert_eq!(fresh.loss_scaler, Some(LossScaler::default()));
     }
 }

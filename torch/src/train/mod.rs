@@ -3,6 +3,8 @@
 
 pub mod checkpoint;
 pub mod classify;
+pub mod cnn;
+pub mod fit;
 pub mod freeze;
 pub mod lm;
 pub mod optim;
@@ -46,25 +48,6 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
-
-/// Config defaults shared by the language-model and classifier trainers.
-pub(crate) mod defaults {
-    pub fn batch_size() -> usize {
-        64
-    }
-    pub fn weight_decay() -> f64 {
-        0.01
-    }
-    pub fn clip() -> f64 {
-        0.25
-    }
-    pub fn seed() -> u64 {
-        42
-    }
-    pub fn device() -> String {
-        "auto".into()
-    }
-}
 
 pub(crate) fn io_err(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |source| Error::Io {

@@ -1,16 +1,16 @@
-//! What every training loop shares (the language model's, the classifiers', the CNNs' to come):
-//! device and precision, the optimizer over the model's layer groups, per-step dropout seeds, the
-//! Ctrl-C checkpoint, throughput, and the refusal to overwrite a model.
+//! What the fit loop ([`super::fit`]) and its tasks share: device and precision, the optimizer over
+//! the model's layer groups, per-step dropout seeds, the update step, throughput, and the refusal
+//! to overwrite a model.
 
 use std::path::Path;
 use std::time::Instant;
 
 use tch::{nn, Device, Kind, Tensor};
 
-use super::checkpoint::{self, TRAIN_STATE_DIR};
 use super::freeze::LayerGroups;
 use super::optim::{AdamW, AdamWConfig, LossScaler};
 use super::{Error, Precision, Result};
+use crate::modeldir::{MODEL_FILE, TRAIN_STATE_DIR};
 
 /// Where a run computes, and in what precision.
 #[derive(Debug, Clone, Copy)]
@@ -121,29 +121,13 @@ impl StepTiming {
 
 /// A fresh run never overwrites a model or a checkpoint in `out`.
 pub fn refuse_existing(out: &Path, what: &str) -> Result<()> {
-    if out.join(TRAIN_STATE_DIR).exists() || out.join(super::lm::MODEL_FILE).exists() {
+    if out.join(TRAIN_STATE_DIR).exists() || out.join(MODEL_FILE).exists() {
         return Err(Error::Invalid(format!(
             "{}: already holds a {what}; continue it with --resume {0}, or choose another --out",
             out.display()
         )));
     }
     Ok(())
-}
-
-/// Ctrl-C: saves a checkpoint at `pos` and ends the run with the error that says how to resume.
-pub fn stop_interrupted<T>(
-    out: &Path,
-    vs: &nn::VarStore,
-    opt: &AdamW,
-    hidden: &[(Tensor, Tensor)],
-    pos: &impl serde::Serialize,
-    step: u64,
-) -> Result<T> {
-    checkpoint::save(out, vs, opt, hidden, pos)?;
-    Err(Error::Interrupted {
-        step,
-        dir: out.to_path_buf(),
-    })
 }
 
 #[cfg(test)]

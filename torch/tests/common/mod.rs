@@ -55,8 +55,8 @@ pub fn run_torch(args: &[&str]) -> String {
     )
 }
 
-/// A copy of model dir `src` at `dst` whose config (`config.toml` of an LM, `config.json` of a
-/// classifier) says it reads forwards: the same weights, the other direction.
+/// A copy of model dir `src` at `dst` whose config.json says it reads forwards: the same weights,
+/// the other direction.
 pub fn forward_copy(src: &Path, dst: &Path) {
     std::fs::create_dir(dst).unwrap();
     for f in [
@@ -66,16 +66,13 @@ pub fn forward_copy(src: &Path, dst: &Path) {
     ] {
         std::fs::copy(src.join(f), dst.join(f)).unwrap();
     }
-    for (config, from, to) in [
-        ("config.toml", "backwards = true", "backwards = false"),
-        ("config.json", "\"backwards\": true", "\"backwards\": false"),
-    ] {
-        let Ok(text) = std::fs::read_to_string(src.join(config)) else {
-            continue;
-        };
-        assert!(text.contains(from), "{config} of a backward model: {text}");
-        std::fs::write(dst.join(config), text.replace(from, to)).unwrap();
-    }
+    let (from, to) = ("\"backwards\": true", "\"backwards\": false");
+    let text = std::fs::read_to_string(src.join("config.json")).unwrap();
+    assert!(
+        text.contains(from),
+        "config.json of a backward model: {text}"
+    );
+    std::fs::write(dst.join("config.json"), text.replace(from, to)).unwrap();
 }
 
 pub fn run_front(args: &[&str]) -> String {

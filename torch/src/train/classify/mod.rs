@@ -2,35 +2,36 @@
 //! (or from scratch, the "naive" baseline), with gradual unfreezing and discriminative learning rates.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use tch::{nn, Device, Kind};
 
+pub use crate::config::classify::*;
+use crate::features::kmer::{
+    batch, epoch_rng, load_splits, median_length, select, sortish_batches, tokenizer_for, Encoded,
+};
+pub use crate::features::kmer::{task_split, write_lm_sequences};
 use crate::infer::predict::encoded_probs;
+pub use crate::infer::table::{prediction_rows, predictions_header, predictions_tsv};
 use crate::model::awd_lstm::AwdLstmConfig;
 use crate::model::classifier::{Classifier, HeadConfig};
-use crate::train::checkpoint::{self, TRAIN_STATE_DIR};
-use crate::train::freeze;
+use crate::modeldir::{self, ModelKind, MODEL_FILE, TRAIN_STATE_DIR};
+use crate::train::fit::{
+    fit, FitOptions, FitPlan, Items, Keep, Outcome, StagePlan, StepLoss, Task, Trainee,
+};
+use crate::train::freeze::{LayerGroups, Trainable};
 use crate::train::optim::{AdamW, AdamWConfig};
-use crate::train::schedule::OneCycle;
-use crate::train::trainer::{self, Runtime, StepTiming};
+use crate::train::trainer::{self, Runtime};
 use crate::train::{io_err, Error, Result};
-use data::{batch, epoch_rng, load_splits, select, sortish_batches, tokenizer_for, Encoded};
 use genolm::corpus::labelled::SetSplit;
 use genolm::eval::metrics::{self, BinaryMetrics, Report};
+use genolm::eval::training_log::MetricsRow;
 use genolm::fsutil::write_atomic;
 use genolm::rng::SplitMix64;
 use genolm::tokenize::{hf, KmerTokenizer, PAD_ID};
-use outputs::{write_json, write_outputs};
+use outputs::write_outputs;
 
-mod config;
-pub(crate) mod data;
-mod outputs;
-
-pub use config::*;
-pub use data::{task_split, write_lm_sequences};
-pub use outputs::{prediction_rows, predictions_header, predictions_tsv};
+pub(crate) mod outputs;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ClassifyReport {
@@ -44,7 +45,7 @@ pub struct ClassifyReport {
     pub train_sequences_per_s: f64,
 }
 
-fn metric_of(r: &Report, name: &str) -> f64 {
+pub(crate) fn metric_of(r: &Report, name: &str) -> f64 {
     let s = &r.summary;
     match name {
         "accuracy" => r.accuracy,
@@ -55,31 +56,12 @@ fn metric_of(r: &Report, name: &str) -> f64 {
     }
 }
 
-/// Where classifier training stands; a checkpoint saves it so that `--resume` continues there.
-#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ClassifierPosition {
-    pub stage: usize,
-    /// Epoch within the stage.
-    pub epoch: u64,
-    pub batch_in_epoch: u64,
-    pub step: u64,
-    /// Training loss summed over the batches of this epoch so far.
-    pub loss_sum: f64,
-    /// Best validation score so far (none before the first epoch ends).
-    pub best: Option<f64>,
-    /// Epochs of this stage since the score last improved (early stopping).
-    pub since_best: u64,
-}
-
-/// What a training run needs: data, model, optimizer.
+/// What a training run reads: data and model (its variables and optimizer go to the fit loop).
 struct Run {
     data: TaskData,
-    vs: nn::VarStore,
     clf: Classifier,
-    opt: AdamW,
     /// Batches per epoch (the same every epoch).
     per_epoch: u64,
-    timing: StepTiming,
     kind: Kind,
     device: Device,
 }
@@ -133,26 +115,6 @@ fn check_model_section(cfg: &ClassifyConfig) -> Result<()> {
     Ok(())
 }
 
-/// sha256 of each data file, and of the LM's weights: what the model was made from.
-fn input_checksums(cfg: &ClassifyConfig) -> Result<std::collections::BTreeMap<String, String>> {
-    let mut files: Vec<PathBuf> = cfg
-        .data
-        .files()
-        .into_iter()
-        .map(Path::to_path_buf)
-        .collect();
-    if let Some(lm) = &cfg.lm {
-        files.push(lm.join(crate::train::lm::MODEL_FILE));
-    }
-    let mut sums = std::collections::BTreeMap::new();
-    for f in files {
-        let sum =
-            genolm::genome::open::sha256_file(&f).map_err(|e| Error::Invalid(e.to_string()))?;
-        sums.insert(f.display().to_string(), sum);
-    }
-    Ok(sums)
-}
-
 /// The task's labelled sequences, split and encoded with the model's tokenizer.
 struct TaskData {
     tr: Encoded,
@@ -187,7 +149,7 @@ fn task_data(cfg: &ClassifyConfig, tok: &KmerTokenizer, backwards: bool) -> Resu
         .into_iter()
         .map(|i| set.ids[i].clone())
         .collect();
-    let train_len = data::median_length(&set, SetSplit::Train);
+    let train_len = median_length(&set, SetSplit::Train);
     Ok(TaskData {
         train_len,
         tr,
@@ -198,7 +160,11 @@ fn task_data(cfg: &ClassifyConfig, tok: &KmerTokenizer, backwards: bool) -> Resu
     })
 }
 
-fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedClassifier)> {
+fn setup(
+    cfg: &ClassifyConfig,
+    out: &Path,
+    resume: bool,
+) -> Result<(Run, nn::VarStore, AdamW, SavedClassifier)> {
     let t = &cfg.train;
     let Runtime {
         device,
@@ -214,7 +180,7 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
     let (enc_cfg, head) = with_classifier_dropouts(shape, &cfg.head, cfg.drop_mult);
     enc_cfg.validate()?;
     let data = task_data(cfg, &tok, enc_cfg.backwards)?;
-    let mut vs = nn::VarStore::new(device);
+    let vs = nn::VarStore::new(device);
     let n_classes = data.classes.len() as i64;
     let clf = Classifier::new(
         &vs.root(),
@@ -224,16 +190,10 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
         n_classes,
     );
     if let Some(lm) = &cfg.lm {
-        let missing = vs.load_partial(lm.join(crate::train::lm::MODEL_FILE))?;
-        if missing.iter().any(|n| n.starts_with("encoder.")) {
-            return Err(Error::Invalid(format!(
-                "{}: encoder tensors missing: {missing:?}",
-                lm.display()
-            )));
-        }
+        // The LM's encoder; the head starts fresh (the LM's decoder is not loaded).
+        modeldir::load_prefixes(&vs, &lm.join(MODEL_FILE), &["encoder."])?;
     }
     let mut saved = SavedClassifier {
-        kind: "awd_lstm_classifier".into(),
         classes: data.classes.clone(),
         encoder: enc_cfg.clone(),
         head,
@@ -253,11 +213,11 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
         trainer::refuse_existing(out, "classifier")?;
         std::fs::create_dir_all(out).map_err(io_err(out))?;
         hf::save(&tok, out)?;
-        saved.inputs_sha256 = input_checksums(cfg)?;
-        write_json(out, "config.json", &saved)?;
+        saved.inputs_sha256 = modeldir::input_checksums(&cfg.data, cfg.lm.as_deref())?;
+        modeldir::write_spec(out, ModelKind::UlmfitClassifier, &saved)?;
     }
     let opt = trainer::optimizer(
-        &freeze::LayerGroups::new(clf.layer_groups()),
+        &LayerGroups::new(clf.layer_groups()),
         &vs,
         AdamWConfig {
             beta2: 0.99,
@@ -269,19 +229,16 @@ fn setup(cfg: &ClassifyConfig, out: &Path, resume: bool) -> Result<(Run, SavedCl
     let per_epoch = sortish_batches(&data.tr, t.batch_size, &mut SplitMix64::new(0)).len() as u64;
     let run = Run {
         data,
-        vs,
         clf,
-        opt,
         per_epoch,
-        timing: StepTiming::default(),
         kind,
         device,
     };
-    Ok((run, saved))
+    Ok((run, vs, opt, saved))
 }
 
 /// Mean cross-entropy of the true classes.
-fn log_loss(labels: &[u32], probs: &[Vec<f64>]) -> f64 {
+pub(crate) fn log_loss(labels: &[u32], probs: &[Vec<f64>]) -> f64 {
     let sum: f64 = labels
         .iter()
         .zip(probs)
@@ -290,163 +247,178 @@ fn log_loss(labels: &[u32], probs: &[Vec<f64>]) -> f64 {
     sum / labels.len().max(1) as f64
 }
 
-pub struct ClassifyOptions<'a> {
-    /// Continue the checkpoint in the output directory.
-    pub resume: bool,
-    /// Set by Ctrl-C: save a checkpoint and stop.
-    pub interrupted: &'a AtomicBool,
-    /// Save a checkpoint and stop before this step, as Ctrl-C does.
-    pub stop_after: Option<u64>,
-    /// Show a progress bar (steps, stage, epoch, loss, sequences/s, ETA) on a terminal.
-    pub progress: bool,
+/// Sorted-ish batches of the training split, one k-mer frame per sequence and epoch; validation
+/// by the configured metric, which picks the kept weights.
+struct ClassifierTask<'a> {
+    run: &'a Run,
+    batch_size: usize,
+    seed: u64,
+    metric: String,
+    batches: Vec<Vec<usize>>,
+    frame_of: Vec<usize>,
+    next: usize,
 }
 
-/// The one-cycle schedule of a stage, over all its epochs.
-fn stage_schedule(stage: &Stage, moms: (f64, f64), per_epoch: u64) -> OneCycle {
-    OneCycle {
-        lr_max: stage.lr,
-        pct_start: 0.25,
-        div: 25.0,
-        final_div: 1e5,
-        moms,
-        total_steps: stage.epochs * per_epoch,
+impl Task for ClassifierTask<'_> {
+    type Batch = Vec<usize>;
+
+    fn start_epoch(&mut self, stage: usize, epoch: u64, skip: u64) -> Result<()> {
+        let tr = &self.run.data.tr;
+        self.batches =
+            sortish_batches(tr, self.batch_size, &mut epoch_rng(self.seed, stage, epoch));
+        // One k-mer frame per sequence and epoch, drawn like the batch order.
+        let mut frame_rng = epoch_rng(self.seed ^ 0xF4A3E, stage, epoch);
+        let n_frames = tr.frames.len() as u64;
+        self.frame_of = (0..tr.len())
+            .map(|_| frame_rng.below(n_frames) as usize)
+            .collect();
+        self.next = skip as usize;
+        Ok(())
     }
-}
 
-/// `metrics.jsonl`, rewritten whole (atomically) after each epoch.
-struct EpochLog {
-    path: PathBuf,
-    text: String,
-}
-
-impl EpochLog {
-    fn append(&mut self, line: serde_json::Value) -> Result<()> {
-        self.text.push_str(&format!("{line}\n"));
-        write_atomic(&self.path, self.text.as_bytes()).map_err(io_err(&self.path))
+    fn next_batch(&mut self) -> Result<Option<Vec<usize>>> {
+        let rows = self.batches.get(self.next).cloned();
+        self.next += 1;
+        Ok(rows)
     }
-}
 
-/// Why a training pass over an epoch returned.
-enum EpochEnd {
-    Done,
-    /// `stop_after` reached: checkpoint saved.
-    Stopped,
-}
-
-/// One epoch of training from where `pos` stands (mid-epoch after a resume), checkpointing and
-/// returning on Ctrl-C or `stop_after`.
-fn train_epoch(
-    run: &mut Run,
-    t: &ClassifyTrain,
-    pos: &mut ClassifierPosition,
-    schedule: &OneCycle,
-    opts: &ClassifyOptions,
-    out: &Path,
-    bar: &indicatif::ProgressBar,
-) -> Result<EpochEnd> {
-    let batches = sortish_batches(
-        &run.data.tr,
-        t.batch_size,
-        &mut epoch_rng(t.seed, pos.stage, pos.epoch),
-    );
-    // One k-mer frame per sequence and epoch, drawn like the batch order.
-    let mut frame_rng = epoch_rng(t.seed ^ 0xF4A3E, pos.stage, pos.epoch);
-    let n_frames = run.data.tr.frames.len() as u64;
-    let frame_of: Vec<usize> = (0..run.data.tr.len())
-        .map(|_| frame_rng.below(n_frames) as usize)
-        .collect();
-    for rows in &batches[pos.batch_in_epoch as usize..] {
-        if opts.interrupted.load(Ordering::SeqCst) {
-            return trainer::stop_interrupted(out, &run.vs, &run.opt, &[], pos, pos.step);
-        }
-        if opts.stop_after == Some(pos.step) {
-            checkpoint::save(out, &run.vs, &run.opt, &[], pos)?;
-            return Ok(EpochEnd::Stopped);
-        }
-        trainer::seed_step(t.seed, pos.step);
-        let step_started = Instant::now();
-        let (x, y, _) = batch(&run.data.tr, rows, |r| frame_of[r], run.device);
+    fn train_loss(&mut self, rows: &Vec<usize>) -> StepLoss {
+        let run = self.run;
+        let (x, y, _) = batch(&run.data.tr, rows, |r| self.frame_of[r], run.device);
         let logits = run
             .clf
             .forward(&x, i64::from(PAD_ID), true, run.kind)
             .to_kind(Kind::Float);
         let loss = logits.cross_entropy_for_logits(&y);
-        let (lr, mom) = schedule.at(pos.epoch * run.per_epoch + pos.batch_in_epoch);
-        trainer::minimize(&mut run.opt, &loss, t.clip, lr, mom);
-        pos.loss_sum += loss.double_value(&[]);
-        run.timing.record(pos.step, step_started, rows.len() as u64);
-        pos.step += 1;
-        pos.batch_in_epoch += 1;
-        bar.set_position(pos.step);
-        bar.set_message(format!(
-            "stage {} of {} epoch {} loss {:.4} {:.0} seq/s",
-            pos.stage + 1,
-            t.stages.len(),
-            pos.epoch + 1,
-            pos.loss_sum / pos.batch_in_epoch as f64,
-            run.timing.per_second()
-        ));
+        StepLoss {
+            minimise: loss.shallow_clone(),
+            report: loss,
+            items: rows.len() as u64,
+        }
     }
-    Ok(EpochEnd::Done)
+
+    fn validate(&mut self, row: &mut MetricsRow) -> Result<Option<f64>> {
+        let run = self.run;
+        let va_labels = run.data.va.class_ids();
+        let probs = encoded_probs(
+            &run.clf,
+            &run.data.va,
+            self.batch_size,
+            run.kind,
+            run.device,
+        );
+        let r = metrics::report(&va_labels, &probs, &run.data.classes);
+        Ok(Some(validation_row(
+            row,
+            &r,
+            &va_labels,
+            &probs,
+            &self.metric,
+        )))
+    }
 }
 
-/// Validation after an epoch: logs it, keeps the best weights so far in `best_path`; returns
-/// whether the stage should stop early.
-fn end_epoch(
-    run: &Run,
+/// Fills a metrics row with the validation metrics of any classifier and returns the score of
+/// `metric` (higher is better: `valid_loss` counts negated).
+pub(crate) fn validation_row(
+    row: &mut MetricsRow,
+    r: &Report,
+    labels: &[u32],
+    probs: &[Vec<f64>],
+    metric: &str,
+) -> f64 {
+    let loss = log_loss(labels, probs);
+    let score = match metric {
+        "valid_loss" => -loss,
+        other => metric_of(r, other),
+    };
+    row.valid_loss = Some(loss);
+    row.valid_accuracy = Some(r.accuracy);
+    row.valid_mcc = Some(r.summary.mcc);
+    row.valid_auroc = Some(r.summary.auroc);
+    row.valid_f1 = Some(r.summary.f1);
+    row.metric = Some(metric.to_string());
+    row.score = Some(score);
+    score
+}
+
+/// Configured stages as the fit loop runs them: which groups train (`unfreeze` or
+/// `freeze_through`, checked against the model's groups), for how many epochs of `per_epoch` steps.
+pub(crate) fn stage_plans(
+    stages: &[Stage],
+    groups: &LayerGroups,
+    per_epoch: u64,
+) -> Result<Vec<StagePlan>> {
+    stages
+        .iter()
+        .map(|s| {
+            let trainable = match &s.freeze_through {
+                Some(name) => Trainable::After(groups.find(name).map_err(Error::Invalid)?),
+                None => Trainable::Top(s.unfreeze),
+            };
+            Ok(StagePlan {
+                trainable,
+                epochs: s.epochs,
+                lr: s.lr,
+                schedule_steps: s.epochs * per_epoch,
+            })
+        })
+        .collect()
+}
+
+/// The stages of `t` as the fit loop runs them.
+fn fit_plan(
     t: &ClassifyTrain,
-    pos: &mut ClassifierPosition,
-    log: &mut EpochLog,
-    best_path: &Path,
-    started: Instant,
-) -> Result<bool> {
-    let va_labels = run.data.va.class_ids();
-    let probs = encoded_probs(&run.clf, &run.data.va, t.batch_size, run.kind, run.device);
-    let r = metrics::report(&va_labels, &probs, &run.data.classes);
-    let score = metric_of(&r, &t.metric);
-    log.append(serde_json::json!({
-        "stage": pos.stage, "epoch": pos.epoch, "step": pos.step,
-        "train_loss": pos.loss_sum / run.per_epoch.max(1) as f64,
-        "valid_loss": log_loss(&va_labels, &probs),
-        "valid_accuracy": r.accuracy, "valid_mcc": r.summary.mcc, "valid_auroc": r.summary.auroc,
-        "valid_f1": r.summary.f1, "metric": t.metric, "score": score,
-        "seconds": started.elapsed().as_secs_f64(),
-    }))?;
-    if pos.best.is_none_or(|b| score > b) {
-        pos.best = Some(score);
-        pos.since_best = 0;
-        checkpoint::save_weights(&run.vs, best_path)?;
-    } else {
-        pos.since_best += 1;
-    }
-    pos.epoch += 1;
-    pos.batch_in_epoch = 0;
-    pos.loss_sum = 0.0;
-    Ok(t.patience > 0 && pos.since_best >= t.patience)
+    groups: &LayerGroups,
+    per_epoch: u64,
+    best: PathBuf,
+) -> Result<FitPlan> {
+    Ok(FitPlan {
+        stages: stage_plans(&t.stages, groups, per_epoch)?,
+        pct_start: 0.25,
+        div: 25.0,
+        final_div: 1e5,
+        moms: t.moms,
+        lr_div: t.lr_div,
+        seed: t.seed,
+        clip: t.clip,
+        max_steps: 0,
+        log_every: 0,
+        checkpoint_every: 0,
+        patience: t.patience,
+        keep: Keep::Best(best),
+        items: Items::Sequences,
+        label: "classify",
+    })
 }
 
-/// The best weights become the model; test metrics, predictions and plots are written.
-fn finish(
-    run: &mut Run,
-    out: &Path,
-    saved: &SavedClassifier,
-    best_path: &Path,
-    started: Instant,
-) -> Result<ClassifyReport> {
-    run.vs.load(best_path)?;
-    std::fs::rename(best_path, out.join(crate::train::lm::MODEL_FILE)).map_err(io_err(out))?;
+/// The best weights become the model and the checkpoint goes: what every classifier family
+/// does when its run completes.
+pub(crate) fn keep_best(vs: &mut nn::VarStore, out: &Path, best_path: &Path) -> Result<()> {
+    vs.load(best_path)?;
+    std::fs::rename(best_path, out.join(MODEL_FILE)).map_err(io_err(out))?;
     let state = out.join(TRAIN_STATE_DIR);
     if state.exists() {
         std::fs::remove_dir_all(&state).map_err(io_err(&state))?;
     }
-    let batch_size = saved.config.train.batch_size;
-    let probs = encoded_probs(&run.clf, &run.data.te, batch_size, run.kind, run.device);
-    let labels = run.data.te.class_ids();
-    let r = metrics::report(&labels, &probs, &run.data.classes);
-    let tsv = predictions_tsv(&run.data.te_ids, &run.data.classes, Some(&labels), &probs);
+    Ok(())
+}
+
+/// Test predictions, metrics and plots of a finished classifier (any family), and its report.
+pub(crate) fn write_test_results(
+    out: &Path,
+    ids: &[String],
+    classes: &[String],
+    labels: &[u32],
+    probs: &[Vec<f64>],
+    started: Instant,
+    train_sequences_per_s: f64,
+) -> Result<ClassifyReport> {
+    let r = metrics::report(labels, probs, classes);
+    let tsv = predictions_tsv(ids, classes, Some(labels), probs);
     let tsv_path = out.join("test_predictions.tsv");
     write_atomic(&tsv_path, tsv.as_bytes()).map_err(io_err(&tsv_path))?;
-    write_outputs(out, saved, &r, &labels, &probs)?;
+    write_outputs(out, classes, &r, labels, probs)?;
     Ok(ClassifyReport {
         dir: out.to_path_buf(),
         test: BinaryMetrics {
@@ -455,8 +427,33 @@ fn finish(
         },
         n_test: r.n,
         seconds: started.elapsed().as_secs_f64(),
-        train_sequences_per_s: run.timing.per_second(),
+        train_sequences_per_s,
     })
+}
+
+/// The best weights become the model; test metrics, predictions and plots are written.
+fn finish(
+    run: &Run,
+    vs: &mut nn::VarStore,
+    out: &Path,
+    saved: &SavedClassifier,
+    best_path: &Path,
+    started: Instant,
+    train_sequences_per_s: f64,
+) -> Result<ClassifyReport> {
+    keep_best(vs, out, best_path)?;
+    let batch_size = saved.config.train.batch_size;
+    let probs = encoded_probs(&run.clf, &run.data.te, batch_size, run.kind, run.device);
+    let labels = run.data.te.class_ids();
+    write_test_results(
+        out,
+        &run.data.te_ids,
+        &run.data.classes,
+        &labels,
+        &probs,
+        started,
+        train_sequences_per_s,
+    )
 }
 
 /// Trains a classifier into `out` (or continues the checkpoint there). `None`: stopped by
@@ -464,55 +461,31 @@ fn finish(
 pub fn train(
     cfg: &ClassifyConfig,
     out: &Path,
-    opts: ClassifyOptions,
+    opts: &FitOptions,
 ) -> Result<Option<ClassifyReport>> {
     let started = Instant::now();
     let t = &cfg.train;
-    let (mut run, saved) = setup(cfg, out, opts.resume)?;
-    let mut pos = ClassifierPosition::default();
-    let mut log = EpochLog {
-        path: out.join("metrics.jsonl"),
-        text: String::new(),
-    };
-    if opts.resume {
-        let ck = checkpoint::load::<ClassifierPosition>(out, &mut run.vs, &mut run.opt, 0)?;
-        pos = ck.position;
-        log.text = std::fs::read_to_string(&log.path).unwrap_or_default();
-    }
+    let (run, mut vs, mut opt, saved) = setup(cfg, out, opts.resume)?;
     let best_path = out.join(".best.safetensors");
-    let total: u64 = t.stages.iter().map(|s| s.epochs * run.per_epoch).sum();
-    let bar = crate::progress::counting_bar("classify", "steps", total, pos.step, opts.progress);
-    while pos.stage < t.stages.len() {
-        let stage = &t.stages[pos.stage];
-        freeze::unfreeze_top(&mut run.opt, stage.unfreeze, t.lr_div);
-        let schedule = stage_schedule(stage, t.moms, run.per_epoch);
-        while pos.epoch < stage.epochs {
-            let end = train_epoch(&mut run, t, &mut pos, &schedule, &opts, out, &bar);
-            if !matches!(end, Ok(EpochEnd::Done)) {
-                bar.finish_and_clear();
-            }
-            if let EpochEnd::Stopped = end? {
-                return Ok(None);
-            }
-            if end_epoch(&run, t, &mut pos, &mut log, &best_path, started)? {
-                bar.suspend(|| {
-                    eprintln!(
-                        "classify: stage {} stopped early: {} epochs without a better validation {}",
-                        pos.stage + 1,
-                        pos.since_best,
-                        t.metric
-                    )
-                });
-                // The stage's remaining epochs drop out of the bar's total.
-                let skipped = (stage.epochs - pos.epoch) * run.per_epoch;
-                bar.set_length(bar.length().unwrap_or(0).saturating_sub(skipped));
-                break;
-            }
-        }
-        pos.stage += 1;
-        pos.epoch = 0;
-        pos.since_best = 0;
+    let groups = LayerGroups::new(run.clf.layer_groups());
+    let plan = fit_plan(t, &groups, run.per_epoch, best_path.clone())?;
+    let mut task = ClassifierTask {
+        run: &run,
+        batch_size: t.batch_size,
+        seed: t.seed,
+        metric: t.metric.clone(),
+        batches: Vec::new(),
+        frame_of: Vec::new(),
+        next: 0,
+    };
+    let trainee = Trainee {
+        vs: &mut vs,
+        opt: &mut opt,
+    };
+    let end = fit(&mut task, trainee, &plan, out, opts)?;
+    if end.outcome == Outcome::Stopped {
+        return Ok(None);
     }
-    bar.finish_and_clear();
-    finish(&mut run, out, &saved, &best_path, started).map(Some)
+    let rate = end.timing.per_second();
+    finish(&run, &mut vs, out, &saved, &best_path, started, rate).map(Some)
 }

@@ -2,27 +2,25 @@
 
 use std::path::Path;
 
-use super::SavedClassifier;
 use crate::train::{io_err, Result};
 use genolm::eval::metrics::{self, Report};
 use genolm::fsutil::write_atomic;
 
-pub(super) fn write_json(out: &Path, name: &str, value: &impl serde::Serialize) -> Result<()> {
+pub(crate) fn write_json(out: &Path, name: &str, value: &impl serde::Serialize) -> Result<()> {
     let p = out.join(name);
     let text = serde_json::to_string_pretty(value).expect("serializes") + "\n";
     write_atomic(&p, text.as_bytes()).map_err(io_err(&p))
 }
 
 /// Test metrics, ROC/PR curves, confusion matrix and training curves of a finished run.
-pub(super) fn write_outputs(
+pub(crate) fn write_outputs(
     out: &Path,
-    saved: &SavedClassifier,
+    classes: &[String],
     r: &Report,
     labels: &[u32],
     probs: &[Vec<f64>],
 ) -> Result<()> {
     write_json(out, "test_metrics.json", r)?;
-    let classes = &saved.classes;
     let warn = |what: &str, e: genolm::plot::Error| {
         eprintln!("genolm: warning: {what} plot not drawn: {e}");
     };
@@ -101,53 +99,4 @@ pub(super) fn write_outputs(
         warn("training", e);
     }
     Ok(())
-}
-
-/// Per-sequence probabilities as TSV: id, (label,) one `p_<class>` column per class, predicted class.
-pub fn predictions_tsv(
-    ids: &[String],
-    classes: &[String],
-    labels: Option<&[u32]>,
-    probs: &[Vec<f64>],
-) -> String {
-    predictions_header(classes, labels.is_some()) + &prediction_rows(ids, classes, labels, probs)
-}
-
-/// The header line of [`predictions_tsv`].
-pub fn predictions_header(classes: &[String], labelled: bool) -> String {
-    let mut text = String::from("id");
-    if labelled {
-        text.push_str("\tlabel");
-    }
-    for c in classes {
-        text.push_str(&format!("\tp_{c}"));
-    }
-    text.push_str("\tpredicted\n");
-    text
-}
-
-/// The rows of [`predictions_tsv`], for tables written chunk by chunk.
-pub fn prediction_rows(
-    ids: &[String],
-    classes: &[String],
-    labels: Option<&[u32]>,
-    probs: &[Vec<f64>],
-) -> String {
-    let mut text = String::new();
-    for (i, (id, p)) in ids.iter().zip(probs).enumerate() {
-        text.push_str(id);
-        if let Some(l) = labels {
-            text.push_str(&format!("\t{}", classes[l[i] as usize]));
-        }
-        for v in p {
-            text.push_str(&format!("\t{v:.6}"));
-        }
-        let best = p
-            .iter()
-            .enumerate()
-            .max_by(|x, y| x.1.total_cmp(y.1))
-            .map_or(0, |(i, _)| i);
-        text.push_str(&format!("\t{}\n", classes[best]));
-    }
-    text
 }

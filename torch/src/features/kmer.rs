@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tch::{Device, Tensor};
 
-use super::ClassifyConfig;
+use crate::config::classify::ClassifyConfig;
 use crate::train::{io_err, Error, Result};
 use genolm::corpus::labelled::{LabelledSet, SetSplit};
 use genolm::fsutil::write_atomic;
@@ -64,7 +64,7 @@ impl Encoded {
     }
 }
 
-pub(super) fn select(
+pub(crate) fn select(
     set: &LabelledSet,
     tok: &KmerTokenizer,
     which: SetSplit,
@@ -107,7 +107,7 @@ pub(crate) fn batch(
 }
 
 /// fastai's SortishSampler: shuffle, sort by length within chunks of 50 batches, shuffle batches.
-pub(super) fn sortish_batches(e: &Encoded, bs: usize, rng: &mut SplitMix64) -> Vec<Vec<usize>> {
+pub(crate) fn sortish_batches(e: &Encoded, bs: usize, rng: &mut SplitMix64) -> Vec<Vec<usize>> {
     let mut idx: Vec<usize> = (0..e.len()).collect();
     for i in (1..idx.len()).rev() {
         idx.swap(i, rng.below(i as u64 + 1) as usize);
@@ -125,7 +125,7 @@ pub(super) fn sortish_batches(e: &Encoded, bs: usize, rng: &mut SplitMix64) -> V
     batches
 }
 
-pub(super) fn tokenizer_for(cfg: &ClassifyConfig) -> Result<KmerTokenizer> {
+pub(crate) fn tokenizer_for(cfg: &ClassifyConfig) -> Result<KmerTokenizer> {
     if let Some(lm) = &cfg.lm {
         return Ok(hf::load(lm)?);
     }
@@ -141,7 +141,7 @@ pub(super) fn tokenizer_for(cfg: &ClassifyConfig) -> Result<KmerTokenizer> {
 }
 
 /// Median length (bases) of the rows of one split.
-pub(super) fn median_length(set: &LabelledSet, which: SetSplit) -> u64 {
+pub(crate) fn median_length(set: &LabelledSet, which: SetSplit) -> u64 {
     let mut lens: Vec<u64> = set
         .rows_in(which)
         .into_iter()
@@ -151,20 +151,30 @@ pub(super) fn median_length(set: &LabelledSet, which: SetSplit) -> u64 {
     lens.get(lens.len() / 2).copied().unwrap_or(0)
 }
 
-pub(super) fn load_splits(cfg: &ClassifyConfig) -> Result<LabelledSet> {
-    let mut set = cfg.data.load().map_err(|e| Error::Invalid(e.to_string()))?;
-    if let Some(order) = &cfg.classes {
+pub(crate) fn load_splits(cfg: &ClassifyConfig) -> Result<LabelledSet> {
+    load_task(&cfg.data, cfg.classes.as_deref(), &cfg.split)
+}
+
+/// A task's labelled sequences, classes in the configured order, split as configured (or as the
+/// data says): the same rows every time for the same config, whatever the model family.
+pub(crate) fn load_task(
+    data: &genolm::corpus::labelled::LabelledSource,
+    classes: Option<&[String]>,
+    split: &crate::config::classify::SplitConfig,
+) -> Result<LabelledSet> {
+    let mut set = data.load().map_err(|e| Error::Invalid(e.to_string()))?;
+    if let Some(order) = classes {
         set.order_classes(order)
             .map_err(|e| Error::Invalid(e.to_string()))?;
     }
     if set.splits.is_none() {
-        set.split_stratified(cfg.split.valid_frac, cfg.split.test_frac, cfg.split.seed);
+        set.split_stratified(split.valid_frac, split.test_frac, split.seed);
     }
     Ok(set)
 }
 
 /// Batch order of one epoch: a function of (seed, stage, epoch) alone, so a resumed run replays it.
-pub(super) fn epoch_rng(seed: u64, stage: usize, epoch: u64) -> SplitMix64 {
+pub fn epoch_rng(seed: u64, stage: usize, epoch: u64) -> SplitMix64 {
     let mut mix = SplitMix64::new(seed ^ ((stage as u64) << 32) ^ epoch);
     SplitMix64::new(mix.next_u64())
 }
@@ -188,8 +198,11 @@ pub fn write_lm_sequences(cfg: &ClassifyConfig, path: &Path) -> Result<usize> {
 
 /// The rows of a classifier's training data in one split, exactly as training drew them (same
 /// data, class order and split seed): e.g. the test set, to evaluate models trained on it.
-pub fn task_split(cfg: &ClassifyConfig, which: SetSplit) -> Result<LabelledSet> {
-    let set = load_splits(cfg)?;
+pub fn task_split(
+    task: &crate::config::classify::TaskSource,
+    which: SetSplit,
+) -> Result<LabelledSet> {
+    let set = load_task(&task.data, task.classes.as_deref(), &task.split)?;
     let keep = set.rows_in(which);
     Ok(LabelledSet {
         ids: keep.iter().map(|&i| set.ids[i].clone()).collect(),

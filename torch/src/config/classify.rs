@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use crate::model::awd_lstm::AwdLstmConfig;
 use crate::model::classifier::HeadConfig;
-use crate::train::{io_err, Error, Precision, Result};
+use crate::modeldir::{self, ModelKind};
+use crate::train::{Precision, Result};
 use genolm::corpus::labelled::{LabelledSource, SetSplit};
 use genolm::tokenize::KmerTokenizer;
 
@@ -12,10 +13,15 @@ use genolm::tokenize::KmerTokenizer;
 #[serde(deny_unknown_fields)]
 pub struct Stage {
     /// How many groups, counted from the head, train in this stage (0 = all).
+    #[serde(default)]
     pub unfreeze: usize,
     pub epochs: u64,
     /// Peak learning rate of the head; each lower group gets lr / lr_div^depth.
     pub lr: f64,
+    /// Instead of `unfreeze`: freeze this layer group (by name, e.g. "conv2" or "lstm.0", or
+    /// 0-based index) and every group below it; the groups above it train.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze_through: Option<String>,
 }
 
 /// Genomic-ULMFiT's recipe: head only; then the last 2 groups; then 3; then everything.
@@ -25,21 +31,25 @@ fn d_stages() -> Vec<Stage> {
             unfreeze: 1,
             epochs: 1,
             lr: 2e-2,
+            freeze_through: None,
         },
         Stage {
             unfreeze: 2,
             epochs: 1,
             lr: 1e-2,
+            freeze_through: None,
         },
         Stage {
             unfreeze: 3,
             epochs: 1,
             lr: 5e-3,
+            freeze_through: None,
         },
         Stage {
             unfreeze: 0,
             epochs: 3,
             lr: 1e-3,
+            freeze_through: None,
         },
     ]
 }
@@ -47,27 +57,27 @@ fn d_stages() -> Vec<Stage> {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClassifyTrain {
-    #[serde(default = "crate::train::defaults::batch_size")]
+    #[serde(default = "crate::config::defaults::batch_size")]
     pub batch_size: usize,
     #[serde(default = "d_stages")]
     pub stages: Vec<Stage>,
     /// Discriminative learning rates: each group below the head trains at lr / lr_div^depth.
     #[serde(default = "d_lr_div")]
     pub lr_div: f64,
-    #[serde(default = "crate::train::defaults::weight_decay")]
+    #[serde(default = "crate::config::defaults::weight_decay")]
     pub weight_decay: f64,
     #[serde(default = "d_moms")]
     pub moms: (f64, f64),
-    #[serde(default = "crate::train::defaults::clip")]
+    #[serde(default = "crate::config::defaults::clip")]
     pub clip: f64,
     #[serde(default)]
     pub precision: Precision,
     /// Loss scaling for fp16 (see [`LossScaling`]).
     #[serde(default)]
     pub loss_scaling: crate::train::LossScaling,
-    #[serde(default = "crate::train::defaults::seed")]
+    #[serde(default = "crate::config::defaults::seed")]
     pub seed: u64,
-    #[serde(default = "crate::train::defaults::device")]
+    #[serde(default = "crate::config::defaults::device")]
     pub device: String,
     #[serde(default)]
     pub threads: i32,
@@ -125,7 +135,7 @@ pub struct SplitConfig {
     pub valid_frac: f64,
     #[serde(default = "d_test")]
     pub test_frac: f64,
-    #[serde(default = "crate::train::defaults::seed")]
+    #[serde(default = "crate::config::defaults::seed")]
     pub seed: u64,
 }
 
@@ -141,7 +151,7 @@ impl Default for SplitConfig {
         Self {
             valid_frac: d_valid(),
             test_frac: d_test(),
-            seed: crate::train::defaults::seed(),
+            seed: crate::config::defaults::seed(),
         }
     }
 }
@@ -179,14 +189,13 @@ pub struct ClassifyConfig {
     #[serde(default)]
     pub train: ClassifyTrain,
     #[serde(default)]
-    pub output: crate::train::lm::OutputSection,
+    pub output: crate::config::lm::OutputSection,
 }
 
-/// `config.json` of a classifier directory: what rebuilds the model for `predict`, and what it was
-/// made from.
+/// `config.json` of a ULMFiT classifier directory (kind `awd_lstm_classifier`): what rebuilds the
+/// model for `predict`, and what it was made from.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SavedClassifier {
-    pub kind: String,
     pub classes: Vec<String>,
     pub encoder: AwdLstmConfig,
     pub head: HeadConfig,
@@ -200,36 +209,42 @@ pub struct SavedClassifier {
 }
 
 impl SavedClassifier {
-    /// `DIR/config.json`.
+    /// `DIR/config.json`, which must be a ULMFiT classifier's.
     pub fn read(dir: &Path) -> Result<Self> {
-        let path = dir.join("config.json");
-        if !path.exists() && dir.join(crate::train::lm::CONFIG_FILE).exists() {
-            return Err(Error::Invalid(format!(
-                "{}: a language-model directory, not a classifier (train one from it with \
-                 `genolm classify train`)",
-                dir.display()
-            )));
-        }
-        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
-        serde_json::from_str(&text).map_err(|e| {
-            Error::Invalid(format!("{}: not a genolm classifier: {e}", path.display()))
-        })
+        Ok(modeldir::read_spec(dir, &[ModelKind::UlmfitClassifier])?.1)
     }
-}
 
-impl SavedClassifier {
     /// The training sequences' median length: recorded, or (older directories) measured on the
     /// training split of the data the config names, drawn as training drew it.
     pub fn train_len(&self) -> Result<u64> {
         if let Some(n) = self.train_len {
             return Ok(n);
         }
-        let set = super::data::load_splits(&self.config)?;
-        Ok(super::data::median_length(&set, SetSplit::Train))
+        let set = crate::features::kmer::load_splits(&self.config)?;
+        Ok(crate::features::kmer::median_length(&set, SetSplit::Train))
     }
 }
 
 /// The config a classifier directory was started with (for `--resume`).
 pub fn saved_config(dir: &Path) -> Result<ClassifyConfig> {
     Ok(SavedClassifier::read(dir)?.config)
+}
+
+/// Where a classifier's labelled data came from and how it was split: enough to draw its test
+/// set again, whatever the model family.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TaskSource {
+    pub data: LabelledSource,
+    pub classes: Option<Vec<String>>,
+    pub split: SplitConfig,
+}
+
+impl ClassifyConfig {
+    pub fn task_source(&self) -> TaskSource {
+        TaskSource {
+            data: self.data.clone(),
+            classes: self.classes.clone(),
+            split: self.split.clone(),
+        }
+    }
 }

@@ -1,0 +1,88 @@
+//! A trained one-hot CNN as a [`Predictor`]: sequences of the model's input length in, class
+//! probabilities out (the mean over both strands unless the run turned `rc_average` off).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tch::{nn, Device, Kind};
+
+use super::{Features, Featurizer, Predictor};
+use crate::config::cnn::CnnSpec;
+use crate::model::cnn::Cnn;
+use crate::modeldir::MODEL_FILE;
+use crate::train::cnn::cnn_probs;
+use crate::train::{Error, Precision, Result};
+
+pub struct LoadedCnn {
+    pub vs: nn::VarStore,
+    pub model: Cnn,
+    pub spec: CnnSpec,
+    kind: Kind,
+}
+
+pub fn load_cnn(dir: &Path, device: Device, precision: Precision) -> Result<LoadedCnn> {
+    let spec = CnnSpec::read(dir)?;
+    let mut vs = nn::VarStore::new(device);
+    let model = Cnn::new(&vs.root(), &spec.model, spec.classes.len() as i64);
+    vs.load(dir.join(MODEL_FILE))
+        .map_err(|e| Error::Invalid(format!("{}: {e}", dir.join(MODEL_FILE).display())))?;
+    Ok(LoadedCnn {
+        vs,
+        model,
+        spec,
+        kind: precision.kind(device)?,
+    })
+}
+
+/// The sequences as they are: the one-hot code is made beside the model, batch by batch.
+struct Sequences;
+
+impl Featurizer for Sequences {
+    fn featurize(&self, seqs: &[&[u8]]) -> Features {
+        Box::new(seqs.iter().map(|s| s.to_vec()).collect::<Vec<Vec<u8>>>())
+    }
+}
+
+impl Predictor for LoadedCnn {
+    fn classes(&self) -> &[String] {
+        &self.spec.classes
+    }
+
+    fn min_len(&self) -> usize {
+        self.spec.model.input_len as usize
+    }
+
+    fn train_len(&self) -> Result<Option<u64>> {
+        Ok(Some(self.spec.model.input_len as u64))
+    }
+
+    fn featurizer(&self) -> Arc<dyn Featurizer> {
+        Arc::new(Sequences)
+    }
+
+    fn task(&self) -> Option<crate::config::classify::TaskSource> {
+        Some(self.spec.config.task_source())
+    }
+
+    fn predict_features(&self, features: Features, batch_size: usize) -> Result<Vec<Vec<f64>>> {
+        let seqs = features
+            .downcast::<Vec<Vec<u8>>>()
+            .map_err(|_| Error::Invalid("features of another model".into()))?;
+        let len = self.spec.model.input_len as usize;
+        if let Some(s) = seqs.iter().find(|s| s.len() != len) {
+            return Err(Error::Invalid(format!(
+                "a sequence of {} bases: this CNN reads exactly {len} (its model.input_len)",
+                s.len()
+            )));
+        }
+        let refs: Vec<&[u8]> = seqs.iter().map(Vec::as_slice).collect();
+        Ok(cnn_probs(
+            &self.model,
+            &refs,
+            batch_size,
+            self.spec.config.train.rc_average,
+            self.kind,
+            self.vs.device(),
+        ))
+    }
+}

@@ -1,0 +1,434 @@
+//! One-hot CNNs built from config: conv blocks (Conv1d, BatchNorm, activation, max-pool, dropout),
+//! then flatten or global pooling, dense blocks, and an output layer of N logits (softmax over
+//! classes, or a sigmoid per label for multi-label tasks). The primer's, TLVar's and Basset-TF's
+//! networks are configs of this one module (configs/cnn-*.toml).
+//!
+//! Tensor names: `conv{i}.conv.weight|bias`, `conv{i}.bn.*`, `dense{j}.linear.weight|bias`,
+//! `dense{j}.bn.*`, `out.weight|bias` (i, j from 1); layer groups `conv1`, ..., `dense1`, ...,
+//! `out`, so `freeze_through = "conv2"` freezes the first two conv blocks.
+
+use tch::nn::{self, Module, ModuleT};
+use tch::{Kind, Tensor};
+
+use super::dropout::dropout;
+use crate::train::freeze::LayerGroup;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    #[default]
+    Relu,
+    Exp,
+    None,
+}
+
+impl Activation {
+    fn apply(self, x: Tensor) -> Tensor {
+        match self {
+            Activation::Relu => x.relu(),
+            Activation::Exp => x.exp(),
+            Activation::None => x,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Padding {
+    /// No padding: the output is kernel - 1 positions shorter (Keras "valid").
+    #[default]
+    Valid,
+    /// Zero padding that keeps the length at stride 1 (Keras "same").
+    Same,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConvBlock {
+    pub filters: i64,
+    pub kernel: i64,
+    #[serde(default = "one")]
+    pub stride: i64,
+    #[serde(default = "one")]
+    pub dilation: i64,
+    #[serde(default)]
+    pub padding: Padding,
+    #[serde(default)]
+    pub batch_norm: bool,
+    #[serde(default)]
+    pub activation: Activation,
+    /// Max-pool size and stride (1: none).
+    #[serde(default = "one")]
+    pub pool: i64,
+    #[serde(default)]
+    pub dropout: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenseBlock {
+    pub units: i64,
+    #[serde(default)]
+    pub batch_norm: bool,
+    #[serde(default)]
+    pub activation: Activation,
+    #[serde(default)]
+    pub dropout: f64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// How the conv stack's output becomes a vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reduce {
+    /// All positions x channels (a fixed input length).
+    #[default]
+    Flatten,
+    GlobalMax,
+    GlobalAvg,
+}
+
+/// How N (or any non-ACGT base) is one-hot encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NEncoding {
+    /// All four channels 0.
+    #[default]
+    Zeros,
+    /// All four channels 0.25.
+    Quarter,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CnnConfig {
+    /// Bases per input sequence.
+    pub input_len: i64,
+    #[serde(default)]
+    pub n_encoding: NEncoding,
+    pub conv: Vec<ConvBlock>,
+    #[serde(default)]
+    pub reduce: Reduce,
+    #[serde(default)]
+    pub dense: Vec<DenseBlock>,
+}
+
+/// A config that cannot build a network.
+#[derive(Debug, thiserror::Error)]
+pub enum CnnConfigError {
+    #[error("model.input_len = {0}: must be at least 1")]
+    InputLen(i64),
+    #[error("model.conv is empty: a CNN needs at least one conv block")]
+    NoConv,
+    #[error("model.conv[{block}]: {what}")]
+    Conv { block: usize, what: String },
+    #[error("model.dense[{block}]: {what}")]
+    Dense { block: usize, what: String },
+}
+
+impl CnnConfig {
+    /// Length of the sequence after each conv block (conv, then pooling), for an input of
+    /// `input_len`; an error names the first block that a kernel or pool does not fit.
+    pub fn lengths(&self, input_len: i64) -> Result<Vec<i64>, CnnConfigError> {
+        let mut len = input_len;
+        let mut out = Vec::new();
+        for (i, c) in self.conv.iter().enumerate() {
+            let span = c.dilation * (c.kernel - 1) + 1;
+            len = match c.padding {
+                Padding::Valid => {
+                    if span > len {
+                        return Err(CnnConfigError::Conv {
+                            block: i,
+                            what: format!(
+                                "kernel {} (dilation {}) spans {span} positions, longer than its input of {len}",
+                                c.kernel, c.dilation
+                            ),
+                        });
+                    }
+                    (len - span) / c.stride + 1
+                }
+                Padding::Same => (len + c.stride - 1) / c.stride,
+            };
+            if c.pool > 1 {
+                len /= c.pool;
+                if len == 0 {
+                    return Err(CnnConfigError::Conv {
+                        block: i,
+                        what: format!("max-pool {} shrinks the length to 0", c.pool),
+                    });
+                }
+            }
+            out.push(len);
+        }
+        Ok(out)
+    }
+
+    pub fn validate(&self) -> Result<(), CnnConfigError> {
+        if self.input_len < 1 {
+            return Err(CnnConfigError::InputLen(self.input_len));
+        }
+        if self.conv.is_empty() {
+            return Err(CnnConfigError::NoConv);
+        }
+        for (i, c) in self.conv.iter().enumerate() {
+            let bad = |what: String| Err(CnnConfigError::Conv { block: i, what });
+            if c.filters < 1 || c.kernel < 1 || c.stride < 1 || c.dilation < 1 || c.pool < 1 {
+                return bad("filters, kernel, stride, dilation and pool must be at least 1".into());
+            }
+            if c.padding == Padding::Same && c.stride != 1 {
+                return bad("padding = \"same\" needs stride 1".into());
+            }
+            if !(0.0..1.0).contains(&c.dropout) {
+                return bad(format!("dropout = {} must be in [0, 1)", c.dropout));
+            }
+        }
+        for (i, d) in self.dense.iter().enumerate() {
+            if d.units < 1 {
+                return Err(CnnConfigError::Dense {
+                    block: i,
+                    what: "units must be at least 1".into(),
+                });
+            }
+            if !(0.0..1.0).contains(&d.dropout) {
+                return Err(CnnConfigError::Dense {
+                    block: i,
+                    what: format!("dropout = {} must be in [0, 1)", d.dropout),
+                });
+            }
+        }
+        self.lengths(self.input_len).map(|_| ())
+    }
+
+    /// Width of the vector the dense layers read.
+    fn features(&self) -> i64 {
+        let channels = self.conv.last().map_or(4, |c| c.filters);
+        match self.reduce {
+            Reduce::Flatten => {
+                channels
+                    * self
+                        .lengths(self.input_len)
+                        .ok()
+                        .and_then(|l| l.last().copied())
+                        .unwrap_or(1)
+            }
+            Reduce::GlobalMax | Reduce::GlobalAvg => channels,
+        }
+    }
+}
+
+struct Conv {
+    conv: nn::Conv1D,
+    bn: Option<nn::BatchNorm>,
+    cfg: ConvBlock,
+}
+
+struct Dense {
+    linear: nn::Linear,
+    bn: Option<nn::BatchNorm>,
+    cfg: DenseBlock,
+}
+
+pub struct Cnn {
+    convs: Vec<Conv>,
+    dense: Vec<Dense>,
+    out: nn::Linear,
+    pub config: CnnConfig,
+    pub n_outputs: i64,
+    /// Frozen layer groups (conv blocks, dense blocks, output): their BatchNorm layers keep
+    /// their running statistics in training, as Keras does for non-trainable layers.
+    frozen: Vec<bool>,
+}
+
+impl Cnn {
+    pub fn new(root: &nn::Path, config: &CnnConfig, n_outputs: i64) -> Self {
+        let mut channels = 4;
+        let mut convs = Vec::new();
+        for (i, c) in config.conv.iter().enumerate() {
+            let p = root / format!("conv{}", i + 1);
+            let padding = match c.padding {
+                Padding::Valid => 0,
+                // Odd kernels pad symmetrically; even ones as PyTorch's "same" would need an
+                // asymmetric pad, so the extra position is trimmed in forward.
+                Padding::Same => {
+                    c.dilation * (c.kernel - 1) / 2 + (c.dilation * (c.kernel - 1)) % 2
+                }
+            };
+            let cfg = nn::ConvConfig {
+                stride: c.stride,
+                dilation: c.dilation,
+                padding,
+                ..Default::default()
+            };
+            convs.push(Conv {
+                conv: nn::conv1d(&p / "conv", channels, c.filters, c.kernel, cfg),
+                bn: c
+                    .batch_norm
+                    .then(|| nn::batch_norm1d(&p / "bn", c.filters, Default::default())),
+                cfg: c.clone(),
+            });
+            channels = c.filters;
+        }
+        let mut width = config.features();
+        let mut dense = Vec::new();
+        for (j, d) in config.dense.iter().enumerate() {
+            let p = root / format!("dense{}", j + 1);
+            dense.push(Dense {
+                linear: nn::linear(&p / "linear", width, d.units, Default::default()),
+                bn: d
+                    .batch_norm
+                    .then(|| nn::batch_norm1d(&p / "bn", d.units, Default::default())),
+                cfg: d.clone(),
+            });
+            width = d.units;
+        }
+        let out = nn::linear(root / "out", width, n_outputs, Default::default());
+        let groups = config.conv.len() + config.dense.len() + 1;
+        Self {
+            convs,
+            dense,
+            out,
+            config: config.clone(),
+            n_outputs,
+            frozen: vec![false; groups],
+        }
+    }
+
+    /// conv1..convN, dense1..denseM, out.
+    pub fn layer_groups(&self) -> Vec<LayerGroup> {
+        let mut g: Vec<LayerGroup> = (1..=self.convs.len())
+            .map(|i| LayerGroup::new(format!("conv{i}"), &[&format!("conv{i}.")]))
+            .collect();
+        g.extend(
+            (1..=self.dense.len())
+                .map(|j| LayerGroup::new(format!("dense{j}"), &[&format!("dense{j}.")])),
+        );
+        g.push(LayerGroup::new("out", &["out."]));
+        g
+    }
+
+    /// Which layer groups are frozen (in [`Self::layer_groups`] order).
+    pub fn set_frozen(&mut self, frozen: &[bool]) {
+        self.frozen = frozen.to_vec();
+    }
+
+    fn bn(&self, bn: &Option<nn::BatchNorm>, group: usize, x: Tensor, train: bool) -> Tensor {
+        match bn {
+            Some(bn) => bn.forward_t(
+                &x,
+                train && !self.frozen.get(group).copied().unwrap_or(false),
+            ),
+            None => x,
+        }
+    }
+
+    /// Logits [batch, n_outputs] of one-hot input [batch, 4, length], computed in `kind`.
+    pub fn forward(&self, x: &Tensor, train: bool, kind: Kind) -> Tensor {
+        let mut x = x.to_kind(kind);
+        for (i, c) in self.convs.iter().enumerate() {
+            let len = x.size()[2];
+            x = c.conv.forward(&x);
+            if c.cfg.padding == Padding::Same && x.size()[2] > len {
+                x = x.narrow(2, 0, len);
+            }
+            x = self.bn(&c.bn, i, x, train);
+            x = c.cfg.activation.apply(x);
+            if c.cfg.pool > 1 {
+                x = x.max_pool1d([c.cfg.pool], [c.cfg.pool], [0], [1], false);
+            }
+            x = dropout(&x, c.cfg.dropout, train);
+        }
+        x = match self.config.reduce {
+            // Keras flattens channels-last ([batch, length, channels]); the same order here keeps
+            // weights portable between the two.
+            Reduce::Flatten => x.transpose(1, 2).flatten(1, -1),
+            Reduce::GlobalMax => x.amax([2].as_slice(), false),
+            Reduce::GlobalAvg => x.mean_dim([2].as_slice(), false, kind),
+        };
+        let base = self.convs.len();
+        for (j, d) in self.dense.iter().enumerate() {
+            x = x.apply(&d.linear);
+            x = self.bn(&d.bn, base + j, x, train);
+            x = d.cfg.activation.apply(x);
+            x = dropout(&x, d.cfg.dropout, train);
+        }
+        x.apply(&self.out).to_kind(Kind::Float)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> CnnConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn test_lengths_and_shapes_follow_the_config() {
+        let c = config(
+            "input_len = 50\n[[conv]]\nfilters = 32\nkernel = 12\npool = 4\n[[dense]]\nunits = 16\n",
+        );
+        c.validate().unwrap();
+        assert_eq!(c.lengths(50).unwrap(), [(50 - 11) / 4]);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let cnn = Cnn::new(&vs.root(), &c, 2);
+        let x = Tensor::zeros([3, 4, 50], (Kind::Float, tch::Device::Cpu));
+        assert_eq!(cnn.forward(&x, false, Kind::Float).size(), [3, 2]);
+        let names: Vec<String> = cnn.layer_groups().into_iter().map(|g| g.name).collect();
+        assert_eq!(names, ["conv1", "dense1", "out"]);
+        assert!(vs.variables().contains_key("conv1.conv.weight"));
+        assert!(vs.variables().contains_key("dense1.linear.weight"));
+    }
+
+    #[test]
+    fn test_same_padding_keeps_the_length_for_odd_and_even_kernels() {
+        for kernel in [3, 4, 19] {
+            let c = config(&format!(
+                "input_len = 40\nreduce = \"global_max\"\n[[conv]]\nfilters = 5\nkernel = {kernel}\npadding = \"same\"\nbatch_norm = true\n"
+            ));
+            c.validate().unwrap();
+            let vs = nn::VarStore::new(tch::Device::Cpu);
+            let cnn = Cnn::new(&vs.root(), &c, 3);
+            let x = Tensor::randn([2, 4, 40], (Kind::Float, tch::Device::Cpu));
+            assert_eq!(cnn.forward(&x, true, Kind::Float).size(), [2, 3]);
+            assert_eq!(c.lengths(40).unwrap(), [40]);
+        }
+    }
+
+    #[test]
+    fn test_configs_that_cannot_build_are_refused() {
+        let err = config("input_len = 10\n[[conv]]\nfilters = 4\nkernel = 12\n")
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("model.conv[0]") && err.contains("longer than its input of 10"),
+            "{err}"
+        );
+        let err = config("input_len = 10\n[[conv]]\nfilters = 4\nkernel = 3\npool = 16\n")
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("shrinks the length to 0"), "{err}");
+        assert!(config("input_len = 10\nconv = []\n").validate().is_err());
+    }
+
+    #[test]
+    fn test_frozen_batch_norm_keeps_its_statistics() {
+        let c = config("input_len = 20\nreduce = \"global_avg\"\n[[conv]]\nfilters = 3\nkernel = 3\nbatch_norm = true\n");
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let mut cnn = Cnn::new(&vs.root(), &c, 2);
+        let x = Tensor::randn([8, 4, 20], (Kind::Float, tch::Device::Cpu)) + 3.0;
+        let mean = || vs.variables()["conv1.bn.running_mean"].copy();
+        let before = mean();
+        cnn.set_frozen(&[true, false]);
+        let _ = cnn.forward(&x, true, Kind::Float);
+        assert!(mean().equal(&before), "frozen: running mean unchanged");
+        cnn.set_frozen(&[false, false]);
+        let _ = cnn.forward(&x, true, Kind::Float);
+        assert!(!mean().equal(&before), "trainable: running mean moves");
+    }
+}

@@ -1,0 +1,195 @@
+//! One-hot CNNs end to end on the primer's real data: accuracy, transfer with `freeze_through`,
+//! prediction through the shared interface, model kinds, and configs that cannot work.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{run_torch, shared_data, torch_bin};
+
+/// configs/cnn-primer.toml with its data paths pointed at the shared data, plus `extra` TOML.
+fn primer_config(dir: &Path, data: &Path, edit: impl Fn(String) -> String) -> PathBuf {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(repo.join("configs/cnn-primer.toml"))
+        .unwrap()
+        .replace(
+            "../shared/data/deep-learning-genomics-primer",
+            data.join("deep-learning-genomics-primer").to_str().unwrap(),
+        );
+    let path = dir.join(format!(
+        "cnn-{}.toml",
+        std::process::id() ^ text.len() as u32
+    ));
+    std::fs::write(&path, edit(text)).unwrap();
+    path
+}
+
+fn train(cfg: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "cnn",
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+        "-q",
+    ];
+    args.extend(extra);
+    serde_json::from_str(run_torch(&args).lines().last().unwrap()).unwrap()
+}
+
+fn tensors(dir: &Path) -> std::collections::HashMap<String, tch::Tensor> {
+    tch::Tensor::read_safetensors(dir.join("model.safetensors"))
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+fn failure(args: &[&str]) -> String {
+    let o = torch_bin().args(args).output().unwrap();
+    assert!(!o.status.success(), "{args:?} should fail");
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The primer's CNN learns its motif task (test accuracy >= 0.98); a second CNN started from it
+/// with conv1 frozen keeps conv1's weights exactly, retrains the dense layers and a fresh output;
+/// `predict` reads CNN directories like any classifier's.
+#[test]
+fn test_primer_cnn_and_transfer_through_conv1() {
+    let Some(data) = shared_data() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = primer_config(tmp.path(), &data, |t| t);
+    let base = tmp.path().join("base");
+    let r = train(&cfg, &base, &[]);
+    let acc = r["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.98, "primer CNN test accuracy {acc}");
+    for f in [
+        "config.json",
+        "metrics.jsonl",
+        "test_predictions.tsv",
+        "roc.png",
+        "training.png",
+    ] {
+        assert!(base.join(f).exists(), "{f}");
+    }
+    assert!(!base.join("train_state").exists());
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(base.join("config.json")).unwrap()).unwrap();
+    assert_eq!(spec["kind"], "cnn");
+
+    let base_str = base.to_str().unwrap().to_string();
+    let tl_cfg = primer_config(tmp.path(), &data, |t| {
+        t.replace(
+            "stages = [{ epochs = 30, lr = 1e-2 }]",
+            "stages = [{ epochs = 3, lr = 1e-3, freeze_through = \"conv1\" }]",
+        ) + &format!("\n[init]\nmodel = {base_str:?}\n")
+    });
+    let tl = tmp.path().join("tl");
+    train(&tl_cfg, &tl, &[]);
+    let (a, b) = (tensors(&base), tensors(&tl));
+    assert!(
+        a["conv1.conv.weight"].equal(&b["conv1.conv.weight"]),
+        "frozen conv1 unchanged"
+    );
+    assert!(a["conv1.conv.bias"].equal(&b["conv1.conv.bias"]));
+    assert!(
+        !a["dense1.linear.weight"].equal(&b["dense1.linear.weight"]),
+        "dense1 retrained"
+    );
+
+    // predict takes the CNN directory through the one prediction interface.
+    let seqs: Vec<String> =
+        std::fs::read_to_string(data.join("deep-learning-genomics-primer/sequences.txt"))
+            .unwrap()
+            .lines()
+            .take(8)
+            .map(String::from)
+            .collect();
+    let fasta = tmp.path().join("s.fa");
+    let text: String = seqs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| format!(">s{i}\n{s}\n"))
+        .collect();
+    std::fs::write(&fasta, text).unwrap();
+    let table = tmp.path().join("p.tsv");
+    run_torch(&[
+        "predict",
+        "--model",
+        &base_str,
+        "--fasta",
+        fasta.to_str().unwrap(),
+        "--out",
+        table.to_str().unwrap(),
+    ]);
+    let rows = std::fs::read_to_string(&table).unwrap();
+    assert_eq!(rows.lines().count(), 9, "{rows}");
+    // A sequence of another length is refused with what the model reads.
+    std::fs::write(&fasta, ">short\nACGTACGTACGTACGT\n").unwrap();
+    let err = failure(&[
+        "predict",
+        "--model",
+        &base_str,
+        "--fasta",
+        fasta.to_str().unwrap(),
+        "--out",
+        tmp.path().join("q.tsv").to_str().unwrap(),
+    ]);
+    assert!(err.contains("reads exactly 50"), "{err}");
+    assert!(!tmp.path().join("q.tsv").exists());
+    // A CNN is not a language model, and a command that needs one says what it got.
+    let err = failure(&[
+        "lm",
+        "eval",
+        "--model",
+        &base_str,
+        "--corpus",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("a one-hot CNN") && err.contains("needs an AWD-LSTM language model"),
+        "{err}"
+    );
+}
+
+/// Configs that cannot work are refused before anything is written.
+#[test]
+fn test_bad_cnn_configs_are_refused() {
+    let Some(data) = shared_data() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: [(&str, &dyn Fn(String) -> String); 4] = [
+        ("longer than its input of 50", &|t: String| {
+            t.replace("kernel = 12", "kernel = 60")
+        }),
+        ("shrinks the length to 0", &|t: String| {
+            t.replace("pool = 4", "pool = 64")
+        }),
+        ("no layer group \"conv7\"", &|t: String| {
+            t.replace(
+                "{ epochs = 30, lr = 1e-2 }",
+                "{ epochs = 1, lr = 1e-2, freeze_through = \"conv7\" }",
+            )
+        }),
+        ("reads exactly model.input_len = 60", &|t: String| {
+            t.replace("input_len = 50", "input_len = 60")
+        }),
+    ];
+    for (i, (want, edit)) in cases.iter().enumerate() {
+        let cfg = primer_config(tmp.path(), &data, edit);
+        let out = tmp.path().join(format!("out{i}"));
+        let err = failure(&[
+            "cnn",
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(err.contains(want), "{want}: {err}");
+        assert!(
+            !out.join("model.safetensors").exists(),
+            "{want}: nothing written"
+        );
+    }
+}
