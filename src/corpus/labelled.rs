@@ -61,6 +61,21 @@ pub enum LabelledSource {
         #[serde(default = "d_bed_label")]
         label_column: usize,
     },
+    /// HDF5 with a one-hot dataset (n x length x 4, channels A, C, G, T) and a label dataset.
+    Hdf5 {
+        path: PathBuf,
+        #[serde(default = "d_h5_x")]
+        x: String,
+        #[serde(default = "d_h5_y")]
+        y: String,
+    },
+}
+
+fn d_h5_x() -> String {
+    "x".into()
+}
+fn d_h5_y() -> String {
+    "y".into()
 }
 
 fn d_seq_col() -> String {
@@ -109,7 +124,7 @@ pub enum Error {
 }
 
 impl LabelledSet {
-    fn push(&mut self, id: String, seq: Vec<u8>, label: &str) {
+    pub(crate) fn push(&mut self, id: String, seq: Vec<u8>, label: &str) {
         let idx = match self.classes.iter().position(|c| c == label) {
             Some(i) => i,
             None => {
@@ -200,7 +215,7 @@ impl LabelledSet {
         self.splits = Some(splits);
     }
 
-    fn check(self, what: &str) -> Result<Self, Error> {
+    pub(crate) fn check(self, what: &str) -> Result<Self, Error> {
         if self.is_empty() {
             return Err(Error::Invalid(format!("{what}: no sequences")));
         }
@@ -459,6 +474,7 @@ impl LabelledSource {
             LabelledSource::FastaHeader { fasta, .. } => vec![fasta],
             LabelledSource::Table { path, .. } => vec![path],
             LabelledSource::Bed { bed, genome, .. } => vec![bed, genome],
+            LabelledSource::Hdf5 { path, .. } => vec![path],
         }
     }
 
@@ -480,6 +496,7 @@ impl LabelledSource {
                 genome,
                 label_column,
             } => load_bed(bed, genome, *label_column),
+            LabelledSource::Hdf5 { path, x, y } => super::onehot_h5::load(path, x, y),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod format;
 pub mod labelled;
 pub mod lm;
+pub mod onehot_h5;
 pub mod segment;
 pub mod stats;
 

@@ -162,6 +162,11 @@ pub fn run(a: ScanArgs, stop: &AtomicBool) -> Result<()> {
     if window < min_len {
         bail!("--window {window} is shorter than the model's k ({min_len}): a window must hold a k-mer");
     }
+    if let Some(fixed) = models.fixed_len() {
+        if window != fixed as u64 {
+            bail!("--window {window}: the model reads exactly {fixed} bases (a fixed-length CNN); scan with --window {fixed}");
+        }
+    }
     let step = a.step.unwrap_or((window / 2).max(1));
     let info = GenomeInfo::open(&a.genome)?;
     let regions = regions_of(&a.region, a.regions.as_deref(), &info)?;

@@ -52,6 +52,10 @@ impl Predictor for LoadedCnn {
         self.spec.model.input_len as usize
     }
 
+    fn fixed_len(&self) -> Option<usize> {
+        Some(self.spec.model.input_len as usize)
+    }
+
     fn train_len(&self) -> Result<Option<u64>> {
         Ok(Some(self.spec.model.input_len as u64))
     }

@@ -30,6 +30,10 @@ pub trait Predictor {
     /// Bases a sequence needs to hold any information for the model (a k-mer model: k).
     fn min_len(&self) -> usize;
     fn featurizer(&self) -> Arc<dyn Featurizer>;
+    /// The one length (bases) a fixed-length model reads (a flattening CNN); None: any length.
+    fn fixed_len(&self) -> Option<usize> {
+        None
+    }
     /// Length (bases) of the sequences the model was trained on, when known: the window `scan`
     /// uses by default.
     fn train_len(&self) -> Result<Option<u64>> {
@@ -89,6 +93,11 @@ impl Predictor for Ensemble {
 
     fn min_len(&self) -> usize {
         self.members.iter().map(|m| m.min_len()).max().unwrap_or(1)
+    }
+
+    /// The members' fixed length (a member that reads one length fixes it for all).
+    fn fixed_len(&self) -> Option<usize> {
+        self.members.iter().find_map(|m| m.fixed_len())
     }
 
     /// The first member's (members trained on other lengths still scan at one window).
