@@ -14,3 +14,4 @@ pub mod progress;
 pub mod rng;
 pub mod tokenize;
 pub mod track;
+pub mod variants;

@@ -4,6 +4,7 @@ mod corpus;
 mod dataset;
 mod tokenize;
 mod track;
+mod variants;
 
 use std::ffi::OsString;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,6 +55,9 @@ enum Command {
     /// Pictures of outputs.
     #[command(subcommand)]
     Plot(track::PlotCommand),
+    /// Variants: genome windows centred on them (VCF or BED).
+    #[command(subcommand)]
+    Variants(variants::VariantsCommand),
     /// Model commands (info, and from later releases pretrain, classify, predict...) run in
     /// `genolm-torch`, the libtorch half of genolm, so data commands start instantly.
     #[command(external_subcommand)]
@@ -117,6 +121,7 @@ pub fn main() -> i32 {
         Command::Extract(args) => tokenize::run_extract(args),
         Command::Merge(args) => track::run_merge(args),
         Command::Plot(cmd) => track::run_plot(cmd),
+        Command::Variants(cmd) => variants::run(cmd),
         Command::Torch(args) => return exec_torch(args),
     };
     match result {
