@@ -301,6 +301,121 @@ where
     Ok(())
 }
 
+/// Box plots in groups (e.g. training fractions), one box per series (e.g. method) in each:
+/// quartiles, median line, whiskers to the extremes, and every value as a dot.
+pub struct BoxPlot<'a> {
+    pub title: &'a str,
+    pub y_label: &'a str,
+    pub series: Vec<String>,
+    /// Group label and, per series in order, its values (empty: no box).
+    pub groups: Vec<(String, Vec<Vec<f64>>)>,
+}
+
+fn quartiles(values: &[f64]) -> (f64, f64, f64) {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| {
+        let pos = q * (v.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+    };
+    (at(0.25), at(0.5), at(0.75))
+}
+
+impl Figure for BoxPlot<'_> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, plotters::coord::Shift>,
+    ) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        let all = self
+            .groups
+            .iter()
+            .flat_map(|g| g.1.iter().flatten().copied());
+        let (lo, hi) = all.fold((f64::MAX, f64::MIN), |(a, b), v| (a.min(v), b.max(v)));
+        let (lo, hi) = if lo > hi { (0.0, 1.0) } else { (lo, hi) };
+        let pad = ((hi - lo) * 0.08).max(0.01);
+        let n = self.groups.len().max(1);
+        let labels: Vec<String> = self.groups.iter().map(|g| g.0.clone()).collect();
+        let mut chart = ChartBuilder::on(root)
+            .caption(self.title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..n as f64, (lo - pad)..(hi + pad))
+            .map_err(|e| e.to_string())?;
+        let fmt = |v: &f64| {
+            let g = v - 0.5;
+            let i = g.round();
+            if (g - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+                labels[i as usize].clone()
+            } else {
+                String::new()
+            }
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(2 * n + 1)
+            .x_label_formatter(&fmt)
+            .y_desc(self.y_label)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let k = self.series.len().max(1);
+        let width = 0.8 / k as f64;
+        for (si, name) in self.series.iter().enumerate() {
+            let color = PALETTE[si % PALETTE.len()];
+            for (gi, (_, per_series)) in self.groups.iter().enumerate() {
+                let Some(values) = per_series.get(si).filter(|v| !v.is_empty()) else {
+                    continue;
+                };
+                let x0 = gi as f64 + 0.1 + si as f64 * width;
+                let (x1, xm) = (x0 + width * 0.8, x0 + width * 0.4);
+                let (q1, med, q3) = quartiles(values);
+                let (min, max) = values
+                    .iter()
+                    .fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+                let elements: Vec<PathElement<(f64, f64)>> = vec![
+                    PathElement::new(vec![(xm, min), (xm, q1)], color.stroke_width(1)),
+                    PathElement::new(vec![(xm, q3), (xm, max)], color.stroke_width(1)),
+                    PathElement::new(vec![(x0, med), (x1, med)], BLACK.stroke_width(2)),
+                ];
+                chart
+                    .draw_series(std::iter::once(Rectangle::new(
+                        [(x0, q1), (x1, q3)],
+                        color.mix(0.35).filled(),
+                    )))
+                    .map_err(|e| e.to_string())?;
+                chart.draw_series(elements).map_err(|e| e.to_string())?;
+                chart
+                    .draw_series(
+                        values
+                            .iter()
+                            .map(|&v| Circle::new((xm, v), 3, color.filled())),
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
+            chart
+                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+                .map_err(|e| e.to_string())?
+                .label(name.clone())
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.filled())
+                });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(LegendAt::LowerRight)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
 fn format_si(v: f64) -> String {
     let a = v.abs();
     if a >= 1e9 {

@@ -296,7 +296,11 @@ mod tests {
         let w = windows(&mut g, &variant(6, "C", "CGG"), 3)
             .unwrap()
             .unwrap();
-        assert_eq!(w.alt.unwrap(), b"AACCGGC", "insertion: the right side shifts");
+        assert_eq!(
+            w.alt.unwrap(),
+            b"AACCGGC",
+            "insertion: the right side shifts"
+        );
         let w = windows(&mut g, &variant(6, "CCC", "C"), 3)
             .unwrap()
             .unwrap();

@@ -42,6 +42,9 @@ enum Command {
 enum CnnCommand {
     /// Train a CNN from scratch, or from a trained CNN (`[init]`, `freeze_through`).
     Train(cli::cnn::TrainArgs),
+    /// TLVar's comparison: the pretrained CNN as is, from scratch, and transferred (frozen
+    /// through a layer), over training fractions and repetitions; Wilcoxon tests, box plots.
+    Compare(cli::cnn::CompareArgs),
 }
 
 #[derive(Subcommand)]
@@ -69,7 +72,7 @@ fn main() {
         Command::Pretrain(_)
             | Command::FinetuneLm(_)
             | Command::Classify(ClassifyCommand::Train(_))
-            | Command::Cnn(CnnCommand::Train(_))
+            | Command::Cnn(_)
             | Command::Predict(_)
             | Command::Scan(_)
     );
@@ -88,6 +91,7 @@ fn main() {
         Command::Scan(args) => cli::scan::run(args, &INTERRUPTED),
         Command::Classify(ClassifyCommand::Eval(args)) => cli::classify::eval(args),
         Command::Cnn(CnnCommand::Train(args)) => cli::cnn::train(args, &INTERRUPTED),
+        Command::Cnn(CnnCommand::Compare(args)) => cli::cnn::compare(args, &INTERRUPTED),
         Command::FinetuneLm(args) => cli::lm::finetune(args, &INTERRUPTED),
     };
     if let Err(e) = result {

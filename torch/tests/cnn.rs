@@ -138,6 +138,71 @@ fn test_primer_cnn_and_transfer_through_conv1() {
     ]);
     assert!(err.contains("reads exactly 50"), "{err}");
     assert!(!tmp.path().join("q.tsv").exists());
+    // TLVar's comparison protocol, small: 2 repetitions x 2 fractions x 4 methods.
+    let data_toml = tmp.path().join("data.toml");
+    let primer = data.join("deep-learning-genomics-primer");
+    std::fs::write(
+        &data_toml,
+        format!(
+            "[data]\nformat = \"lines\"\nsequences = {:?}\nlabels = {:?}\n",
+            primer.join("sequences.txt"),
+            primer.join("labels.txt")
+        ),
+    )
+    .unwrap();
+    let cmp = tmp.path().join("compare");
+    run_torch(&[
+        "cnn",
+        "compare",
+        "--pretrained",
+        &base_str,
+        "--data",
+        data_toml.to_str().unwrap(),
+        "--frac-trains",
+        "0.3",
+        "1",
+        "--nrep",
+        "2",
+        "--epochs",
+        "2",
+        "--freeze-through",
+        "conv1",
+        "--out",
+        cmp.to_str().unwrap(),
+    ]);
+    let table = std::fs::read_to_string(cmp.join("compare.tsv")).unwrap();
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(rows.len(), 4 * 2 * 2, "{table}");
+    for method in ["base", "self", "tl", "tl0"] {
+        assert_eq!(
+            rows.iter().filter(|r| r[0] == method).count(),
+            4,
+            "{method}"
+        );
+    }
+    // The pretrained model saw this task: as it is, it ranks the test split almost perfectly.
+    let base_auroc: f64 = rows.iter().find(|r| r[0] == "base").unwrap()[5]
+        .parse()
+        .unwrap();
+    assert!(base_auroc > 0.95, "{base_auroc}");
+    let tl_run = cmp.join("runs/rep0-frac1-tl");
+    assert!(
+        tensors(&base)["conv1.conv.weight"].equal(&tensors(&tl_run)["conv1.conv.weight"]),
+        "tl keeps the frozen conv1"
+    );
+    assert_eq!(
+        std::fs::read_to_string(cmp.join("wilcoxon.tsv"))
+            .unwrap()
+            .lines()
+            .count(),
+        5
+    );
+    assert!(cmp.join("compare-auroc.png").exists() && cmp.join("compare-auprc.svg").exists());
+
     // A CNN is not a language model, and a command that needs one says what it got.
     let err = failure(&[
         "lm",

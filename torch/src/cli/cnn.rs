@@ -31,3 +31,98 @@ pub fn train(args: TrainArgs, interrupted: &AtomicBool) -> Result<()> {
     let r = crate::train::cnn::train(&cfg, &out, &opts)?;
     super::classify::report("cnn", &out, run.json, r)
 }
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// The pretrained CNN directory (binary classes).
+    #[arg(long)]
+    pretrained: std::path::PathBuf,
+    /// Labelled data: HDF5 one-hot (x, y), a TSV/CSV with sequence and label columns, or a TOML
+    /// file with a [data] section as in configs.
+    #[arg(long)]
+    data: std::path::PathBuf,
+    #[arg(long, value_enum, num_args = 1.., default_values = ["base", "self", "tl", "tl0"])]
+    methods: Vec<crate::train::compare::Method>,
+    /// Fractions of the training pool each run trains on.
+    #[arg(long, num_args = 1.., default_values_t = [0.1, 0.3, 1.0])]
+    frac_trains: Vec<f64>,
+    #[arg(long, default_value_t = 0.2)]
+    frac_test: f64,
+    /// Part of each run's training data held out for early stopping.
+    #[arg(long, default_value_t = 0.2)]
+    frac_val: f64,
+    #[arg(long, default_value_t = 5)]
+    nrep: u64,
+    /// The layer group frozen (with all below it) for tl and tl0.
+    #[arg(long, default_value = "conv2")]
+    freeze_through: String,
+    #[arg(long, default_value_t = 50)]
+    epochs: u64,
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    /// Output directory: compare.tsv, wilcoxon.tsv, compare-auroc/auprc.svg/png, runs/.
+    #[arg(long)]
+    out: std::path::PathBuf,
+}
+
+/// The labelled source a path names, by its extension.
+fn data_source(path: &std::path::Path) -> Result<genolm::corpus::labelled::LabelledSource> {
+    use genolm::corpus::labelled::LabelledSource;
+    let name = path.to_string_lossy().to_ascii_lowercase();
+    Ok(if name.ends_with(".h5") || name.ends_with(".hdf5") {
+        LabelledSource::Hdf5 {
+            path: path.to_path_buf(),
+            x: "x".into(),
+            y: "y".into(),
+        }
+    } else if name.ends_with(".toml") {
+        #[derive(serde::Deserialize)]
+        struct DataFile {
+            data: LabelledSource,
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        toml::from_str::<DataFile>(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            .data
+    } else {
+        LabelledSource::Table {
+            path: path.to_path_buf(),
+            sequence_column: "sequence".into(),
+            label_column: "label".into(),
+            split_column: None,
+        }
+    })
+}
+
+pub fn compare(a: CompareArgs, interrupted: &AtomicBool) -> Result<()> {
+    if !(0.0..1.0).contains(&a.frac_test) || !(0.0..1.0).contains(&a.frac_val) {
+        anyhow::bail!("--frac-test and --frac-val must be in [0, 1)");
+    }
+    if let Some(f) = a.frac_trains.iter().find(|f| !(**f > 0.0 && **f <= 1.0)) {
+        anyhow::bail!("--frac-trains {f}: each fraction must be in (0, 1]");
+    }
+    let o = crate::train::compare::CompareOptions {
+        data: data_source(&a.data)?,
+        pretrained: a.pretrained,
+        methods: a.methods,
+        frac_trains: a.frac_trains,
+        frac_test: a.frac_test,
+        frac_val: a.frac_val,
+        nrep: a.nrep,
+        freeze_through: a.freeze_through,
+        epochs: a.epochs,
+        lr: a.lr,
+        batch_size: a.batch_size,
+        out: a.out,
+    };
+    crate::train::compare::compare(&o, interrupted)?;
+    eprintln!(
+        "cnn compare: {} and {} (tl > self, one-sided Wilcoxon), box plots compare-auroc/auprc.png",
+        o.out.join("compare.tsv").display(),
+        o.out.join("wilcoxon.tsv").display()
+    );
+    Ok(())
+}

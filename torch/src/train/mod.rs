@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod classify;
 pub mod cnn;
+pub mod compare;
 pub mod fit;
 pub mod freeze;
 pub mod lm;
