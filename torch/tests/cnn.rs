@@ -258,3 +258,32 @@ fn test_bad_cnn_configs_are_refused() {
         );
     }
 }
+
+/// A CNN run stopped mid-way and resumed ends with the uninterrupted run's weights (the same fit
+/// loop and checkpoints as the other families).
+#[test]
+fn test_resumed_cnn_ends_with_the_same_weights() {
+    let Some(data) = shared_data() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = primer_config(tmp.path(), &data, |t| {
+        t.replace("{ epochs = 30, lr = 1e-2 }", "{ epochs = 3, lr = 1e-2 }")
+            .replace("rc_augment = false", "rc_augment = true")
+    });
+    let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
+    train(&cfg, &whole, &[]);
+    // 1,300 training sequences in batches of 32: 40 steps an epoch; stop inside epoch 2.
+    let o = torch_bin()
+        .args(["cnn", "train", "--config", cfg.to_str().unwrap(), "--out"])
+        .arg(&split)
+        .args(["--stop-after", "55", "-q"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(split.join("train_state").is_dir() && !split.join("model.safetensors").exists());
+    run_torch(&["cnn", "train", "--resume", split.to_str().unwrap(), "-q"]);
+    let (a, b) = (tensors(&whole), tensors(&split));
+    assert_eq!(a.len(), b.len());
+    for (name, t) in &a {
+        assert!(t.equal(&b[name]), "{name} differs after resume");
+    }
+}
