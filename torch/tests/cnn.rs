@@ -203,6 +203,38 @@ fn test_primer_cnn_and_transfer_through_conv1() {
     );
     assert!(cmp.join("compare-auroc.png").exists() && cmp.join("compare-auprc.svg").exists());
 
+    // A pretrained CNN of another input length, and labels that are not the binary head's.
+    let long_cfg = primer_config(tmp.path(), &data, |t| {
+        t.replace("input_len = 50", "input_len = 60") + &format!("\n[init]\nmodel = {base_str:?}\n")
+    });
+    let out = tmp.path().join("long");
+    let err = failure(&[
+        "cnn",
+        "train",
+        "--config",
+        long_cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(err.contains("the pretrained CNN reads 50 bases"), "{err}");
+    assert!(!out.exists(), "nothing written");
+    let labels_cfg = primer_config(tmp.path(), &data, |t| {
+        t.replace("[data]", "classes = [\"0\", \"2\"]\n\n[data]")
+    });
+    let err = failure(&[
+        "cnn",
+        "train",
+        "--config",
+        labels_cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("must name exactly the labels found in the data"),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing written");
+
     // A CNN is not a language model, and a command that needs one says what it got.
     let err = failure(&[
         "lm",

@@ -219,21 +219,28 @@ fn validate_config(cfg: &CnnRunConfig) -> Result<()> {
     Ok(())
 }
 
-/// Loads the pretrained CNN's weights except the groups to reinitialise, after checking that it
-/// reads the same input.
-fn init_from(vs: &nn::VarStore, model: &Cnn, cfg: &CnnRunConfig) -> Result<()> {
+/// The pretrained CNN must read this run's input length (checked before any data is read).
+fn check_pretrained(cfg: &CnnRunConfig) -> Result<()> {
     let Some(init) = &cfg.init else {
         return Ok(());
     };
     let theirs = CnnSpec::read(&init.model)?;
     if theirs.model.input_len != cfg.model.input_len {
         return Err(Error::Invalid(format!(
-            "{}: the pretrained CNN reads {} bases, this run's data and model {} (model.input_len)",
+            "{}: the pretrained CNN reads {} bases, this run's model {} (model.input_len)",
             init.model.display(),
             theirs.model.input_len,
             cfg.model.input_len
         )));
     }
+    Ok(())
+}
+
+/// Loads the pretrained CNN's weights except the groups to reinitialise.
+fn init_from(vs: &nn::VarStore, model: &Cnn, cfg: &CnnRunConfig) -> Result<()> {
+    let Some(init) = &cfg.init else {
+        return Ok(());
+    };
     let groups = LayerGroups::new(model.layer_groups());
     for name in &init.reinit {
         groups.find(name).map_err(Error::Invalid)?;
@@ -263,6 +270,7 @@ fn init_from(vs: &nn::VarStore, model: &Cnn, cfg: &CnnRunConfig) -> Result<()> {
 pub fn train(cfg: &CnnRunConfig, out: &Path, opts: &FitOptions) -> Result<Option<ClassifyReport>> {
     let started = Instant::now();
     validate_config(cfg)?;
+    check_pretrained(cfg)?;
     let t = &cfg.train;
     let Runtime {
         device,
