@@ -71,60 +71,81 @@ fn allele(text: &str, path: &Path, line: usize, what: &str) -> Result<Vec<u8>, E
     Ok(bytes)
 }
 
-/// The variants of a VCF (plain or gzip/bgzf), one per ALT allele.
-pub fn read_vcf(path: &Path) -> Result<(Vec<Variant>, ReadCounts), Error> {
+/// Calls `each(line number, tab-separated fields)` for every data line of a text file (plain or
+/// gzip/bgzf): blank lines and those `skip` names (comments, headers) left out.
+fn data_lines(
+    path: &Path,
+    skip: fn(&str) -> bool,
+    mut each: impl FnMut(usize, &[&str]) -> Result<(), Error>,
+) -> Result<(), Error> {
     let reader = crate::genome::open::open_decompressed(path)?;
-    let mut out = Vec::new();
-    let mut counts = ReadCounts::default();
     for (i, line) in reader.lines().enumerate() {
-        let line_no = i + 1;
         let line = line.map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        if line.starts_with('#') || line.trim().is_empty() {
+        let t = line.trim_end();
+        if t.is_empty() || skip(t) {
             continue;
         }
-        let bad = |message: String| Error::Line {
-            path: path.to_path_buf(),
-            line: line_no,
-            message,
-        };
-        let f: Vec<&str> = line.split('\t').collect();
-        if f.len() < 5 {
-            return Err(bad(format!(
-                "{} tab-separated fields; a VCF record has at least 5 (CHROM POS ID REF ALT)",
-                f.len()
-            )));
-        }
-        let pos: u64 = f[1]
-            .parse()
-            .ok()
-            .filter(|&p| p > 0)
-            .ok_or_else(|| bad(format!("POS {:?} is not a 1-based position", f[1])))?;
-        let reference = allele(f[3], path, line_no, "REF")?;
-        counts.records += 1;
-        for alt in f[4].split(',') {
-            if is_symbolic(alt) {
-                counts.symbolic_alts += 1;
-                continue;
-            }
-            let id = if f[2] == "." {
-                format!("{}:{}:{}>{}", f[0], pos, f[3], alt)
-            } else {
-                format!("{}:{}>{}", f[2], f[3], alt)
-            };
-            out.push(Variant {
-                chrom: f[0].to_string(),
-                pos,
-                id,
-                reference: Some(reference.clone()),
-                alt: Some(allele(alt, path, line_no, "ALT")?),
-                label: None,
-                line: line_no,
-            });
-        }
+        each(i + 1, &t.split('\t').collect::<Vec<_>>())?;
     }
+    Ok(())
+}
+
+fn line_error(path: &Path, line: usize, message: String) -> Error {
+    Error::Line {
+        path: path.to_path_buf(),
+        line,
+        message,
+    }
+}
+
+/// The variants of a VCF (plain or gzip/bgzf), one per ALT allele.
+pub fn read_vcf(path: &Path) -> Result<(Vec<Variant>, ReadCounts), Error> {
+    let mut out = Vec::new();
+    let mut counts = ReadCounts::default();
+    data_lines(
+        path,
+        |l| l.starts_with('#'),
+        |line_no, f| {
+            let bad = |message: String| line_error(path, line_no, message);
+            if f.len() < 5 {
+                return Err(bad(format!(
+                    "{} tab-separated fields; a VCF record has at least 5 (CHROM POS ID REF ALT)",
+                    f.len()
+                )));
+            }
+            let pos: u64 = f[1]
+                .parse()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| bad(format!("POS {:?} is not a 1-based position", f[1])))?;
+            let reference = allele(f[3], path, line_no, "REF")?;
+            counts.records += 1;
+            for alt in f[4].split(',') {
+                if is_symbolic(alt) {
+                    counts.symbolic_alts += 1;
+                    continue;
+                }
+                let id = if f[2] == "." {
+                    format!("{}:{}:{}>{}", f[0], pos, f[3], alt)
+                } else {
+                    format!("{}:{}>{}", f[2], f[3], alt)
+                };
+                out.push(Variant {
+                    chrom: f[0].to_string(),
+                    pos,
+                    id,
+                    reference: Some(reference.clone()),
+                    alt: Some(allele(alt, path, line_no, "ALT")?),
+                    label: None,
+                    line: line_no,
+                });
+            }
+            Ok(())
+        },
+    )?;
     Ok((out, counts))
 }
 
@@ -132,26 +153,11 @@ pub fn read_vcf(path: &Path) -> Result<(Vec<Variant>, ReadCounts), Error> {
 /// (1-based, when present) is carried as the label. A first line whose start is not a number is a
 /// header.
 pub fn read_bed(path: &Path, label_column: usize) -> Result<(Vec<Variant>, ReadCounts), Error> {
-    let reader = crate::genome::open::open_decompressed(path)?;
     let mut out = Vec::new();
     let mut counts = ReadCounts::default();
-    for (i, line) in reader.lines().enumerate() {
-        let line_no = i + 1;
-        let line = line.map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let t = line.trim_end();
-        if t.is_empty() || t.starts_with('#') || t.starts_with("track") || t.starts_with("browser")
-        {
-            continue;
-        }
-        let f: Vec<&str> = t.split('\t').collect();
-        let bad = |message: String| Error::Line {
-            path: path.to_path_buf(),
-            line: line_no,
-            message,
-        };
+    let skip = |l: &str| l.starts_with('#') || l.starts_with("track") || l.starts_with("browser");
+    data_lines(path, skip, |line_no, f| {
+        let bad = |message: String| line_error(path, line_no, message);
         if f.len() < 3 {
             return Err(bad(format!(
                 "{} fields; BED needs chrom, start, end",
@@ -159,8 +165,8 @@ pub fn read_bed(path: &Path, label_column: usize) -> Result<(Vec<Variant>, ReadC
             )));
         }
         let (Ok(start), Ok(end)) = (f[1].parse::<u64>(), f[2].parse::<u64>()) else {
-            if out.is_empty() && counts.records == 0 {
-                continue; // a header line
+            if counts.records == 0 {
+                return Ok(()); // a header line
             }
             return Err(bad(format!(
                 "start {:?} / end {:?} are not numbers",
@@ -176,17 +182,17 @@ pub fn read_bed(path: &Path, label_column: usize) -> Result<(Vec<Variant>, ReadC
             n => start + n.div_ceil(2),
         };
         counts.records += 1;
-        let label = f.get(label_column.wrapping_sub(1)).map(|s| s.to_string());
         out.push(Variant {
             chrom: f[0].to_string(),
             pos,
             id: format!("{}:{}", f[0], pos),
             reference: None,
             alt: None,
-            label,
+            label: f.get(label_column.wrapping_sub(1)).map(|s| s.to_string()),
             line: line_no,
         });
-    }
+        Ok(())
+    })?;
     Ok((out, counts))
 }
 

@@ -8,7 +8,9 @@ use std::time::Instant;
 use tch::{nn, Device, Kind, Tensor};
 
 use super::classify::{keep_best, stage_plans, validation_row, write_test_results, ClassifyReport};
-use super::fit::{fit, FitOptions, FitPlan, Items, Keep, Outcome, StepLoss, Task, Trainee};
+use super::fit::{
+    fit, BatchCursor, FitOptions, FitPlan, Items, Keep, Outcome, StepLoss, Task, Trainee,
+};
 use super::freeze::LayerGroups;
 use super::optim::AdamWConfig;
 use super::trainer::{self, Runtime};
@@ -100,9 +102,8 @@ struct CnnTask<'a> {
     valid: &'a Split,
     cfg: &'a CnnRunConfig,
     classes: &'a [String],
-    batches: Vec<Vec<usize>>,
+    cursor: BatchCursor,
     flip: Vec<bool>,
-    next: usize,
     kind: Kind,
     device: Device,
 }
@@ -117,21 +118,20 @@ impl Task for CnnTask<'_> {
         for i in (1..order.len()).rev() {
             order.swap(i, rng.below(i as u64 + 1) as usize);
         }
-        self.batches = order.chunks(t.batch_size).map(<[usize]>::to_vec).collect();
+        let mut batches: Vec<Vec<usize>> =
+            order.chunks(t.batch_size).map(<[usize]>::to_vec).collect();
         // BatchNorm needs two samples in training.
-        self.batches.retain(|b| b.len() > 1);
+        batches.retain(|b| b.len() > 1);
         let mut flips = epoch_rng(t.seed ^ 0x005E_ED4C, stage, epoch);
         self.flip = (0..order.len())
             .map(|_| t.rc_augment && flips.below(2) == 1)
             .collect();
-        self.next = skip as usize;
+        self.cursor.start(batches, skip);
         Ok(())
     }
 
     fn next_batch(&mut self) -> Result<Option<Vec<usize>>> {
-        let rows = self.batches.get(self.next).cloned();
-        self.next += 1;
-        Ok(rows)
+        Ok(self.cursor.next_batch())
     }
 
     fn train_loss(&mut self, rows: &Vec<usize>) -> StepLoss {
@@ -362,9 +362,8 @@ pub fn train(cfg: &CnnRunConfig, out: &Path, opts: &FitOptions) -> Result<Option
             valid: &va,
             cfg,
             classes: &classes,
-            batches: Vec::new(),
+            cursor: BatchCursor::default(),
             flip: Vec::new(),
-            next: 0,
             kind,
             device,
         };

@@ -101,6 +101,27 @@ pub trait Task {
     fn set_frozen(&mut self, _frozen: &[bool]) {}
 }
 
+/// An epoch's batches of row indices and how far the epoch has gone: the batch source of the
+/// classifier tasks (a resumed epoch starts `skip` batches in).
+#[derive(Debug, Default)]
+pub struct BatchCursor {
+    batches: Vec<Vec<usize>>,
+    next: usize,
+}
+
+impl BatchCursor {
+    pub fn start(&mut self, batches: Vec<Vec<usize>>, skip: u64) {
+        self.batches = batches;
+        self.next = skip as usize;
+    }
+
+    pub fn next_batch(&mut self) -> Option<Vec<usize>> {
+        let rows = self.batches.get(self.next).cloned();
+        self.next += 1;
+        rows
+    }
+}
+
 /// What is counted as trained on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Items {

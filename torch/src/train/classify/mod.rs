@@ -17,7 +17,7 @@ use crate::model::awd_lstm::AwdLstmConfig;
 use crate::model::classifier::{Classifier, HeadConfig};
 use crate::modeldir::{self, ModelKind, MODEL_FILE, TRAIN_STATE_DIR};
 use crate::train::fit::{
-    fit, FitOptions, FitPlan, Items, Keep, Outcome, StagePlan, StepLoss, Task, Trainee,
+    fit, BatchCursor, FitOptions, FitPlan, Items, Keep, Outcome, StagePlan, StepLoss, Task, Trainee,
 };
 use crate::train::freeze::{LayerGroups, Trainable};
 use crate::train::optim::{AdamW, AdamWConfig};
@@ -254,9 +254,8 @@ struct ClassifierTask<'a> {
     batch_size: usize,
     seed: u64,
     metric: String,
-    batches: Vec<Vec<usize>>,
+    cursor: BatchCursor,
     frame_of: Vec<usize>,
-    next: usize,
 }
 
 impl Task for ClassifierTask<'_> {
@@ -264,22 +263,19 @@ impl Task for ClassifierTask<'_> {
 
     fn start_epoch(&mut self, stage: usize, epoch: u64, skip: u64) -> Result<()> {
         let tr = &self.run.data.tr;
-        self.batches =
-            sortish_batches(tr, self.batch_size, &mut epoch_rng(self.seed, stage, epoch));
+        let batches = sortish_batches(tr, self.batch_size, &mut epoch_rng(self.seed, stage, epoch));
         // One k-mer frame per sequence and epoch, drawn like the batch order.
         let mut frame_rng = epoch_rng(self.seed ^ 0xF4A3E, stage, epoch);
         let n_frames = tr.frames.len() as u64;
         self.frame_of = (0..tr.len())
             .map(|_| frame_rng.below(n_frames) as usize)
             .collect();
-        self.next = skip as usize;
+        self.cursor.start(batches, skip);
         Ok(())
     }
 
     fn next_batch(&mut self) -> Result<Option<Vec<usize>>> {
-        let rows = self.batches.get(self.next).cloned();
-        self.next += 1;
-        Ok(rows)
+        Ok(self.cursor.next_batch())
     }
 
     fn train_loss(&mut self, rows: &Vec<usize>) -> StepLoss {
@@ -474,9 +470,8 @@ pub fn train(
         batch_size: t.batch_size,
         seed: t.seed,
         metric: t.metric.clone(),
-        batches: Vec::new(),
+        cursor: BatchCursor::default(),
         frame_of: Vec::new(),
-        next: 0,
     };
     let trainee = Trainee {
         vs: &mut vs,
