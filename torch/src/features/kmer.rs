@@ -109,18 +109,14 @@ pub(crate) fn batch(
 /// fastai's SortishSampler: shuffle, sort by length within chunks of 50 batches, shuffle batches.
 pub(crate) fn sortish_batches(e: &Encoded, bs: usize, rng: &mut SplitMix64) -> Vec<Vec<usize>> {
     let mut idx: Vec<usize> = (0..e.len()).collect();
-    for i in (1..idx.len()).rev() {
-        idx.swap(i, rng.below(i as u64 + 1) as usize);
-    }
+    rng.shuffle(&mut idx);
     let mut batches = Vec::new();
     for chunk in idx.chunks(bs * 50) {
         let mut c = chunk.to_vec();
         c.sort_by_key(|&i| std::cmp::Reverse(e.frames[0][i].len()));
         batches.extend(c.chunks(bs).map(|b| b.to_vec()));
     }
-    for i in (1..batches.len()).rev() {
-        batches.swap(i, rng.below(i as u64 + 1) as usize);
-    }
+    rng.shuffle(&mut batches);
     batches.retain(|b| b.len() > 1); // BatchNorm needs two samples in training
     batches
 }

@@ -115,9 +115,7 @@ impl Task for CnnTask<'_> {
         let t = &self.cfg.train;
         let mut rng = epoch_rng(t.seed, stage, epoch);
         let mut order: Vec<usize> = (0..self.train.seqs.len()).collect();
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i as u64 + 1) as usize);
-        }
+        rng.shuffle(&mut order);
         let mut batches: Vec<Vec<usize>> =
             order.chunks(t.batch_size).map(<[usize]>::to_vec).collect();
         // BatchNorm needs two samples in training.

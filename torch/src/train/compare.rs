@@ -13,7 +13,6 @@
 //! and Pearson's r between probability and label; a one-sided Wilcoxon signed-rank test of
 //! tl > self per fraction (exact, over the paired repetitions).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
@@ -80,13 +79,6 @@ pub struct Score {
     pub pearson_r: f64,
 }
 
-/// Shuffles `v` in place with `rng` (Fisher-Yates).
-fn shuffle(v: &mut [usize], rng: &mut SplitMix64) {
-    for i in (1..v.len()).rev() {
-        v.swap(i, rng.below(i as u64 + 1) as usize);
-    }
-}
-
 /// Rows of one repetition: (test rows, training pool rows), each list stratified by class.
 fn balanced_split(set: &LabelledSet, rep: u64, frac_test: f64) -> (Vec<usize>, Vec<Vec<usize>>) {
     let mut rng = SplitMix64::new(rep);
@@ -95,7 +87,7 @@ fn balanced_split(set: &LabelledSet, rep: u64, frac_test: f64) -> (Vec<usize>, V
         .collect();
     let n = by_class[1].len().min(by_class[0].len());
     for rows in &mut by_class {
-        shuffle(rows, &mut rng);
+        rng.shuffle(rows);
         rows.truncate(n);
     }
     let mut test = Vec::new();
@@ -426,7 +418,6 @@ fn write_outputs(o: &CompareOptions, scores: &[Score]) -> Result<()> {
             eprintln!("genolm: warning: {name} box plot not drawn: {e}");
         }
     }
-    let _ = std::io::stderr().flush();
     Ok(())
 }
 

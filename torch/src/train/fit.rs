@@ -243,11 +243,7 @@ pub fn fit<T: Task>(
         bar: indicatif::ProgressBar::hidden(),
     };
     let total: u64 = plan.stages.iter().map(|s| s.schedule_steps).sum();
-    let unit = match plan.items {
-        Items::Tokens => "steps",
-        Items::Sequences => "steps",
-    };
-    run.bar = crate::progress::counting_bar(plan.label, unit, total, pos.step, opts.progress);
+    run.bar = crate::progress::counting_bar(plan.label, "steps", total, pos.step, opts.progress);
     let outcome = run.stages(&mut pos);
     run.bar.finish_and_clear();
     Ok(FitEnd {
