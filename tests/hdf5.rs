@@ -21,6 +21,7 @@ fn test_cagi_h5_equals_its_tsv_and_bad_datasets_are_named() {
         path: dir.join("CAGI_train.tsv"),
         sequence_column: "sequence".into(),
         label_column: "label".into(),
+        label_columns: None,
         split_column: None,
     }
     .load()
@@ -60,4 +61,35 @@ fn test_cagi_h5_equals_its_tsv_and_bad_datasets_are_named() {
     );
     let err = load("y");
     assert!(err.contains("must be n x length x 4"), "{err}");
+}
+
+/// An n x k label matrix (DeepSEA's and Basset's layout) is multi-label data; a value other than
+/// 0/1 in it is named by row and column. (tests/fixtures/multi-label.h5: scripts/make-h5-fixture.py.)
+#[test]
+fn test_multi_label_h5_matrix() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/multi-label.h5");
+    let source = |y: &str| LabelledSource::Hdf5 {
+        path: path.clone(),
+        x: "x".into(),
+        y: y.into(),
+    };
+    let set = source("y").load().unwrap();
+    assert!(set.is_multi_label());
+    assert_eq!(set.classes, vec!["0", "1", "2"]);
+    assert_eq!(set.sequences[1], b"GGGGCCCCAA");
+    assert_eq!(
+        set.sequences[5], b"CAGTCAGTNA",
+        "all-zero channels read as N"
+    );
+    assert_eq!(set.class_counts(), vec![3, 2, 2]);
+    assert_eq!(
+        set.truth_of(&[0, 1]),
+        genolm::eval::metrics::Truth::Labels(vec![vec![true, false, true], vec![false; 3]])
+    );
+    let err = source("y_bad").load().unwrap_err().to_string();
+    assert!(
+        err.contains("multi-label.h5") && err.contains("row 4, column 2: 2"),
+        "{err}"
+    );
 }

@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -12,6 +12,45 @@ pub enum DatasetCommand {
     /// Start sites of annotated features (CDS, gene, ...) as 1-bp BED6 on their strand: known
     /// sites for `genolm scan --truth`.
     Sites(SitesArgs),
+    /// TF-binding windows from site annotations (RegulonDB TF-RISet or BED): a multi-label table
+    /// of the TFs with many sites and a single-task table per TF, GC-matched negatives.
+    TfSites(TfSitesArgs),
+}
+
+#[derive(Args)]
+pub struct TfSitesArgs {
+    /// Binding sites: RegulonDB's TF-RISet (.tsv[.gz]) or BED (TF name in column 4).
+    #[arg(long)]
+    sites: PathBuf,
+    /// The genome the sites are on (FASTA; bgzf with .fai/.gzi for large genomes).
+    #[arg(long)]
+    genome: PathBuf,
+    /// Window length (bases), centred on each site.
+    #[arg(long, default_value_t = 200)]
+    length: u64,
+    /// Sequence the RegulonDB sites are on (default: the genome's only sequence).
+    #[arg(long)]
+    chrom: Option<String>,
+    /// Background windows per positive window, per 10 % GC bin.
+    #[arg(long, default_value_t = 1.0)]
+    negative_ratio: f64,
+    /// TFs with at least this many windows are the multi-label table's labels (the rest are held
+    /// out of it, for fine-tuning).
+    #[arg(long, default_value_t = 40)]
+    multi_min_windows: usize,
+    /// TFs with at least this many windows get a single-task table.
+    #[arg(long, default_value_t = 5)]
+    single_min_windows: usize,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Output directory (multi-label.tsv, single-task/TF.tsv, tfs.tsv, run.json).
+    #[arg(long)]
+    out: PathBuf,
+    /// Replace an existing output directory.
+    #[arg(long)]
+    force: bool,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -87,9 +126,109 @@ fn run_sites(a: SitesArgs) -> Result<()> {
     Ok(())
 }
 
+/// `dataset tf-sites`: builds every table into a staging directory, moved into place when whole.
+fn run_tf_sites(a: TfSitesArgs) -> Result<()> {
+    use crate::dataset::tf_sites::{self, TfSitesParams};
+    use crate::fsutil::{write_atomic, StagingDir};
+    let mut genome = crate::genome::indexed::Genome::open(&a.genome)?;
+    let chrom = match (&a.chrom, genome.sequences()) {
+        (Some(c), _) => {
+            genome.length(c)?;
+            c.clone()
+        }
+        (None, [(only, _)]) => only.clone(),
+        (None, seqs) => anyhow::bail!(
+            "{}: {} sequences; name the one RegulonDB's sites are on with --chrom",
+            a.genome.display(),
+            seqs.len()
+        ),
+    };
+    let read = tf_sites::read_sites(&a.sites, &chrom)?;
+    if let Some(first) = &read.first_skipped {
+        eprintln!(
+            "genolm: warning: {} site rows skipped; the first: {first}",
+            read.skipped
+        );
+    }
+    let sites = read.sites;
+    let params = TfSitesParams {
+        length: a.length,
+        negative_ratio: a.negative_ratio,
+        multi_min_windows: a.multi_min_windows,
+        single_min_windows: a.single_min_windows,
+        seed: a.seed,
+    };
+    let d = tf_sites::build(&sites, &mut genome, &params)?;
+    let staging = StagingDir::create(&a.out, a.force)?;
+    let dir = staging.path().to_path_buf();
+    let write = |name: &Path, text: &str| {
+        write_atomic(&dir.join(name), text.as_bytes())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join(name).display()))
+    };
+    let (multi, labels) = tf_sites::multi_label_tsv(&d, a.multi_min_windows);
+    write(Path::new("multi-label.tsv"), &multi)?;
+    std::fs::create_dir(dir.join("single-task"))?;
+    let per_tf = tf_sites::windows_per_tf(&d);
+    let mut summary = String::from("tf\twindows\tin_multi_label\tsingle_task\n");
+    let mut single = 0;
+    for (t, name) in d.tfs.iter().enumerate() {
+        let file = if per_tf[t] >= a.single_min_windows {
+            let f = format!("single-task/{}.tsv", tf_sites::file_stem(name));
+            write(Path::new(&f), &tf_sites::single_task_tsv(&d, t, a.seed))?;
+            single += 1;
+            f
+        } else {
+            "-".into()
+        };
+        let in_multi = if labels.contains(name) { "yes" } else { "no" };
+        summary.push_str(&format!("{name}\t{}\t{in_multi}\t{file}\n", per_tf[t]));
+    }
+    write(Path::new("tfs.tsv"), &summary)?;
+    let record = serde_json::json!({
+        "command": "genolm dataset tf-sites",
+        "version": env!("CARGO_PKG_VERSION"),
+        "params": params,
+        "chrom": chrom,
+        "inputs_sha256": {
+            a.sites.display().to_string(): crate::genome::open::sha256_file(&a.sites)?,
+            a.genome.display().to_string(): crate::genome::open::sha256_file(&a.genome)?,
+        },
+        "counts": d.counts,
+        "site_rows_skipped": read.skipped,
+        "multi_label_tfs": labels.len(),
+        "single_task_tfs": single,
+    });
+    write(
+        Path::new("run.json"),
+        &(serde_json::to_string_pretty(&record)? + "\n"),
+    )?;
+    staging.commit()?;
+    if a.json {
+        println!("{record}");
+    } else {
+        let c = &d.counts;
+        eprintln!(
+            "dataset tf-sites: {} sites of {} TFs -> {} windows ({} with N, {} off the sequence \
+             dropped), {} background ({} short); {} TFs in multi-label.tsv, {single} single-task \
+             tables -> {}",
+            c.sites,
+            c.tfs,
+            c.positive_windows,
+            c.dropped_with_n,
+            c.dropped_off_sequence,
+            c.negatives,
+            c.negatives_short,
+            labels.len(),
+            a.out.display()
+        );
+    }
+    Ok(())
+}
+
 pub fn run(cmd: DatasetCommand) -> Result<()> {
     match cmd {
         DatasetCommand::Sites(a) => run_sites(a),
+        DatasetCommand::TfSites(a) => run_tf_sites(a),
         DatasetCommand::Promoters(a) => {
             let p = PromoterParams {
                 upstream: a.upstream,

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
+use crate::eval::metrics::Truth;
 use crate::genome::{self, bed, indexed::Genome, nucleotide};
 use crate::rng::SplitMix64;
 
@@ -49,6 +50,10 @@ pub enum LabelledSource {
         sequence_column: String,
         #[serde(default = "d_label_col")]
         label_column: String,
+        /// Multi-label data: one 0/1 column per label, named here, or `["*"]` for every column
+        /// right of the sequence column (then `label_column` is unused).
+        #[serde(default)]
+        label_columns: Option<Vec<String>>,
         #[serde(default)]
         split_column: Option<String>,
     },
@@ -103,6 +108,9 @@ pub struct LabelledSet {
     pub classes: Vec<String>,
     /// Given by the data (a split column), else assigned by [`LabelledSet::split_stratified`].
     pub splits: Option<Vec<SetSplit>>,
+    /// Multi-label data: for each row, whether it has each of `classes` (then the labels); `labels`
+    /// holds each row's split stratum (its first label, or none), not a class.
+    pub label_sets: Option<Vec<Vec<bool>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,13 +145,77 @@ impl LabelledSet {
         self.labels.push(idx as u32);
     }
 
+    /// A multi-label row: `flags[c]` says whether it has label `classes[c]` (set beforehand).
+    pub(crate) fn push_label_set(&mut self, id: String, seq: Vec<u8>, flags: Vec<bool>) {
+        self.ids.push(id);
+        self.sequences.push(seq);
+        self.labels.push(stratum(&flags));
+        self.label_sets.get_or_insert_with(Vec::new).push(flags);
+    }
+
     pub fn len(&self) -> usize {
         self.labels.len()
+    }
+
+    pub fn is_multi_label(&self) -> bool {
+        self.label_sets.is_some()
+    }
+
+    /// The rows `rows`, in that order (their splits too, when assigned).
+    pub fn subset(&self, rows: &[usize]) -> LabelledSet {
+        LabelledSet {
+            ids: rows.iter().map(|&i| self.ids[i].clone()).collect(),
+            sequences: rows.iter().map(|&i| self.sequences[i].clone()).collect(),
+            labels: rows.iter().map(|&i| self.labels[i]).collect(),
+            classes: self.classes.clone(),
+            splits: self
+                .splits
+                .as_ref()
+                .map(|s| rows.iter().map(|&i| s[i]).collect()),
+            label_sets: self
+                .label_sets
+                .as_ref()
+                .map(|l| rows.iter().map(|&i| l[i].clone()).collect()),
+        }
+    }
+
+    /// What predictions of the rows `rows` are scored against.
+    pub fn truth_of(&self, rows: &[usize]) -> Truth {
+        match &self.label_sets {
+            Some(sets) => Truth::Labels(rows.iter().map(|&i| sets[i].clone()).collect()),
+            None => Truth::Classes(rows.iter().map(|&i| self.labels[i]).collect()),
+        }
+    }
+
+    /// Multi-label data: keeps the labels `order` names, in that order (a subset is allowed: e.g.
+    /// the transcription factors one model is for).
+    fn select_labels(&mut self, order: &[String]) -> Result<(), Error> {
+        let index: Vec<usize> = order
+            .iter()
+            .map(|name| {
+                self.classes.iter().position(|c| c == name).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "classes names {name:?}, which is not a label of the data: {:?}",
+                        self.classes
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let sets = self.label_sets.as_mut().expect("multi-label");
+        for flags in sets.iter_mut() {
+            *flags = index.iter().map(|&c| flags[c]).collect();
+        }
+        self.labels = sets.iter().map(|f| stratum(f)).collect();
+        self.classes = order.to_vec();
+        Ok(())
     }
 
     /// Puts the classes in the given order (for two classes the second is the positive one of
     /// precision, recall and the ROC curve); `order` must name exactly the classes of the data.
     pub fn order_classes(&mut self, order: &[String]) -> Result<(), Error> {
+        if self.is_multi_label() {
+            return self.select_labels(order);
+        }
         let mut sorted_have = self.classes.clone();
         let mut sorted_want = order.to_vec();
         sorted_have.sort();
@@ -178,8 +250,13 @@ impl LabelledSet {
         (0..self.len()).filter(|&i| splits[i] == which).collect()
     }
 
-    /// Counts per class.
+    /// Counts per class (multi-label: rows with each label).
     pub fn class_counts(&self) -> Vec<usize> {
+        if let Some(sets) = &self.label_sets {
+            return (0..self.classes.len())
+                .map(|c| sets.iter().filter(|f| f[c]).count())
+                .collect();
+        }
         let mut c = vec![0; self.classes.len()];
         for &l in &self.labels {
             c[l as usize] += 1;
@@ -187,11 +264,13 @@ impl LabelledSet {
         c
     }
 
-    /// Assigns train/valid/test within each class: round(frac * n) to valid and test, reproducibly.
+    /// Assigns train/valid/test within each class (multi-label: within each row's first label):
+    /// round(frac * n) to valid and test, reproducibly.
     pub fn split_stratified(&mut self, valid_frac: f64, test_frac: f64, seed: u64) {
         let mut splits = vec![SetSplit::Train; self.len()];
         let mut rng = SplitMix64::new(seed);
-        for class in 0..self.classes.len() as u32 {
+        let strata = self.labels.iter().max().map_or(0, |&m| m + 1);
+        for class in 0..strata {
             let mut idx: Vec<usize> = (0..self.len())
                 .filter(|&i| self.labels[i] == class)
                 .collect();
@@ -219,6 +298,9 @@ impl LabelledSet {
         if self.is_empty() {
             return Err(Error::Invalid(format!("{what}: no sequences")));
         }
+        if self.is_multi_label() {
+            return Ok(self);
+        }
         if self.classes.len() < 2 {
             return Err(Error::Invalid(format!(
                 "{what}: only one class ({:?}); a classifier needs two or more",
@@ -227,6 +309,11 @@ impl LabelledSet {
         }
         Ok(self)
     }
+}
+
+/// A multi-label row's split stratum: its first label, or one past the last for none.
+fn stratum(flags: &[bool]) -> u32 {
+    flags.iter().position(|&on| on).unwrap_or(flags.len()) as u32
 }
 
 fn normalise(seq: &[u8], path: &Path, line: usize, id: &str) -> Result<Vec<u8>, Error> {
@@ -333,10 +420,25 @@ fn load_fasta_header(path: &Path, regex: Option<&str>) -> Result<LabelledSet, Er
     set.check(&path.display().to_string())
 }
 
+/// Where a table's labels are: one class column, or one 0/1 column per label.
+enum TableLabels<'a> {
+    Column(&'a str),
+    Columns(&'a [String]),
+}
+
+/// A multi-label table cell: 0 or 1.
+fn flag(cell: &str) -> Option<bool> {
+    match cell.trim() {
+        "0" => Some(false),
+        "1" => Some(true),
+        _ => None,
+    }
+}
+
 fn load_table(
     path: &Path,
     seq_col: &str,
-    label_col: &str,
+    labels: TableLabels,
     split_col: Option<&str>,
 ) -> Result<LabelledSet, Error> {
     let name = path.to_string_lossy().to_ascii_lowercase();
@@ -349,6 +451,11 @@ fn load_table(
     let mut lines = reader.lines().enumerate();
     let file_err = |message: String| Error::File {
         path: path.to_path_buf(),
+        message,
+    };
+    let line_err = |line: usize, message: String| Error::Line {
+        path: path.to_path_buf(),
+        line,
         message,
     };
     let header = match lines.next() {
@@ -364,9 +471,35 @@ fn load_table(
             ))
         })
     };
-    let (si, li) = (find(seq_col)?, find(label_col)?);
-    let pi = split_col.map(find).transpose()?;
+    let si = find(seq_col)?;
+    let label_cols: Vec<usize> = match labels {
+        TableLabels::Column(c) => vec![find(c)?],
+        TableLabels::Columns([]) => {
+            return Err(file_err(
+                "label_columns is empty: name the label columns".into(),
+            ))
+        }
+        // ["*"]: every column right of the sequence (but the split column).
+        TableLabels::Columns([all]) if all == "*" => (si + 1..cols.len())
+            .filter(|&c| Some(cols[c]) != split_col)
+            .collect(),
+        TableLabels::Columns(names) => names.iter().map(|c| find(c)).collect::<Result<_, _>>()?,
+    };
+    let multi = matches!(labels, TableLabels::Columns(_));
+    if multi && label_cols.is_empty() {
+        return Err(file_err(format!(
+            "label_columns = [\"*\"] but no column follows {seq_col:?}"
+        )));
+    }
     let mut set = LabelledSet::default();
+    if multi {
+        set.classes = label_cols.iter().map(|&c| cols[c].to_string()).collect();
+    }
+    let pi = split_col.map(find).transpose()?;
+    let need = label_cols
+        .iter()
+        .chain(pi.iter())
+        .fold(si, |m, &c| m.max(c));
     let mut splits = Vec::new();
     for (i, line) in lines {
         let line = line.map_err(|e| file_err(e.to_string()))?;
@@ -375,24 +508,30 @@ fn load_table(
             continue;
         }
         let f: Vec<&str> = line.split(delim).collect();
-        let need = si.max(li).max(pi.unwrap_or(0));
         if f.len() <= need {
-            return Err(Error::Line {
-                path: path.to_path_buf(),
-                line: i + 1,
-                message: format!("{} fields, expected at least {}", f.len(), need + 1),
-            });
+            let message = format!("{} fields, expected at least {}", f.len(), need + 1);
+            return Err(line_err(i + 1, message));
         }
         let id = format!("row{}", i + 1);
         let seq = normalise(f[si].trim().as_bytes(), path, i + 1, &id)?;
         if let Some(pi) = pi {
-            splits.push(f[pi].parse::<SetSplit>().map_err(|message| Error::Line {
-                path: path.to_path_buf(),
-                line: i + 1,
-                message,
-            })?);
+            splits.push(f[pi].parse::<SetSplit>().map_err(|m| line_err(i + 1, m))?);
         }
-        set.push(id, seq, f[li].trim());
+        if multi {
+            let flags = label_cols
+                .iter()
+                .map(|&c| {
+                    flag(f[c]).ok_or_else(|| {
+                        let message =
+                            format!("column {:?} is {:?}: labels are 0 or 1", cols[c], f[c]);
+                        line_err(i + 1, message)
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            set.push_label_set(id, seq, flags);
+        } else {
+            set.push(id, seq, f[label_cols[0]].trim());
+        }
     }
     if pi.is_some() {
         set.splits = Some(splits);
@@ -489,8 +628,15 @@ impl LabelledSource {
                 path,
                 sequence_column,
                 label_column,
+                label_columns,
                 split_column,
-            } => load_table(path, sequence_column, label_column, split_column.as_deref()),
+            } => {
+                let labels = match label_columns {
+                    Some(names) => TableLabels::Columns(names),
+                    None => TableLabels::Column(label_column),
+                };
+                load_table(path, sequence_column, labels, split_column.as_deref())
+            }
             LabelledSource::Bed {
                 bed,
                 genome,
@@ -591,6 +737,7 @@ mod tests {
             path: t,
             sequence_column: "sequence".into(),
             label_column: "label".into(),
+            label_columns: None,
             split_column: Some("split".into()),
         };
         let s = src.load().unwrap();
@@ -633,6 +780,7 @@ mod tests {
             path: t,
             sequence_column: "sequence".into(),
             label_column: "label".into(),
+            label_columns: None,
             split_column: None,
         };
         let e = src.load().unwrap_err().to_string();
@@ -642,6 +790,7 @@ mod tests {
             path: t,
             sequence_column: "seq".into(),
             label_column: "label".into(),
+            label_columns: None,
             split_column: None,
         };
         assert!(src
@@ -649,6 +798,58 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no column \"seq\""));
+    }
+
+    /// 0/1 columns become label sets; `classes` selects and orders them; a bad cell is named.
+    #[test]
+    fn test_multi_label_table() {
+        let d = tempfile::tempdir().unwrap();
+        let t = write(
+            d.path(),
+            "tf.tsv",
+            "sequence\tcrp\tfnr\tlexA\nACGT\t1\t0\t1\nGGGG\t0\t0\t0\nTTAA\t0\t1\t0\n",
+        );
+        let table = |cols: &[&str]| LabelledSource::Table {
+            path: t.clone(),
+            sequence_column: "sequence".into(),
+            label_column: "label".into(),
+            label_columns: Some(cols.iter().map(|c| c.to_string()).collect()),
+            split_column: None,
+        };
+        let all = table(&["*"]).load().unwrap();
+        assert_eq!(all.classes, vec!["crp", "fnr", "lexA"]);
+        let mut set = table(&["crp", "fnr", "lexA"]).load().unwrap();
+        assert!(set.is_multi_label());
+        assert_eq!(set.class_counts(), vec![1, 1, 1]);
+        assert_eq!(set.labels, vec![0, 3, 1], "strata: first label, or none");
+        set.order_classes(&["lexA".into(), "fnr".into()]).unwrap();
+        assert_eq!(
+            set.truth_of(&[0, 1, 2]),
+            Truth::Labels(vec![
+                vec![true, false],
+                vec![false, false],
+                vec![false, true]
+            ])
+        );
+        let e = set.order_classes(&["argR".into()]).unwrap_err().to_string();
+        assert!(e.contains("\"argR\""), "{e}");
+        let e = table(&["crp", "arcA"]).load().unwrap_err().to_string();
+        assert!(e.contains("no column \"arcA\""), "{e}");
+        let bad = write(d.path(), "bad.tsv", "sequence\tcrp\nACGT\t1\nGGGG\t2\n");
+        let e = LabelledSource::Table {
+            path: bad,
+            sequence_column: "sequence".into(),
+            label_column: "label".into(),
+            label_columns: Some(vec!["crp".into()]),
+            split_column: None,
+        }
+        .load()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("bad.tsv: line 3") && e.contains("\"crp\" is \"2\""),
+            "{e}"
+        );
     }
 
     #[test]

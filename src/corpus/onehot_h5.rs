@@ -123,7 +123,8 @@ fn read_labels(path: &Path, ds: &hdf5_reader::Dataset) -> Result<Vec<i64>, Error
         .collect()
 }
 
-/// The labelled sequences of `path`'s datasets `x_name` (n x length x 4) and `y_name` (n).
+/// The labelled sequences of `path`'s datasets `x_name` (n x length x 4) and `y_name` (n class
+/// ids, or n x k 0/1 for multi-label data).
 pub fn load(path: &Path, x_name: &str, y_name: &str) -> Result<LabelledSet, Error> {
     let file =
         Hdf5File::open(path).map_err(|e| err(path, format!("not a readable HDF5 file: {e}")))?;
@@ -149,7 +150,13 @@ pub fn load(path: &Path, x_name: &str, y_name: &str) -> Result<LabelledSet, Erro
         ));
     }
     let labels = read_labels(path, &y)?;
-    if labels.len() as u64 != shape[0] {
+    // n x k (k > 1): multi-label, one 0/1 column per label (DeepSEA's and Basset's layout),
+    // the labels named by their column index.
+    let per_row = match y.shape() {
+        [n, k] if *k > 1 && *n == shape[0] => *k as usize,
+        _ => 1,
+    };
+    if labels.len() as u64 != shape[0] * per_row as u64 {
         return Err(err(
             path,
             format!(
@@ -159,8 +166,22 @@ pub fn load(path: &Path, x_name: &str, y_name: &str) -> Result<LabelledSet, Erro
             ),
         ));
     }
+    if let Some(i) = labels.iter().position(|&v| per_row > 1 && v != 0 && v != 1) {
+        return Err(err(
+            path,
+            format!(
+                "{y_name:?} row {}, column {}: {}; a multi-label matrix holds 0 or 1",
+                i / per_row,
+                i % per_row,
+                labels[i]
+            ),
+        ));
+    }
     let len = shape[1] as usize;
     let mut set = LabelledSet::default();
+    if per_row > 1 {
+        set.classes = (0..per_row).map(|c| c.to_string()).collect();
+    }
     let mut from = 0;
     while from < shape[0] {
         let to = (from + BLOCK_ROWS).min(shape[0]);
@@ -169,7 +190,15 @@ pub fn load(path: &Path, x_name: &str, y_name: &str) -> Result<LabelledSet, Erro
         for (r, row) in values.chunks(len * 4).enumerate() {
             let seq: Vec<u8> = row.chunks(4).map(base_of).collect();
             let i = from as usize + r;
-            set.push(format!("row{i}"), seq, &labels[i].to_string());
+            if per_row > 1 {
+                let flags = labels[i * per_row..(i + 1) * per_row]
+                    .iter()
+                    .map(|&v| v == 1)
+                    .collect();
+                set.push_label_set(format!("row{i}"), seq, flags);
+            } else {
+                set.push(format!("row{i}"), seq, &labels[i].to_string());
+            }
         }
         from = to;
     }

@@ -1,5 +1,7 @@
 //! Classification metrics: accuracy, precision, recall, specificity, F1, MCC, AUROC, AUPRC and the
-//! confusion matrix; binary (positive class = index 1) and, for more classes, per class and macro.
+//! confusion matrix; binary (positive class = index 1) and, for more classes, per class and macro;
+//! multi-label (each label its own yes/no at 0.5): per label and macro over the labels that have
+//! both positives and negatives.
 
 use serde::Serialize;
 
@@ -31,6 +33,95 @@ pub struct Report {
     pub per_class: Vec<BinaryMetrics>,
     /// Unweighted mean over classes of the one-vs-rest metrics (for two classes: the positive class's).
     pub summary: BinaryMetrics,
+    /// Multi-label: `classes` are labels, `per_class` each label's metrics at probability 0.5,
+    /// `accuracy` the fraction of (row, label) pairs right, `confusion` empty.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub multi_label: bool,
+}
+
+/// The truth a set of predictions is scored against.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Truth {
+    /// One class per row (an index into the classes).
+    Classes(Vec<u32>),
+    /// Multi-label: for each row, whether it has each label.
+    Labels(Vec<Vec<bool>>),
+}
+
+impl Truth {
+    pub fn len(&self) -> usize {
+        match self {
+            Truth::Classes(c) => c.len(),
+            Truth::Labels(l) => l.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_multi_label(&self) -> bool {
+        matches!(self, Truth::Labels(_))
+    }
+
+    /// Whether row `i` is a positive of class (or label) `c`.
+    pub fn positive(&self, i: usize, c: usize) -> bool {
+        match self {
+            Truth::Classes(l) => l[i] as usize == c,
+            Truth::Labels(l) => l[i][c],
+        }
+    }
+
+    /// The rows `rows`, in that order.
+    pub fn select(&self, rows: &[usize]) -> Truth {
+        match self {
+            Truth::Classes(l) => Truth::Classes(rows.iter().map(|&i| l[i]).collect()),
+            Truth::Labels(l) => Truth::Labels(rows.iter().map(|&i| l[i].clone()).collect()),
+        }
+    }
+
+    /// Row `i`'s truth as a table shows it: the class, or its labels joined by commas ("" for none).
+    pub fn text(&self, i: usize, classes: &[String]) -> String {
+        match self {
+            Truth::Classes(l) => classes[l[i] as usize].clone(),
+            Truth::Labels(l) => l[i]
+                .iter()
+                .zip(classes)
+                .filter(|(&on, _)| on)
+                .map(|(_, c)| c.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        }
+    }
+
+    /// Mean negative log-likelihood of the truth: cross-entropy of the true class, or binary
+    /// cross-entropy averaged over rows and labels (what training minimises).
+    pub fn log_loss(&self, probs: &[Vec<f64>]) -> f64 {
+        let nll = |p: f64| -p.max(1e-12).ln();
+        let (sum, n) = match self {
+            Truth::Classes(l) => (
+                l.iter().zip(probs).map(|(&c, p)| nll(p[c as usize])).sum(),
+                l.len(),
+            ),
+            Truth::Labels(l) => (
+                l.iter()
+                    .zip(probs)
+                    .flat_map(|(on, p)| on.iter().zip(p))
+                    .map(|(&on, &p)| if on { nll(p) } else { nll(1.0 - p) })
+                    .sum::<f64>(),
+                l.iter().map(Vec::len).sum(),
+            ),
+        };
+        sum / n.max(1) as f64
+    }
+
+    /// The metrics of `probs` against this truth.
+    pub fn report(&self, probs: &[Vec<f64>], classes: &[String]) -> Report {
+        match self {
+            Truth::Classes(l) => report(l, probs, classes),
+            Truth::Labels(l) => multi_label_report(l, probs, classes),
+        }
+    }
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -116,6 +207,10 @@ fn curve(
 
 /// Average precision (the step-wise area under the PR curve, as scikit-learn computes it).
 pub fn auprc(scores: &[f64], positive: &[bool]) -> f64 {
+    // Undefined without positives (as AUROC is), not 0: a macro mean leaves it out.
+    if !positive.contains(&true) {
+        return f64::NAN;
+    }
     let pts = pr_curve(scores, positive);
     pts.windows(2).map(|w| (w[1].0 - w[0].0) * w[1].1).sum()
 }
@@ -207,6 +302,58 @@ pub fn report(labels: &[u32], probs: &[Vec<f64>], classes: &[String]) -> Report 
         confusion,
         per_class,
         summary,
+        multi_label: false,
+    }
+}
+
+/// Mean of the values that are defined (a label without positives or negatives in the set has no
+/// AUROC; it is left out of the macro average, not counted as 0 or 0.5).
+fn defined_mean(values: impl Iterator<Item = f64>) -> f64 {
+    let (sum, n) = values
+        .filter(|v| v.is_finite())
+        .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    if n == 0 {
+        f64::NAN
+    } else {
+        sum / n as f64
+    }
+}
+
+/// Multi-label report: each label scored on its own (predicted at probability >= 0.5), the summary
+/// the macro mean over labels.
+pub fn multi_label_report(truth: &[Vec<bool>], probs: &[Vec<f64>], labels: &[String]) -> Report {
+    let per_class: Vec<BinaryMetrics> = (0..labels.len())
+        .map(|c| {
+            let pos: Vec<bool> = truth.iter().map(|t| t[c]).collect();
+            let scores: Vec<f64> = probs.iter().map(|p| p[c]).collect();
+            let pred: Vec<bool> = scores.iter().map(|&s| s >= 0.5).collect();
+            binary(&pred, &scores, &pos)
+        })
+        .collect();
+    let mean = |f: fn(&BinaryMetrics) -> f64| defined_mean(per_class.iter().map(f));
+    let summary = BinaryMetrics {
+        accuracy: mean(|m| m.accuracy),
+        precision: mean(|m| m.precision),
+        recall: mean(|m| m.recall),
+        specificity: mean(|m| m.specificity),
+        f1: mean(|m| m.f1),
+        mcc: mean(|m| m.mcc),
+        auroc: mean(|m| m.auroc),
+        auprc: mean(|m| m.auprc),
+        tp: per_class.iter().map(|m| m.tp).sum(),
+        fp: per_class.iter().map(|m| m.fp).sum(),
+        tn: per_class.iter().map(|m| m.tn).sum(),
+        fn_: per_class.iter().map(|m| m.fn_).sum(),
+    };
+    let pairs = (summary.tp + summary.fp + summary.tn + summary.fn_) as f64;
+    Report {
+        n: truth.len(),
+        classes: labels.to_vec(),
+        accuracy: ratio((summary.tp + summary.tn) as f64, pairs),
+        confusion: Vec::new(),
+        per_class,
+        summary,
+        multi_label: true,
     }
 }
 
@@ -273,5 +420,49 @@ mod tests {
         );
         assert!(close(r.accuracy, 0.75));
         assert!(close(r.summary.recall, (1.0 + 1.0 + 0.5) / 3.0));
+    }
+
+    /// Per label by hand; a label without negatives has no AUROC and stays out of the macro mean.
+    #[test]
+    fn test_multi_label_report_and_loss() {
+        let labels: Vec<String> = ["crp", "fnr", "lexA"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let truth = Truth::Labels(vec![
+            vec![true, false, true],
+            vec![false, true, true],
+            vec![true, true, true],
+            vec![false, false, true],
+        ]);
+        let probs = vec![
+            vec![0.9, 0.2, 0.6],
+            vec![0.3, 0.4, 0.7],
+            vec![0.6, 0.8, 0.9],
+            vec![0.7, 0.1, 0.2],
+        ];
+        let r = truth.report(&probs, &labels);
+        assert!(r.multi_label && r.confusion.is_empty());
+        // crp: positives 0.9, 0.6 vs negatives 0.3, 0.7: 3 of 4 pairs.
+        assert!(close(r.per_class[0].auroc, 0.75));
+        assert!(close(r.per_class[1].auroc, 1.0));
+        assert!(r.per_class[2].auroc.is_nan());
+        assert!(
+            auprc(&[0.3, 0.6], &[false, false]).is_nan(),
+            "no positives: undefined"
+        );
+        assert!(close(r.summary.auroc, (0.75 + 1.0) / 2.0));
+        // At 0.5: crp 3 of 4 right (row 3 wrong), fnr 3 of 4 (row 1), lexA 3 of 4 (row 3).
+        assert!(close(r.accuracy, 9.0 / 12.0));
+        let by_hand = -[
+            0.9f64, 0.8, 0.6, 0.7, 0.4, 0.7, 0.6, 0.8, 0.9, 0.3, 0.9, 0.2,
+        ]
+        .iter()
+        .map(|p| p.ln())
+        .sum::<f64>()
+            / 12.0;
+        assert!(close(truth.log_loss(&probs), by_hand));
+        assert_eq!(truth.text(1, &labels), "fnr,lexA");
+        assert_eq!(Truth::Labels(vec![vec![false; 3]]).text(0, &labels), "");
     }
 }

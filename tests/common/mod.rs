@@ -87,6 +87,15 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
+pub fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
 /// bgzf (blocks of at most 64 kB, as `bgzip` writes), ending with the empty EOF block.
 pub fn bgzf(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write;

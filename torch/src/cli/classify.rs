@@ -151,6 +151,7 @@ fn eval_set(a: &EvalArgs, models: &[Box<dyn Predictor>]) -> Result<LabelledSet> 
             path: t.clone(),
             sequence_column: "sequence".into(),
             label_column: "label".into(),
+            label_columns: None,
             split_column: None,
         },
         (None, None, None) => bail!("give --data FILE.toml, --table FILE.tsv or --split test"),
@@ -167,7 +168,8 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let e = predict::evaluate_on(&ensemble, &set, a.batch_size)?;
     let classes = crate::infer::Predictor::classes(&ensemble);
     if let Some(out) = &a.out {
-        let tsv = classify::predictions_tsv(&set.ids, classes, Some(&e.labels), &e.probs);
+        let multi = crate::infer::Predictor::multi_label(&ensemble);
+        let tsv = classify::predictions_tsv(&set.ids, classes, Some(&e.truth), &e.probs, multi);
         genolm::fsutil::write_atomic(out, tsv.as_bytes())
             .with_context(|| format!("cannot write {}", out.display()))?;
     }

@@ -92,6 +92,7 @@ fn data_source(path: &std::path::Path) -> Result<genolm::corpus::labelled::Label
             path: path.to_path_buf(),
             sequence_column: "sequence".into(),
             label_column: "label".into(),
+            label_columns: None,
             split_column: None,
         }
     })

@@ -144,7 +144,11 @@ pub struct CnnRunConfig {
 /// `config.json` of a CNN directory (kind `cnn`).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CnnSpec {
+    /// Classes, or the labels of a multi-label model.
     pub classes: Vec<String>,
+    /// One sigmoid output per label, trained with binary cross-entropy (multi-label data).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multi_label: bool,
     pub model: CnnConfig,
     pub config: CnnRunConfig,
     #[serde(default)]

@@ -199,12 +199,5 @@ pub fn task_split(
     which: SetSplit,
 ) -> Result<LabelledSet> {
     let set = load_task(&task.data, task.classes.as_deref(), &task.split)?;
-    let keep = set.rows_in(which);
-    Ok(LabelledSet {
-        ids: keep.iter().map(|&i| set.ids[i].clone()).collect(),
-        sequences: keep.iter().map(|&i| set.sequences[i].clone()).collect(),
-        labels: keep.iter().map(|&i| set.labels[i]).collect(),
-        classes: set.classes,
-        splits: Some(vec![which; keep.len()]),
-    })
+    Ok(set.subset(&set.rows_in(which)))
 }

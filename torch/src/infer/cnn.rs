@@ -68,6 +68,10 @@ impl Predictor for LoadedCnn {
         Some(self.spec.config.task_source())
     }
 
+    fn multi_label(&self) -> bool {
+        self.spec.multi_label
+    }
+
     fn predict_features(&self, features: Features, batch_size: usize) -> Result<Vec<Vec<f64>>> {
         let seqs = features
             .downcast::<Vec<Vec<u8>>>()
@@ -85,6 +89,7 @@ impl Predictor for LoadedCnn {
             &refs,
             batch_size,
             self.spec.config.train.rc_average,
+            self.spec.multi_label,
             self.kind,
             self.vs.device(),
         ))

@@ -43,6 +43,10 @@ pub trait Predictor {
     fn task(&self) -> Option<crate::config::classify::TaskSource> {
         None
     }
+    /// Each class its own yes/no (sigmoid outputs, not summing to 1): a multi-label model.
+    fn multi_label(&self) -> bool {
+        false
+    }
     /// Probability rows of featurized sequences, in their order.
     fn predict_features(&self, features: Features, batch_size: usize) -> Result<Vec<Vec<f64>>>;
 
@@ -68,6 +72,16 @@ impl Ensemble {
                 first.classes(),
                 m.classes()
             )));
+        }
+        if members
+            .iter()
+            .any(|m| m.multi_label() != first.multi_label())
+        {
+            return Err(crate::train::Error::Invalid(
+                "an ensemble cannot mix multi-label models (a probability per label) with \
+                 single-label ones (probabilities over classes)"
+                    .into(),
+            ));
         }
         Ok(Self { members })
     }
@@ -107,6 +121,10 @@ impl Predictor for Ensemble {
 
     fn task(&self) -> Option<crate::config::classify::TaskSource> {
         self.members[0].task()
+    }
+
+    fn multi_label(&self) -> bool {
+        self.members[0].multi_label()
     }
 
     fn featurizer(&self) -> Arc<dyn Featurizer> {

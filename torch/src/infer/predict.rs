@@ -17,7 +17,7 @@ use crate::model::classifier::Classifier;
 use crate::modeldir::{self, ModelKind};
 use crate::train::{io_err, Error, Precision, Result};
 use genolm::corpus::labelled::LabelledSet;
-use genolm::eval::metrics::{self, Report};
+use genolm::eval::metrics::{Report, Truth};
 use genolm::fsutil::AtomicFile;
 use genolm::genome::open::{io_threads, open_records_tapped, InputTap};
 use genolm::tokenize::{hf, KmerTokenizer, PAD_ID};
@@ -273,7 +273,7 @@ pub fn predict_file(
             }
         }
         let probs = predict_sequences(p, &seqs, o.rc_average, o.batch_size)?;
-        file.write_all(prediction_rows(&ids, classes, None, &probs).as_bytes())
+        file.write_all(prediction_rows(&ids, classes, None, &probs, p.multi_label()).as_bytes())
             .map_err(io_err(out))?;
         s.sequences += ids.len();
         let rate = s.sequences as f64 / started.elapsed().as_secs_f64().max(1e-9);
@@ -288,41 +288,58 @@ pub fn predict_file(
     Ok(s)
 }
 
-/// The data's class indices follow its own first-seen order: maps them onto the model's classes.
-fn labels_in(classes: &[String], set: &LabelledSet) -> Result<Vec<u32>> {
-    set.labels
-        .iter()
-        .map(|&l| {
-            let name = &set.classes[l as usize];
-            classes
+/// The data's truth in the model's class order (the data's own order is its first-seen one; a
+/// multi-label model reads the data's columns of its labels).
+fn truth_in(p: &dyn Predictor, set: &LabelledSet) -> Result<Truth> {
+    let classes = p.classes();
+    let position = |name: &String, of: &[String], whose: &str| {
+        of.iter()
+            .position(|c| c == name)
+            .ok_or_else(|| Error::Invalid(format!("label {name:?} is not one of {whose} {of:?}")))
+    };
+    match (p.multi_label(), &set.label_sets) {
+        (true, Some(sets)) => {
+            let cols: Vec<usize> = classes
                 .iter()
-                .position(|c| c == name)
-                .map(|i| i as u32)
-                .ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "label {name:?} is not one of the model's classes {classes:?}"
-                    ))
-                })
-        })
-        .collect()
+                .map(|c| position(c, &set.classes, "the data's labels"))
+                .collect::<Result<_>>()?;
+            Ok(Truth::Labels(
+                sets.iter()
+                    .map(|f| cols.iter().map(|&c| f[c]).collect())
+                    .collect(),
+            ))
+        }
+        (false, None) => Ok(Truth::Classes(
+            set.labels
+                .iter()
+                .map(|&l| position(&set.classes[l as usize], classes, "the model's classes"))
+                .map(|i| i.map(|i| i as u32))
+                .collect::<Result<_>>()?,
+        )),
+        (true, None) => Err(Error::Invalid(
+            "a multi-label model needs multi-label data (a table with label_columns)".into(),
+        )),
+        (false, Some(_)) => Err(Error::Invalid(
+            "multi-label data needs a multi-label model".into(),
+        )),
+    }
 }
 
 /// Metrics of one classifier or the mean of several on labelled sequences, with the per-sequence
-/// probabilities and labels (in the models' class order) they were computed from.
+/// probabilities and truth (in the models' class order) they were computed from.
 pub struct Evaluation {
     pub report: Report,
-    pub labels: Vec<u32>,
+    pub truth: Truth,
     pub probs: Vec<Vec<f64>>,
 }
 
 /// `genolm classify eval`: trained classifiers (averaged when more than one) on labelled data.
 pub fn evaluate_on(p: &dyn Predictor, set: &LabelledSet, batch_size: usize) -> Result<Evaluation> {
     let probs = predict_sequences(p, &set.sequences, false, batch_size)?;
-    let classes = p.classes();
-    let labels = labels_in(classes, set)?;
+    let truth = truth_in(p, set)?;
     Ok(Evaluation {
-        report: metrics::report(&labels, &probs, classes),
-        labels,
+        report: truth.report(&probs, p.classes()),
+        truth,
         probs,
     })
 }

@@ -1,13 +1,18 @@
 //! Prediction tables: one row per sequence, a probability column per class.
 
-/// Per-sequence probabilities as TSV: id, (label,) one `p_<class>` column per class, predicted class.
+use genolm::eval::metrics::Truth;
+
+/// Per-sequence probabilities as TSV: id, (label,) one `p_<class>` column per class, predicted class
+/// (multi-label: the labels at probability >= 0.5, comma-separated).
 pub fn predictions_tsv(
     ids: &[String],
     classes: &[String],
-    labels: Option<&[u32]>,
+    truth: Option<&Truth>,
     probs: &[Vec<f64>],
+    multi_label: bool,
 ) -> String {
-    predictions_header(classes, labels.is_some()) + &prediction_rows(ids, classes, labels, probs)
+    predictions_header(classes, truth.is_some())
+        + &prediction_rows(ids, classes, truth, probs, multi_label)
 }
 
 /// The header line of [`predictions_tsv`].
@@ -23,28 +28,46 @@ pub fn predictions_header(classes: &[String], labelled: bool) -> String {
     text
 }
 
+/// What a probability row predicts: the most probable class, or every label at >= 0.5.
+fn predicted(p: &[f64], classes: &[String], multi_label: bool) -> String {
+    if multi_label {
+        let on: Vec<&str> = p
+            .iter()
+            .zip(classes)
+            .filter(|(&v, _)| v >= 0.5)
+            .map(|(_, c)| c.as_str())
+            .collect();
+        return on.join(",");
+    }
+    let best = p
+        .iter()
+        .enumerate()
+        .max_by(|x, y| x.1.total_cmp(y.1))
+        .map_or(0, |(i, _)| i);
+    classes[best].clone()
+}
+
 /// The rows of [`predictions_tsv`], for tables written chunk by chunk.
 pub fn prediction_rows(
     ids: &[String],
     classes: &[String],
-    labels: Option<&[u32]>,
+    truth: Option<&Truth>,
     probs: &[Vec<f64>],
+    multi_label: bool,
 ) -> String {
     let mut text = String::new();
     for (i, (id, p)) in ids.iter().zip(probs).enumerate() {
         text.push_str(id);
-        if let Some(l) = labels {
-            text.push_str(&format!("\t{}", classes[l[i] as usize]));
+        if let Some(t) = truth {
+            text.push('\t');
+            text.push_str(&t.text(i, classes));
         }
         for v in p {
             text.push_str(&format!("\t{v:.6}"));
         }
-        let best = p
-            .iter()
-            .enumerate()
-            .max_by(|x, y| x.1.total_cmp(y.1))
-            .map_or(0, |(i, _)| i);
-        text.push_str(&format!("\t{}\n", classes[best]));
+        text.push('\t');
+        text.push_str(&predicted(p, classes, multi_label));
+        text.push('\n');
     }
     text
 }

@@ -21,15 +21,15 @@ use crate::features::onehot::one_hot;
 use crate::model::cnn::Cnn;
 use crate::modeldir::{self, ModelKind, MODEL_FILE};
 use genolm::corpus::labelled::{LabelledSet, SetSplit};
-use genolm::eval::metrics;
+use genolm::eval::metrics::Truth;
 use genolm::eval::training_log::MetricsRow;
 use genolm::genome::nucleotide::reverse_complement;
 
-/// The rows of one split: sequences (each the model's input length) and class ids.
+/// The rows of one split: sequences (each the model's input length) and their truth.
 struct Split {
     ids: Vec<String>,
     seqs: Vec<Vec<u8>>,
-    labels: Vec<i64>,
+    truth: Truth,
 }
 
 impl Split {
@@ -38,12 +38,24 @@ impl Split {
         Self {
             ids: rows.iter().map(|&i| set.ids[i].clone()).collect(),
             seqs: rows.iter().map(|&i| set.sequences[i].clone()).collect(),
-            labels: rows.iter().map(|&i| set.labels[i] as i64).collect(),
+            truth: set.truth_of(&rows),
         }
     }
 
-    fn class_ids(&self) -> Vec<u32> {
-        self.labels.iter().map(|&l| l as u32).collect()
+    /// The training target of `rows`: class ids, or a rows x labels matrix of 0/1.
+    fn target(&self, rows: &[usize]) -> Tensor {
+        match &self.truth {
+            Truth::Classes(c) => {
+                Tensor::from_slice(&rows.iter().map(|&r| c[r] as i64).collect::<Vec<_>>())
+            }
+            Truth::Labels(l) => {
+                let flat: Vec<f32> = rows
+                    .iter()
+                    .flat_map(|&r| l[r].iter().map(|&on| f32::from(u8::from(on))))
+                    .collect();
+                Tensor::from_slice(&flat).view([rows.len() as i64, -1])
+            }
+        }
     }
 }
 
@@ -60,12 +72,14 @@ fn check_lengths(set: &LabelledSet, len: i64, data: &str) -> Result<()> {
     Ok(())
 }
 
-/// Class probabilities of `seqs` (RC-averaged when asked), in order, in batches.
+/// Class probabilities (multi-label: each label's) of `seqs`, RC-averaged when asked, in order,
+/// in batches.
 pub(crate) fn cnn_probs(
     model: &Cnn,
     seqs: &[&[u8]],
     batch_size: usize,
     rc_average: bool,
+    multi_label: bool,
     kind: Kind,
     device: Device,
 ) -> Vec<Vec<f64>> {
@@ -74,9 +88,12 @@ pub(crate) fn cnn_probs(
     let n_enc = model.config.n_encoding;
     let mut probs = Vec::with_capacity(seqs.len());
     let forward = |x: Tensor| {
-        model
-            .forward(&x.to_device(device), false, kind)
-            .softmax(-1, Kind::Float)
+        let logits = model.forward(&x.to_device(device), false, kind);
+        if multi_label {
+            logits.to_kind(Kind::Float).sigmoid()
+        } else {
+            logits.softmax(-1, Kind::Float)
+        }
     };
     for chunk in seqs.chunks(batch_size.max(1)) {
         let mut p = forward(one_hot(chunk, len, n_enc));
@@ -150,17 +167,16 @@ impl Task for CnnTask<'_> {
             self.model.config.input_len as usize,
             self.model.config.n_encoding,
         );
-        let y = Tensor::from_slice(
-            &rows
-                .iter()
-                .map(|&r| self.train.labels[r])
-                .collect::<Vec<_>>(),
-        )
-        .to_device(self.device);
+        let y = self.train.target(rows).to_device(self.device);
         let logits = self
             .model
             .forward(&x.to_device(self.device), true, self.kind);
-        let loss = logits.cross_entropy_for_logits(&y);
+        let loss = match self.train.truth {
+            Truth::Classes(_) => logits.cross_entropy_for_logits(&y),
+            Truth::Labels(_) => logits
+                .to_kind(Kind::Float)
+                .binary_cross_entropy_with_logits::<Tensor>(&y, None, None, tch::Reduction::Mean),
+        };
         StepLoss {
             minimise: loss.shallow_clone(),
             report: loss,
@@ -176,12 +192,13 @@ impl Task for CnnTask<'_> {
             &refs,
             t.batch_size,
             t.rc_average,
+            self.valid.truth.is_multi_label(),
             self.kind,
             self.device,
         );
-        let labels = self.valid.class_ids();
-        let r = metrics::report(&labels, &probs, self.classes);
-        let score = validation_row(row, &r, &labels, &probs, &t.metric);
+        let truth = &self.valid.truth;
+        let r = truth.report(&probs, self.classes);
+        let score = validation_row(row, &r, truth, &probs, &t.metric);
         row.valid_auprc = Some(r.summary.auprc);
         Ok(Some(score))
     }
@@ -310,6 +327,7 @@ pub fn train(cfg: &CnnRunConfig, out: &Path, opts: &FitOptions) -> Result<Option
         recorded.train.precision = precision;
         let spec = CnnSpec {
             classes: classes.clone(),
+            multi_label: set.is_multi_label(),
             model: cfg.model.clone(),
             config: recorded,
             inputs_sha256: modeldir::input_checksums(
@@ -376,16 +394,16 @@ pub fn train(cfg: &CnnRunConfig, out: &Path, opts: &FitOptions) -> Result<Option
     }
     keep_best(&mut vs, out, &best)?;
     let refs: Vec<&[u8]> = te.seqs.iter().map(Vec::as_slice).collect();
-    let probs = cnn_probs(&model, &refs, t.batch_size, t.rc_average, kind, device);
+    let multi = set.is_multi_label();
+    let probs = cnn_probs(
+        &model,
+        &refs,
+        t.batch_size,
+        t.rc_average,
+        multi,
+        kind,
+        device,
+    );
     let rate = end.timing.per_second();
-    write_test_results(
-        out,
-        &te.ids,
-        &classes,
-        &te.class_ids(),
-        &probs,
-        started,
-        rate,
-    )
-    .map(Some)
+    write_test_results(out, &te.ids, &classes, &te.truth, &probs, started, rate).map(Some)
 }

@@ -122,6 +122,7 @@ fn write_split_table(
         path: path.to_path_buf(),
         sequence_column: "sequence".into(),
         label_column: "label".into(),
+        label_columns: None,
         split_column: Some("split".into()),
     })
 }
@@ -246,14 +247,19 @@ fn run_config(
 /// Runs the comparison; writes `OUT/compare.tsv`, `OUT/wilcoxon.tsv` and box plots.
 pub fn compare(o: &CompareOptions, interrupted: &AtomicBool) -> Result<Vec<Score>> {
     let spec = CnnSpec::read(&o.pretrained)?;
-    if spec.classes.len() != 2 {
+    if spec.classes.len() != 2 || spec.multi_label {
         return Err(Error::Invalid(format!(
-            "{}: cnn compare needs a binary model; this one has classes {:?}",
+            "{}: cnn compare needs a binary (single-label) model; this one has classes {:?}",
             o.pretrained.display(),
             spec.classes
         )));
     }
     let set = load_task(&o.data, Some(&spec.classes), &SplitConfig::default())?;
+    if set.is_multi_label() {
+        return Err(Error::Invalid(
+            "cnn compare reads single-label data (a label column, not label_columns)".into(),
+        ));
+    }
     if let Some(i) = set
         .sequences
         .iter()

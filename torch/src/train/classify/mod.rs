@@ -24,7 +24,7 @@ use crate::train::optim::{AdamW, AdamWConfig};
 use crate::train::trainer::{self, Runtime};
 use crate::train::{io_err, Error, Result};
 use genolm::corpus::labelled::SetSplit;
-use genolm::eval::metrics::{self, BinaryMetrics, Report};
+use genolm::eval::metrics::{self, BinaryMetrics, Report, Truth};
 use genolm::eval::training_log::MetricsRow;
 use genolm::fsutil::write_atomic;
 use genolm::rng::SplitMix64;
@@ -129,6 +129,13 @@ struct TaskData {
 
 fn task_data(cfg: &ClassifyConfig, tok: &KmerTokenizer, backwards: bool) -> Result<TaskData> {
     let set = load_splits(cfg)?;
+    if set.is_multi_label() {
+        return Err(Error::Invalid(
+            "multi-label data (label_columns): the ULMFiT classifier has a single-label head so \
+             far; train a CNN (`genolm cnn train`) on it"
+                .into(),
+        ));
+    }
     let n_frames = cfg.train.n_frames(tok);
     let split = |which| select(&set, tok, which, n_frames, backwards);
     let (tr, va, te) = (
@@ -237,16 +244,6 @@ fn setup(
     Ok((run, vs, opt, saved))
 }
 
-/// Mean cross-entropy of the true classes.
-pub(crate) fn log_loss(labels: &[u32], probs: &[Vec<f64>]) -> f64 {
-    let sum: f64 = labels
-        .iter()
-        .zip(probs)
-        .map(|(&l, p)| -p[l as usize].max(1e-12).ln())
-        .sum();
-    sum / labels.len().max(1) as f64
-}
-
 /// Sorted-ish batches of the training split, one k-mer frame per sequence and epoch; validation
 /// by the configured metric, which picks the kept weights.
 struct ClassifierTask<'a> {
@@ -295,7 +292,7 @@ impl Task for ClassifierTask<'_> {
 
     fn validate(&mut self, row: &mut MetricsRow) -> Result<Option<f64>> {
         let run = self.run;
-        let va_labels = run.data.va.class_ids();
+        let truth = Truth::Classes(run.data.va.class_ids());
         let probs = encoded_probs(
             &run.clf,
             &run.data.va,
@@ -303,14 +300,8 @@ impl Task for ClassifierTask<'_> {
             run.kind,
             run.device,
         );
-        let r = metrics::report(&va_labels, &probs, &run.data.classes);
-        Ok(Some(validation_row(
-            row,
-            &r,
-            &va_labels,
-            &probs,
-            &self.metric,
-        )))
+        let r = truth.report(&probs, &run.data.classes);
+        Ok(Some(validation_row(row, &r, &truth, &probs, &self.metric)))
     }
 }
 
@@ -319,11 +310,11 @@ impl Task for ClassifierTask<'_> {
 pub(crate) fn validation_row(
     row: &mut MetricsRow,
     r: &Report,
-    labels: &[u32],
+    truth: &Truth,
     probs: &[Vec<f64>],
     metric: &str,
 ) -> f64 {
-    let loss = log_loss(labels, probs);
+    let loss = truth.log_loss(probs);
     let score = match metric {
         "valid_loss" => -loss,
         other => metric_of(r, other),
@@ -405,16 +396,16 @@ pub(crate) fn write_test_results(
     out: &Path,
     ids: &[String],
     classes: &[String],
-    labels: &[u32],
+    truth: &Truth,
     probs: &[Vec<f64>],
     started: Instant,
     train_sequences_per_s: f64,
 ) -> Result<ClassifyReport> {
-    let r = metrics::report(labels, probs, classes);
-    let tsv = predictions_tsv(ids, classes, Some(labels), probs);
+    let r = truth.report(probs, classes);
+    let tsv = predictions_tsv(ids, classes, Some(truth), probs, truth.is_multi_label());
     let tsv_path = out.join("test_predictions.tsv");
     write_atomic(&tsv_path, tsv.as_bytes()).map_err(io_err(&tsv_path))?;
-    write_outputs(out, classes, &r, labels, probs)?;
+    write_outputs(out, classes, &r, truth, probs)?;
     Ok(ClassifyReport {
         dir: out.to_path_buf(),
         test: BinaryMetrics {
@@ -440,12 +431,12 @@ fn finish(
     keep_best(vs, out, best_path)?;
     let batch_size = saved.config.train.batch_size;
     let probs = encoded_probs(&run.clf, &run.data.te, batch_size, run.kind, run.device);
-    let labels = run.data.te.class_ids();
+    let truth = Truth::Classes(run.data.te.class_ids());
     write_test_results(
         out,
         &run.data.te_ids,
         &run.data.classes,
-        &labels,
+        &truth,
         &probs,
         started,
         train_sequences_per_s,
