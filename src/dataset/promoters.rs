@@ -7,7 +7,7 @@
 //! 0-based half-open forward-strand coordinates).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::genome::genbank::{read_annotated, AnnotatedRecord};
 use crate::genome::nucleotide::reverse_complement;
@@ -51,23 +51,7 @@ pub struct Window {
     pub strand: Strand,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Genome(#[from] crate::genome::Error),
-    #[error("{path}: no CDS feature gives a complete window (upstream {upstream}, downstream {downstream})", path = path.display())]
-    NoPositives {
-        path: PathBuf,
-        upstream: u64,
-        downstream: u64,
-    },
-    #[error("{path}: {source}", path = path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
+pub use super::Error;
 
 /// Cuts [start, end) of the record on `strand`.
 fn cut(rec: &AnnotatedRecord, start: u64, end: u64, strand: Strand) -> Vec<u8> {

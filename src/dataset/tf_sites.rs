@@ -9,26 +9,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::genome::{self, bed, indexed::Genome, region::Interval, Strand};
 use crate::rng::SplitMix64;
 
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Genome(#[from] genome::Error),
-    #[error("{path}: line {line}: {message}", path = path.display())]
-    Line {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-    #[error("{path}: {message}", path = path.display())]
-    File { path: PathBuf, message: String },
-    #[error("tf-sites: {0}")]
-    Invalid(String),
-}
+pub use super::Error;
 
 /// One binding site: 0-based half-open on `chrom`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -281,7 +267,9 @@ impl<'a> SiteIndex<'a> {
 /// whole site inside it, and GC-matched background windows.
 pub fn build(sites: &[Site], genome: &mut Genome, p: &TfSitesParams) -> Result<TfDataset, Error> {
     if p.length == 0 {
-        return Err(Error::Invalid("--length must be at least 1".into()));
+        return Err(Error::Invalid(
+            "tf-sites: --length must be at least 1".into(),
+        ));
     }
     let index = SiteIndex::new(sites);
     let mut counts = TfSitesCounts {

@@ -279,20 +279,9 @@ pub fn report(labels: &[u32], probs: &[Vec<f64>], classes: &[String]) -> Report 
     let summary = if k == 2 {
         per_class[1].clone()
     } else {
-        let mean = |f: fn(&BinaryMetrics) -> f64| per_class.iter().map(f).sum::<f64>() / k as f64;
         BinaryMetrics {
             accuracy: ratio(correct as f64, labels.len() as f64),
-            precision: mean(|m| m.precision),
-            recall: mean(|m| m.recall),
-            specificity: mean(|m| m.specificity),
-            f1: mean(|m| m.f1),
-            mcc: mean(|m| m.mcc),
-            auroc: mean(|m| m.auroc),
-            auprc: mean(|m| m.auprc),
-            tp: per_class.iter().map(|m| m.tp).sum(),
-            fp: per_class.iter().map(|m| m.fp).sum(),
-            tn: per_class.iter().map(|m| m.tn).sum(),
-            fn_: per_class.iter().map(|m| m.fn_).sum(),
+            ..macro_summary(&per_class)
         }
     };
     Report {
@@ -319,19 +308,11 @@ fn defined_mean(values: impl Iterator<Item = f64>) -> f64 {
     }
 }
 
-/// Multi-label report: each label scored on its own (predicted at probability >= 0.5), the summary
-/// the macro mean over labels.
-pub fn multi_label_report(truth: &[Vec<bool>], probs: &[Vec<f64>], labels: &[String]) -> Report {
-    let per_class: Vec<BinaryMetrics> = (0..labels.len())
-        .map(|c| {
-            let pos: Vec<bool> = truth.iter().map(|t| t[c]).collect();
-            let scores: Vec<f64> = probs.iter().map(|p| p[c]).collect();
-            let pred: Vec<bool> = scores.iter().map(|&s| s >= 0.5).collect();
-            binary(&pred, &scores, &pos)
-        })
-        .collect();
+/// Unweighted means of the per-class (or per-label) metrics over the classes where each is
+/// defined, and summed counts.
+fn macro_summary(per_class: &[BinaryMetrics]) -> BinaryMetrics {
     let mean = |f: fn(&BinaryMetrics) -> f64| defined_mean(per_class.iter().map(f));
-    let summary = BinaryMetrics {
+    BinaryMetrics {
         accuracy: mean(|m| m.accuracy),
         precision: mean(|m| m.precision),
         recall: mean(|m| m.recall),
@@ -344,7 +325,21 @@ pub fn multi_label_report(truth: &[Vec<bool>], probs: &[Vec<f64>], labels: &[Str
         fp: per_class.iter().map(|m| m.fp).sum(),
         tn: per_class.iter().map(|m| m.tn).sum(),
         fn_: per_class.iter().map(|m| m.fn_).sum(),
-    };
+    }
+}
+
+/// Multi-label report: each label scored on its own (predicted at probability >= 0.5), the summary
+/// the macro mean over labels.
+pub fn multi_label_report(truth: &[Vec<bool>], probs: &[Vec<f64>], labels: &[String]) -> Report {
+    let per_class: Vec<BinaryMetrics> = (0..labels.len())
+        .map(|c| {
+            let pos: Vec<bool> = truth.iter().map(|t| t[c]).collect();
+            let scores: Vec<f64> = probs.iter().map(|p| p[c]).collect();
+            let pred: Vec<bool> = scores.iter().map(|&s| s >= 0.5).collect();
+            binary(&pred, &scores, &pos)
+        })
+        .collect();
+    let summary = macro_summary(&per_class);
     let pairs = (summary.tp + summary.fp + summary.tn + summary.fn_) as f64;
     Report {
         n: truth.len(),
