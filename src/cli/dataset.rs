@@ -28,6 +28,10 @@ pub struct TfSitesArgs {
     /// Window length (bases), centred on each site.
     #[arg(long, default_value_t = 200)]
     length: u64,
+    /// BED of intervals background windows must not touch either (e.g. gene bodies, for
+    /// intergenic negatives).
+    #[arg(long)]
+    exclude: Option<PathBuf>,
     /// Sequence the RegulonDB sites are on (default: the genome's only sequence).
     #[arg(long)]
     chrom: Option<String>,
@@ -158,7 +162,11 @@ fn run_tf_sites(a: TfSitesArgs) -> Result<()> {
         single_min_windows: a.single_min_windows,
         seed: a.seed,
     };
-    let d = tf_sites::build(&sites, &mut genome, &params)?;
+    let exclude = match &a.exclude {
+        Some(path) => tf_sites::read_intervals(path)?,
+        None => Vec::new(),
+    };
+    let d = tf_sites::build(&sites, &exclude, &mut genome, &params)?;
     let staging = StagingDir::create(&a.out, a.force)?;
     let dir = staging.path().to_path_buf();
     let write = |name: &Path, text: &str| {
@@ -208,11 +216,12 @@ fn run_tf_sites(a: TfSitesArgs) -> Result<()> {
     } else {
         let c = &d.counts;
         eprintln!(
-            "dataset tf-sites: {} sites of {} TFs -> {} windows ({} with N, {} off the sequence \
-             dropped), {} background ({} short); {} TFs in multi-label.tsv, {single} single-task \
-             tables -> {}",
+            "dataset tf-sites: {} sites of {} TFs ({} on sequences the genome lacks) -> {} windows \
+             ({} with N, {} off the sequence dropped), {} background ({} short); {} TFs in \
+             multi-label.tsv, {single} single-task tables -> {}",
             c.sites,
             c.tfs,
+            c.sites_off_genome,
             c.positive_windows,
             c.dropped_with_n,
             c.dropped_off_sequence,

@@ -1,6 +1,7 @@
 //! TF-binding data sets from site annotations (Novakovsky et al.'s multi-task -> single-task
 //! transfer): windows centred on binding sites, each labelled with every TF that has a whole site
-//! inside it; GC-matched background windows that overlap no site as negatives.
+//! inside it or a site covering its centre (sites longer than the window: CpG islands, exons);
+//! GC-matched background windows that overlap no site as negatives.
 //!
 //! Sites come from RegulonDB's TF-RISet (1-based inclusive `tfrsLeft`..`tfrsRight`, regulator in
 //! `regulatorName`) or BED (0-based half-open, TF name in column 4). Windows are read on the forward
@@ -54,6 +55,8 @@ pub struct TfWindow {
 #[derive(Debug, Default, serde::Serialize)]
 pub struct TfSitesCounts {
     pub sites: usize,
+    /// Sites on sequences the genome does not have (e.g. whole-genome annotation, one chromosome).
+    pub sites_off_genome: usize,
     pub tfs: usize,
     pub positive_windows: usize,
     pub dropped_with_n: usize,
@@ -135,6 +138,23 @@ pub fn read_sites(path: &Path, chrom: &str) -> Result<SitesRead, Error> {
         });
     }
     Ok(read)
+}
+
+/// Intervals of a BED file (no names needed): what background windows avoid.
+pub fn read_intervals(path: &Path) -> Result<Vec<Site>, Error> {
+    let cols = bed::BedColumns {
+        label: None,
+        strand: None,
+    };
+    Ok(bed::read_bed(path, cols)?
+        .into_iter()
+        .map(|iv| Site {
+            chrom: iv.name,
+            start: iv.start,
+            end: iv.end,
+            tf: String::new(),
+        })
+        .collect())
 }
 
 fn read_regulondb(
@@ -249,11 +269,16 @@ impl<'a> SiteIndex<'a> {
         &v[a..b]
     }
 
-    fn inside(&self, chrom: &str, start: u64, end: u64) -> impl Iterator<Item = &'a Site> + '_ {
-        self.starting_in(chrom, start, end)
+    /// Sites that label the window [start, end): wholly inside it, or covering its centre base (a
+    /// site longer than the window labels the window centred on it).
+    fn labelling(&self, chrom: &str, start: u64, end: u64) -> impl Iterator<Item = &'a Site> + '_ {
+        let centre = start + (end - start) / 2;
+        self.starting_in(chrom, start.saturating_sub(self.longest), end)
             .iter()
             .copied()
-            .filter(move |s| s.end <= end)
+            .filter(move |s| {
+                (s.start >= start && s.end <= end) || (s.start <= centre && s.end > centre)
+            })
     }
 
     fn touches_any(&self, chrom: &str, start: u64, end: u64) -> bool {
@@ -264,16 +289,37 @@ impl<'a> SiteIndex<'a> {
 }
 
 /// Builds the labelled windows: one per distinct site position, labelled with every TF that has a
-/// whole site inside it, and GC-matched background windows.
-pub fn build(sites: &[Site], genome: &mut Genome, p: &TfSitesParams) -> Result<TfDataset, Error> {
+/// whole site inside it or a site covering its centre, and GC-matched background windows.
+pub fn build(
+    all_sites: &[Site],
+    exclude: &[Site],
+    genome: &mut Genome,
+    p: &TfSitesParams,
+) -> Result<TfDataset, Error> {
     if p.length == 0 {
         return Err(Error::Invalid(
             "tf-sites: --length must be at least 1".into(),
         ));
     }
-    let index = SiteIndex::new(sites);
+    let sites = on_genome(all_sites, genome);
+    if sites.is_empty() {
+        return Err(Error::Invalid(format!(
+            "tf-sites: no site lies on a sequence of {} (sequences: {})",
+            genome.path().display(),
+            genome
+                .sequences()
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    let exclude = on_genome(exclude, genome);
+    let index = SiteIndex::new(&sites);
+    let excluded = SiteIndex::new(&exclude);
     let mut counts = TfSitesCounts {
         sites: sites.len(),
+        sites_off_genome: all_sites.len() - sites.len(),
         ..Default::default()
     };
     let mut spans: Vec<(String, u64)> = sites
@@ -303,7 +349,7 @@ pub fn build(sites: &[Site], genome: &mut Genome, p: &TfSitesParams) -> Result<T
             continue;
         }
         let mut labels: Vec<usize> = index
-            .inside(&chrom, start, end)
+            .labelling(&chrom, start, end)
             .map(|s| {
                 let next = name_index.len();
                 *name_index.entry(s.tf.clone()).or_insert_with(|| {
@@ -343,7 +389,7 @@ pub fn build(sites: &[Site], genome: &mut Genome, p: &TfSitesParams) -> Result<T
     let tfs: Vec<String> = order.iter().map(|&i| names[i].clone()).collect();
     counts.tfs = tfs.len();
     counts.positive_windows = windows.len();
-    let negatives = background(genome, &index, &windows, p, &mut counts)?;
+    let negatives = background(genome, [&index, &excluded], &windows, p, &mut counts)?;
     counts.negatives = negatives.len();
     Ok(TfDataset {
         tfs,
@@ -351,6 +397,19 @@ pub fn build(sites: &[Site], genome: &mut Genome, p: &TfSitesParams) -> Result<T
         negatives,
         counts,
     })
+}
+
+/// The intervals on the genome's sequences, named as the genome names them (`chr` prefixes
+/// resolved); the others left out.
+fn on_genome(sites: &[Site], genome: &Genome) -> Vec<Site> {
+    sites
+        .iter()
+        .filter_map(|s| {
+            genome
+                .resolve_name(&s.chrom)
+                .map(|chrom| Site { chrom, ..s.clone() })
+        })
+        .collect()
 }
 
 fn fetch(genome: &mut Genome, chrom: &str, start: u64, end: u64) -> Result<Vec<u8>, Error> {
@@ -363,12 +422,12 @@ fn fetch(genome: &mut Genome, chrom: &str, start: u64, end: u64) -> Result<Vec<u
     })?)
 }
 
-/// Random windows that touch no site and hold no N, as many per GC bin as `negative_ratio` times
+/// Random windows that touch no site (nor an excluded interval) and hold no N, as many per GC bin as `negative_ratio` times
 /// the positives there; a bin the genome cannot fill within a bounded number of draws stays short
 /// (counted).
 fn background(
     genome: &mut Genome,
-    index: &SiteIndex,
+    avoid: [&SiteIndex; 2],
     positives: &[TfWindow],
     p: &TfSitesParams,
     counts: &mut TfSitesCounts,
@@ -413,7 +472,9 @@ fn background(
             })
             .expect("position within the genome");
         let (start, end) = (at, at + p.length);
-        if index.touches_any(chrom, start, end) || !taken.insert((chrom.clone(), start)) {
+        if avoid.iter().any(|i| i.touches_any(chrom, start, end))
+            || !taken.insert((chrom.clone(), start))
+        {
             continue;
         }
         let sequence = fetch(genome, chrom, start, end)?;
@@ -552,19 +613,32 @@ mod tests {
     }
 
     #[test]
-    fn test_site_index_inside_and_touching() {
+    fn test_site_index_labels_and_touching() {
         let sites = vec![site(10, 20, "a"), site(15, 18, "b"), site(40, 60, "c")];
         let idx = SiteIndex::new(&sites);
-        let inside: Vec<&str> = idx.inside("c", 5, 30).map(|s| s.tf.as_str()).collect();
+        let inside: Vec<&str> = idx.labelling("c", 5, 30).map(|s| s.tf.as_str()).collect();
         assert_eq!(inside, vec!["a", "b"]);
+        let one: Vec<&str> = idx.labelling("c", 12, 40).map(|s| s.tf.as_str()).collect();
         assert_eq!(
-            idx.inside("c", 12, 30).count(),
-            1,
-            "a starts before the span"
+            one,
+            vec!["b"],
+            "a starts before the span and misses its centre"
         );
         assert!(idx.touches_any("c", 55, 70), "c ends inside");
         assert!(!idx.touches_any("c", 20, 40), "half-open ends");
         assert!(!idx.touches_any("other", 0, 100));
+        let long = vec![site(0, 500, "cpg"), site(240, 260, "tss")];
+        let idx = SiteIndex::new(&long);
+        let names: Vec<&str> = idx
+            .labelling("c", 200, 300)
+            .map(|s| s.tf.as_str())
+            .collect();
+        assert_eq!(names, vec!["cpg", "tss"], "covering the centre, or inside");
+        assert_eq!(
+            idx.labelling("c", 450, 1450).count(),
+            0,
+            "a long site's edge is no label"
+        );
     }
 
     #[test]

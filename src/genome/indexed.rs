@@ -157,6 +157,17 @@ impl Genome {
         &self.lengths
     }
 
+    /// The genome's name for `chrom`: itself, or with the `chr` prefix added or removed (VCF, BED
+    /// and annotation files disagree with FASTA headers on it).
+    pub fn resolve_name(&self, chrom: &str) -> Option<String> {
+        let has = |n: &str| self.lengths.iter().any(|(s, _)| s == n);
+        let toggled = match chrom.strip_prefix("chr") {
+            Some(rest) => rest.to_string(),
+            None => format!("chr{chrom}"),
+        };
+        [chrom.to_string(), toggled].into_iter().find(|n| has(n))
+    }
+
     pub fn length(&self, name: &str) -> Result<u64> {
         sequence_length(&self.path, &self.lengths, name)
     }

@@ -196,17 +196,6 @@ pub fn read_bed(path: &Path, label_column: usize) -> Result<(Vec<Variant>, ReadC
     Ok((out, counts))
 }
 
-/// A genome sequence name for `chrom`: itself, or with the `chr` prefix added or removed.
-pub fn genome_name(genome: &Genome, chrom: &str) -> Option<String> {
-    let names = genome.sequences();
-    let has = |n: &str| names.iter().any(|(s, _)| s == n);
-    let toggled = match chrom.strip_prefix("chr") {
-        Some(rest) => rest.to_string(),
-        None => format!("chr{chrom}"),
-    };
-    [chrom.to_string(), toggled].into_iter().find(|n| has(n))
-}
-
 /// The windows of one variant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Windows {
@@ -229,7 +218,7 @@ pub fn windows(
     v: &Variant,
     flank: u64,
 ) -> Result<Result<Windows, Skip>, Error> {
-    let Some(name) = genome_name(genome, &v.chrom) else {
+    let Some(name) = genome.resolve_name(&v.chrom) else {
         return Ok(Err(Skip::NotInGenome));
     };
     let length = genome.length(&name)?;

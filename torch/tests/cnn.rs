@@ -342,7 +342,7 @@ fn test_multi_label_cnn_on_regulondb_tf_sites() {
         single_min_windows: 5,
         seed: 42,
     };
-    let d = tf_sites::build(&read.sites, &mut genome, &params).unwrap();
+    let d = tf_sites::build(&read.sites, &[], &mut genome, &params).unwrap();
     let (table, labels) = tf_sites::multi_label_tsv(&d, params.multi_min_windows);
     assert_eq!(labels.len(), 10, "{labels:?}");
     let table_path = tmp.path().join("tf.tsv");
