@@ -125,6 +125,58 @@ fn test_primer_cnn_and_transfer_through_conv1() {
     ]);
     let rows = std::fs::read_to_string(&table).unwrap();
     assert_eq!(rows.lines().count(), 9, "{rows}");
+    // An ensemble may mix families: this CNN and an AWD-LSTM classifier of the same classes
+    // (one epoch of the naive primer classifier) average to their mean, row by row.
+    let primer = data.join("deep-learning-genomics-primer");
+    let lstm = tmp.path().join("lstm");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    run_torch(&[
+        "classify",
+        "train",
+        "--config",
+        repo.join("configs/primer-motif.toml").to_str().unwrap(),
+        "--out",
+        lstm.to_str().unwrap(),
+        "--set",
+        &format!("data.sequences={:?}", primer.join("sequences.txt")),
+        "--set",
+        &format!("data.labels={:?}", primer.join("labels.txt")),
+        "--set",
+        "train.stages=[{unfreeze=0,epochs=1,lr=1e-2}]",
+        "-q",
+    ]);
+    let probs_of = |models: &[&str]| -> Vec<Vec<f64>> {
+        let out = tmp.path().join("mix.tsv");
+        let mut args = vec!["predict", "--fasta", fasta.to_str().unwrap()];
+        for m in models {
+            args.extend(["--model", m]);
+        }
+        args.extend(["--out", out.to_str().unwrap()]);
+        run_torch(&args);
+        let text = std::fs::read_to_string(&out).unwrap();
+        assert!(text.starts_with("id\tp_0\tp_1\t"), "{text}");
+        text.lines()
+            .skip(1)
+            .map(|l| {
+                l.split('\t')
+                    .skip(1)
+                    .take(2)
+                    .map(|v| v.parse().unwrap())
+                    .collect()
+            })
+            .collect()
+    };
+    let lstm_str = lstm.to_str().unwrap().to_string();
+    let (c, l) = (probs_of(&[&base_str]), probs_of(&[&lstm_str]));
+    let mix = probs_of(&[&base_str, &lstm_str]);
+    for ((m, c), l) in mix.iter().zip(&c).zip(&l) {
+        for k in 0..2 {
+            assert!(
+                (m[k] - (c[k] + l[k]) / 2.0).abs() < 2e-6,
+                "{m:?} {c:?} {l:?}"
+            );
+        }
+    }
     // A sequence of another length is refused with what the model reads.
     std::fs::write(&fasta, ">short\nACGTACGTACGTACGT\n").unwrap();
     let err = failure(&[
