@@ -501,6 +501,26 @@ patience = 0
         (e - macro_auroc).abs() < 1e-6,
         "eval {e} vs training {macro_auroc}"
     );
+    // scan writes a track for every label of a multi-label model.
+    let prefix = tmp.path().join("scan");
+    run_torch(&[
+        "scan",
+        "--model",
+        m.to_str().unwrap(),
+        "--genome",
+        fna.to_str().unwrap(),
+        "--region",
+        "NC_000913.3:1-20000",
+        "--strand",
+        "+",
+        "--no-bigwig",
+        "--out",
+        prefix.to_str().unwrap(),
+    ]);
+    for tf in five {
+        let track = tmp.path().join(format!("scan.{tf}.plus.bedGraph"));
+        assert!(track.exists(), "{}", track.display());
+    }
     // cnn compare needs a single-label model.
     let err = failure(&[
         "cnn",

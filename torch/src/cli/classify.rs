@@ -186,7 +186,16 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             "n {}  accuracy {:.4}  precision {:.4}  recall {:.4}  specificity {:.4}  F1 {:.4}  MCC {:.4}  AUROC {:.4}  AUPRC {:.4}",
             r.n, r.accuracy, s.precision, s.recall, s.specificity, s.f1, s.mcc, s.auroc, s.auprc
         );
-        println!("confusion (rows: true {classes:?}): {:?}", r.confusion);
+        if r.multi_label {
+            for (c, m) in classes.iter().zip(&r.per_class) {
+                println!(
+                    "{c}\tAUROC {:.4}  AUPRC {:.4}  F1 {:.4}",
+                    m.auroc, m.auprc, m.f1
+                );
+            }
+        } else {
+            println!("confusion (rows: true {classes:?}): {:?}", r.confusion);
+        }
     }
     Ok(())
 }

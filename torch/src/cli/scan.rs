@@ -44,7 +44,8 @@ pub struct ScanArgs {
     /// each whole sequence in memory.
     #[arg(long)]
     circular: bool,
-    /// Classes to write tracks for (default: the positive class, the second of two; all of more).
+    /// Classes to write tracks for (default: the positive class, the second of two; all of more;
+    /// every label of a multi-label model).
     #[arg(long, value_delimiter = ',')]
     classes: Vec<String>,
     /// mean: each base gets the mean of the windows covering it; centre: each window's score on a
@@ -119,7 +120,8 @@ fn parse_shard(s: &str) -> Result<(u32, u32)> {
 fn tracked_classes(p: &dyn Predictor, asked: &[String]) -> Result<(Vec<String>, Vec<usize>)> {
     let classes = p.classes();
     let names: Vec<String> = match asked {
-        [] if classes.len() == 2 => vec![classes[1].clone()],
+        // A binary model's positive class; every label of a multi-label one.
+        [] if classes.len() == 2 && !p.multi_label() => vec![classes[1].clone()],
         [] => classes.to_vec(),
         asked => asked.to_vec(),
     };
