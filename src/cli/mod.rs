@@ -30,6 +30,7 @@ pub const EXIT_INTERRUPTED: i32 = 130;
                   cnn train  Train a one-hot CNN (configs/cnn-*.toml; transfer with [init] and freeze_through)\n  \
                   predict    Class probabilities for each sequence of a FASTA (--rc-average)\n  \
                   scan       Slide a classifier along chromosomes: bedGraph/BigWig tracks, BED calls\n  \
+                  variants score  Effect of each VCF variant on a model's prediction (diff, logit diff, log2 FC)\n  \
                   info       Show the build, libtorch and device (--device auto|cpu|cuda|cuda:N)"
 )]
 struct Cli {
@@ -77,7 +78,7 @@ fn install_interrupt_handler(polls: bool) {
 
 /// Hands a model command to `genolm-torch` (installed beside this binary), replacing this process so
 /// that signals and the exit code are the child's own.
-fn exec_torch(args: Vec<OsString>) -> i32 {
+pub(crate) fn exec_torch(args: Vec<OsString>) -> i32 {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe()
         .ok()

@@ -1,6 +1,7 @@
 //! `genolm variants windows`: genome windows centred on variants (VCF or BED), as a TSV that
 //! classifier and CNN configs read directly (`sequence`, `label`) and as FASTA.
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -16,6 +17,10 @@ pub enum VariantsCommand {
     /// Windows centred on each variant: reference (and alternative, from a VCF) sequence, REF
     /// checked against the genome, labels carried from a BED column.
     Windows(WindowsArgs),
+    /// `variants score` (a model command, run by genolm-torch): what each variant does to a
+    /// model's prediction.
+    #[command(external_subcommand)]
+    Torch(Vec<OsString>),
 }
 
 #[derive(Args)]
@@ -58,6 +63,11 @@ struct Summary {
 
 pub fn run(cmd: VariantsCommand) -> Result<()> {
     match cmd {
+        VariantsCommand::Torch(args) => {
+            let mut all = vec![OsString::from("variants")];
+            all.extend(args);
+            std::process::exit(super::exec_torch(all));
+        }
         VariantsCommand::Windows(a) => windows(a),
     }
 }
@@ -101,7 +111,7 @@ fn windows(a: WindowsArgs) -> Result<()> {
                 s.not_in_genome += 1;
                 continue;
             }
-            Err(Skip::NearEnd) => {
+            Err(Skip::NearEnd | Skip::BeyondEnd) => {
                 s.near_chromosome_end += 1;
                 continue;
             }

@@ -101,52 +101,114 @@ fn line_error(path: &Path, line: usize, message: String) -> Error {
     }
 }
 
-/// The variants of a VCF (plain or gzip/bgzf), one per ALT allele.
-pub fn read_vcf(path: &Path) -> Result<(Vec<Variant>, ReadCounts), Error> {
-    let mut out = Vec::new();
-    let mut counts = ReadCounts::default();
-    data_lines(
-        path,
-        |l| l.starts_with('#'),
-        |line_no, f| {
-            let bad = |message: String| line_error(path, line_no, message);
-            if f.len() < 5 {
-                return Err(bad(format!(
-                    "{} tab-separated fields; a VCF record has at least 5 (CHROM POS ID REF ALT)",
-                    f.len()
-                )));
+/// The variants of a VCF (plain or gzip/bgzf), one per ALT allele, read as they are needed: memory
+/// does not grow with the file. A record before the `#CHROM` header line is an error (not a VCF, or
+/// its header was lost); so is a malformed one (file and line named).
+pub struct VcfReader {
+    path: PathBuf,
+    lines: std::io::Lines<Box<dyn BufRead + Send>>,
+    line_no: usize,
+    header_seen: bool,
+    queue: std::collections::VecDeque<Variant>,
+    pub counts: ReadCounts,
+}
+
+impl VcfReader {
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        Ok(Self {
+            path: path.to_path_buf(),
+            lines: crate::genome::open::open_decompressed(path)?.lines(),
+            line_no: 0,
+            header_seen: false,
+            queue: Default::default(),
+            counts: ReadCounts::default(),
+        })
+    }
+
+    /// One record's variants into the queue (symbolic ALTs counted, not queued).
+    fn parse(&mut self, f: &[&str]) -> Result<(), Error> {
+        let (path, line_no) = (self.path.as_path(), self.line_no);
+        let bad = |message: String| line_error(path, line_no, message);
+        if !self.header_seen {
+            return Err(bad(
+                "a record before the #CHROM header line: not a VCF, or its header was lost".into(),
+            ));
+        }
+        if f.len() < 5 {
+            return Err(bad(format!(
+                "{} tab-separated fields; a VCF record has at least 5 (CHROM POS ID REF ALT)",
+                f.len()
+            )));
+        }
+        let pos: u64 = f[1]
+            .parse()
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or_else(|| bad(format!("POS {:?} is not a 1-based position", f[1])))?;
+        let reference = allele(f[3], path, line_no, "REF")?;
+        self.counts.records += 1;
+        for alt in f[4].split(',') {
+            if is_symbolic(alt) {
+                self.counts.symbolic_alts += 1;
+                continue;
             }
-            let pos: u64 = f[1]
-                .parse()
-                .ok()
-                .filter(|&p| p > 0)
-                .ok_or_else(|| bad(format!("POS {:?} is not a 1-based position", f[1])))?;
-            let reference = allele(f[3], path, line_no, "REF")?;
-            counts.records += 1;
-            for alt in f[4].split(',') {
-                if is_symbolic(alt) {
-                    counts.symbolic_alts += 1;
-                    continue;
+            let id = if f[2] == "." {
+                format!("{}:{}:{}>{}", f[0], pos, f[3], alt)
+            } else {
+                format!("{}:{}>{}", f[2], f[3], alt)
+            };
+            self.queue.push_back(Variant {
+                chrom: f[0].to_string(),
+                pos,
+                id,
+                reference: Some(reference.clone()),
+                alt: Some(allele(alt, path, line_no, "ALT")?),
+                label: None,
+                line: line_no,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for VcfReader {
+    type Item = Result<Variant, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(v) = self.queue.pop_front() {
+                return Some(Ok(v));
+            }
+            let line = match self.lines.next()? {
+                Ok(l) => l,
+                Err(source) => {
+                    return Some(Err(Error::Io {
+                        path: self.path.clone(),
+                        source,
+                    }))
                 }
-                let id = if f[2] == "." {
-                    format!("{}:{}:{}>{}", f[0], pos, f[3], alt)
-                } else {
-                    format!("{}:{}>{}", f[2], f[3], alt)
-                };
-                out.push(Variant {
-                    chrom: f[0].to_string(),
-                    pos,
-                    id,
-                    reference: Some(reference.clone()),
-                    alt: Some(allele(alt, path, line_no, "ALT")?),
-                    label: None,
-                    line: line_no,
-                });
+            };
+            self.line_no += 1;
+            let t = line.trim_end();
+            if t.starts_with("#CHROM") {
+                self.header_seen = true;
             }
-            Ok(())
-        },
-    )?;
-    Ok((out, counts))
+            if t.is_empty() || t.starts_with('#') {
+                continue;
+            }
+            let fields: Vec<&str> = t.split('\t').collect();
+            if let Err(e) = self.parse(&fields) {
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+/// All the variants of a VCF (see [`VcfReader`]).
+pub fn read_vcf(path: &Path) -> Result<(Vec<Variant>, ReadCounts), Error> {
+    let mut reader = VcfReader::open(path)?;
+    let out = reader.by_ref().collect::<Result<Vec<_>, _>>()?;
+    Ok((out, reader.counts))
 }
 
 /// The variants of a BED file (see the module note on positions); column `label_column`
@@ -209,6 +271,9 @@ pub struct Windows {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Skip {
     NotInGenome,
+    /// The position lies past the end of its sequence.
+    BeyondEnd,
+    /// Too close to an end for a whole window.
     NearEnd,
 }
 
@@ -218,27 +283,41 @@ pub fn windows(
     v: &Variant,
     flank: u64,
 ) -> Result<Result<Windows, Skip>, Error> {
+    windows_sized(genome, v, flank, 2 * flank + 1)
+}
+
+/// The windows of `v`, `width` bases with `left` of them before the variant's first base (a model
+/// of even length puts the variant at width / 2).
+pub fn windows_sized(
+    genome: &mut Genome,
+    v: &Variant,
+    left: u64,
+    width: u64,
+) -> Result<Result<Windows, Skip>, Error> {
     let Some(name) = genome.resolve_name(&v.chrom) else {
         return Ok(Err(Skip::NotInGenome));
     };
     let length = genome.length(&name)?;
     let centre = v.pos - 1;
+    if centre >= length {
+        return Ok(Err(Skip::BeyondEnd));
+    }
     let ref_len = v.reference.as_ref().map_or(1, |r| r.len() as u64);
-    let width = 2 * flank + 1;
-    // The alternative window may need the reference up to flank bases past the REF allele.
-    let end = (centre + ref_len + flank).max(centre + flank + 1);
-    if centre < flank || end > length {
+    let right = width - left - 1;
+    // The alternative window may need the reference up to `right` bases past the REF allele.
+    let end = (centre + ref_len + right).max(centre + right + 1);
+    if centre < left || end > length {
         return Ok(Err(Skip::NearEnd));
     }
     let span = genome.fetch(&Interval {
         name,
-        start: centre - flank,
+        start: centre - left,
         end,
         strand: Strand::Forward,
         label: None,
     })?;
     let reference = span[..width as usize].to_vec();
-    let f = flank as usize;
+    let f = left as usize;
     let ref_matches = v
         .reference
         .as_ref()

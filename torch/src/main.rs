@@ -36,6 +36,16 @@ enum Command {
     /// One-hot CNNs (the primer's, TLVar's, Basset-TF's: configs/cnn-*.toml).
     #[command(subcommand)]
     Cnn(CnnCommand),
+    /// Variant effects on a model's prediction.
+    #[command(subcommand)]
+    Variants(VariantsCommand),
+}
+
+#[derive(Subcommand)]
+enum VariantsCommand {
+    /// Score every ALT allele of a VCF: ref and alt probability, diff, abs diff, logit diff,
+    /// log2 fold change, per class.
+    Score(cli::variants::ScoreArgs),
 }
 
 #[derive(Subcommand)]
@@ -75,6 +85,7 @@ fn main() {
             | Command::Cnn(_)
             | Command::Predict(_)
             | Command::Scan(_)
+            | Command::Variants(_)
     );
     let _ = ctrlc::set_handler(move || {
         if !polls || INTERRUPTED.swap(true, Ordering::SeqCst) {
@@ -93,6 +104,7 @@ fn main() {
         Command::Cnn(CnnCommand::Train(args)) => cli::cnn::train(args, &INTERRUPTED),
         Command::Cnn(CnnCommand::Compare(args)) => cli::cnn::compare(args, &INTERRUPTED),
         Command::FinetuneLm(args) => cli::lm::finetune(args, &INTERRUPTED),
+        Command::Variants(VariantsCommand::Score(args)) => cli::variants::score(args, &INTERRUPTED),
     };
     if let Err(e) = result {
         let interrupted = e

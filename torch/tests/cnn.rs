@@ -521,6 +521,146 @@ patience = 0
         let track = tmp.path().join(format!("scan.{tf}.plus.bedGraph"));
         assert!(track.exists(), "{}", track.display());
     }
+    // variants score: every ALT of a small VCF on this genome, SNVs, indels, a multi-allelic
+    // record, a symbolic ALT (skipped), a REF mismatch (flagged), a 'chr'-prefixed contig.
+    let genome_text: String = std::fs::read_to_string(&fna)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .collect();
+    let base_at = |pos: usize| &genome_text[pos - 1..pos];
+    let vcf = tmp.path().join("v.vcf");
+    let other = |b: &str| if b == "A" { "C" } else { "A" };
+    std::fs::write(
+        &vcf,
+        format!(
+            "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\n\
+             NC_000913.3\t10000\tsnv\t{r1}\t{a1}\n\
+             chrNC_000913.3\t20000\t.\t{r2}\t{a2},G\n\
+             NC_000913.3\t30000\tins\t{r3}\t{r3}GG\n\
+             NC_000913.3\t40000\tdel\t{r4}\t{r4b}\n\
+             NC_000913.3\t50000\tsv\tA\t<DEL>\n\
+             NC_000913.3\t60000\tbad_ref\t{r6}\tT\n",
+            r1 = base_at(10000),
+            a1 = other(base_at(10000)),
+            r2 = base_at(20000),
+            a2 = other(base_at(20000)),
+            r3 = base_at(30000),
+            r4 = &genome_text[39999..40002],
+            r4b = base_at(40000),
+            r6 = other(base_at(60000)),
+        ),
+    )
+    .unwrap();
+    let effects = tmp.path().join("effects.tsv");
+    let score_args = |vcf: &Path, out: &Path| -> Vec<String> {
+        [
+            "variants",
+            "score",
+            "--model",
+            m.to_str().unwrap(),
+            "--vcf",
+            vcf.to_str().unwrap(),
+            "--genome",
+            fna.to_str().unwrap(),
+            "--strand",
+            "both",
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let args = score_args(&vcf, &effects);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let summary: serde_json::Value =
+        serde_json::from_str(run_torch(&args).lines().last().unwrap()).unwrap();
+    assert_eq!(summary["variants_scored"], 6, "{summary}");
+    assert_eq!(summary["symbolic_alts"], 1);
+    assert_eq!(summary["ref_mismatches"], 1);
+    let table = std::fs::read_to_string(&effects).unwrap();
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(rows.len(), 6 * 5, "a row per variant and label");
+    assert!(rows
+        .iter()
+        .any(|r| r[2].starts_with("bad_ref:") && r[5] == "no"));
+    assert!(rows
+        .iter()
+        .filter(|r| !r[2].starts_with("bad_ref:"))
+        .all(|r| r[5] == "yes"));
+    // The SNV's reference probability is `predict`'s on the same window (the variant's base at
+    // offset 99 of 200), both strands averaged; diff is alt - ref.
+    let window = &genome_text[10000 - 1 - 99..10000 - 1 + 101];
+    let fa = tmp.path().join("w.fa");
+    std::fs::write(&fa, format!(">w\n{window}\n")).unwrap();
+    let pred = tmp.path().join("w.tsv");
+    run_torch(&[
+        "predict",
+        "--model",
+        m.to_str().unwrap(),
+        "--fasta",
+        fa.to_str().unwrap(),
+        "--out",
+        pred.to_str().unwrap(),
+        "--rc-average",
+    ]);
+    let pred_text = std::fs::read_to_string(&pred).unwrap();
+    let p_crp: f64 = pred_text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split('\t')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let snv_crp = rows
+        .iter()
+        .find(|r| r[2].starts_with("snv:") && r[6] == "CRP")
+        .unwrap();
+    let (p_ref, p_alt, diff): (f64, f64, f64) = (
+        snv_crp[7].parse().unwrap(),
+        snv_crp[8].parse().unwrap(),
+        snv_crp[9].parse().unwrap(),
+    );
+    assert!((p_ref - p_crp).abs() < 2e-6, "{p_ref} vs predict {p_crp}");
+    assert!((diff - (p_alt - p_ref)).abs() < 2e-6);
+    // Bad input: clear errors naming the record, nothing written.
+    let bad_cases = [
+        ("NC_000913.3\t100\tx\tA\tC\n".to_string(), "#CHROM header"),
+        (
+            "#CHROM\tPOS\tID\tREF\tALT\nNC_000913.3\t9999999\tx\tA\tC\n".to_string(),
+            "beyond the sequence's end",
+        ),
+        (
+            "#CHROM\tPOS\tID\tREF\tALT\nplasmid\t10\tx\tA\tC\n".to_string(),
+            "\"plasmid\" is not in",
+        ),
+        (
+            "#CHROM\tPOS\tID\tREF\tALT\nNC_000913.3\tten\tx\tA\tC\n".to_string(),
+            "POS \"ten\"",
+        ),
+    ];
+    for (i, (text, want)) in bad_cases.iter().enumerate() {
+        let bad = tmp.path().join(format!("bad{i}.vcf"));
+        std::fs::write(&bad, text).unwrap();
+        let out = tmp.path().join(format!("bad{i}.tsv"));
+        let args = score_args(&bad, &out);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = failure(&args);
+        assert!(
+            err.contains(&format!("bad{i}.vcf")) && err.contains(want),
+            "{want}: {err}"
+        );
+        assert!(!out.exists(), "{want}: nothing written");
+    }
+
     // cnn compare needs a single-label model.
     let err = failure(&[
         "cnn",

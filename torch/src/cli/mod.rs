@@ -7,3 +7,4 @@ pub mod lm;
 pub mod predict;
 pub mod run;
 pub mod scan;
+pub mod variants;

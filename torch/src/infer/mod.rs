@@ -9,6 +9,7 @@ pub mod cnn;
 pub mod predict;
 pub mod scan;
 pub mod table;
+pub mod variants;
 
 use std::any::Any;
 use std::sync::Arc;
