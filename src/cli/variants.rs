@@ -100,10 +100,7 @@ fn windows(a: WindowsArgs) -> Result<()> {
         symbolic_alts: counts.symbolic_alts,
         ..Default::default()
     };
-    let text = |b: &Option<Vec<u8>>| {
-        b.as_ref()
-            .map_or(".".into(), |b| String::from_utf8_lossy(b).into_owned())
-    };
+    let text = variants::allele_text;
     for v in &list {
         let w = match variants::windows(&mut genome, v, a.flank)? {
             Ok(w) => w,

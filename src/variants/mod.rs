@@ -15,6 +15,12 @@ use crate::genome;
 use crate::genome::indexed::Genome;
 use crate::genome::region::{Interval, Strand};
 
+/// An allele as a table shows it: its bases, or "." when there is none.
+pub fn allele_text(a: &Option<Vec<u8>>) -> String {
+    a.as_deref()
+        .map_or(".".into(), |b| String::from_utf8_lossy(b).into_owned())
+}
+
 /// One allele change at one place (a multi-allelic VCF record gives one per ALT).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Variant {

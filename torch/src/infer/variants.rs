@@ -179,10 +179,7 @@ fn score_chunk(p: &dyn Predictor, chunk: &[Windowed], o: &ScoreOptions) -> Resul
     let mut text = String::new();
     for (w, pair) in chunk.iter().zip(probs.chunks(2)) {
         let v = &w.v;
-        let allele = |a: &Option<Vec<u8>>| {
-            a.as_deref()
-                .map_or(".".into(), |b| String::from_utf8_lossy(b).into_owned())
-        };
+        let allele = variants::allele_text;
         for &c in &o.classes {
             let (p_ref, p_alt) = (pair[0][c], pair[1][c]);
             let [diff, abs_diff, logit_diff, log2fc] = effect_scores(p_ref, p_alt);
