@@ -117,7 +117,12 @@ fn parse_shard(s: &str) -> Result<(u32, u32)> {
     }
 }
 
-fn tracked_classes(p: &dyn Predictor, asked: &[String]) -> Result<(Vec<String>, Vec<usize>)> {
+/// The classes a command reports (`--classes`, or by default the positive class of a binary model,
+/// every class of others and every label of a multi-label one), with their indices.
+pub(crate) fn tracked_classes(
+    p: &dyn Predictor,
+    asked: &[String],
+) -> Result<(Vec<String>, Vec<usize>)> {
     let classes = p.classes();
     let names: Vec<String> = match asked {
         // A binary model's positive class; every label of a multi-label one.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
 use crate::infer::predict::{ensemble_of, load_classifiers};
@@ -56,30 +56,10 @@ pub struct ScoreArgs {
     json: bool,
 }
 
-/// The class indices asked for, each checked against the model's classes.
-fn class_indices(p: &dyn Predictor, asked: &[String]) -> Result<Vec<usize>> {
-    let classes = p.classes();
-    if asked.is_empty() {
-        return Ok(if classes.len() == 2 && !p.multi_label() {
-            vec![1]
-        } else {
-            (0..classes.len()).collect()
-        });
-    }
-    asked
-        .iter()
-        .map(|n| {
-            classes.iter().position(|c| c == n).with_context(|| {
-                format!("--classes: {n:?} is not one of the model's classes {classes:?}")
-            })
-        })
-        .collect()
-}
-
 pub fn score(a: ScoreArgs, stop: &AtomicBool) -> Result<()> {
     let device = crate::device::resolve(a.device.parse()?)?;
     let models = ensemble_of(load_classifiers(&a.model, device, a.precision)?)?;
-    let classes = class_indices(&models, &a.classes)?;
+    let (_, classes) = super::scan::tracked_classes(&models, &a.classes)?;
     let window = match (a.window, models.fixed_len(), models.train_len()?) {
         (Some(w), Some(f), _) if w as usize != f => {
             bail!("--window {w}: the model reads exactly {f} bases")
