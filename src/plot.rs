@@ -53,12 +53,21 @@ pub const PALETTE: [RGBColor; 6] = [
     RGBColor(23, 190, 207),
 ];
 
+/// How a series' points are joined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stroke {
+    Solid,
+    Dashed,
+    /// Points only (a scatter: the points are separate observations, not a curve).
+    None,
+}
+
 /// A named series of (x, y) points.
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
     pub color: RGBColor,
-    pub dashed: bool,
+    pub stroke: Stroke,
     /// A dot at every point: for sparse series (one validation per epoch, or a single one).
     pub markers: bool,
 }
@@ -275,16 +284,18 @@ where
                 .map(|&p| Circle::new(p, 4, color.filled()));
             chart.draw_series(dots).map_err(|e| e.to_string())?;
         }
-        let anno = if s.dashed {
-            let pts: Vec<(f64, f64)> = s.points.clone();
-            chart.draw_series(DashedLineSeries::new(pts, 8, 5, style))
-        } else {
-            let inside = s
-                .points
-                .iter()
-                .copied()
-                .filter(|&(_, y)| y >= y0 && y <= y1);
-            chart.draw_series(LineSeries::new(inside.collect::<Vec<_>>(), style))
+        let inside: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|&(_, y)| y >= y0 && y <= y1)
+            .collect();
+        let anno = match s.stroke {
+            Stroke::Dashed => {
+                chart.draw_series(DashedLineSeries::new(s.points.clone(), 8, 5, style))
+            }
+            Stroke::Solid => chart.draw_series(LineSeries::new(inside, style)),
+            Stroke::None => chart.draw_series(std::iter::empty::<Circle<(f64, f64), i32>>()),
         }
         .map_err(|e| e.to_string())?;
         anno.label(s.name.clone()).legend(move |(x, y)| {
@@ -503,14 +514,14 @@ pub fn training_curves(dir: &Path, baseline: Option<f64>) -> Result<Vec<PathBuf>
             name: "train loss".into(),
             points: train,
             color: RGBColor(31, 119, 180),
-            dashed: false,
+            stroke: Stroke::Solid,
             markers: false,
         },
         Series {
             name: "valid loss".into(),
             points: valid,
             color: RGBColor(214, 39, 40),
-            dashed: false,
+            stroke: Stroke::Solid,
             markers: true,
         },
     ];
@@ -519,7 +530,7 @@ pub fn training_curves(dir: &Path, baseline: Option<f64>) -> Result<Vec<PathBuf>
             name: format!("baseline ln(4^stride) = {b:.3}"),
             points: vec![(0.0, b), (x_max, b)],
             color: RGBColor(90, 90, 90),
-            dashed: true,
+            stroke: Stroke::Dashed,
             markers: false,
         });
     }
@@ -568,7 +579,7 @@ pub fn classifier_curves(dir: &Path) -> Result<Vec<PathBuf>, Error> {
             .filter_map(|(i, row)| field(row).map(|y| ((i + 1) as f64, y)))
             .collect(),
         color,
-        dashed: false,
+        stroke: Stroke::Solid,
         markers: false,
     };
     let losses = LinePlot {
@@ -610,7 +621,7 @@ mod tests {
                 .map(|(i, &y)| (i as f64, y))
                 .collect(),
             color: RGBColor(0, 0, 0),
-            dashed: false,
+            stroke: Stroke::Solid,
             markers: false,
         }]
     }

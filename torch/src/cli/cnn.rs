@@ -34,13 +34,21 @@ pub fn train(args: TrainArgs, interrupted: &AtomicBool) -> Result<()> {
 
 #[derive(Args)]
 pub struct CompareArgs {
-    /// The pretrained CNN directory (binary classes).
+    /// The pretrained CNN directory: binary for base and tl0; any classes (e.g. a multi-label
+    /// CNN over many TFs) for self, tl and ft.
     #[arg(long)]
     pretrained: std::path::PathBuf,
     /// Labelled data: HDF5 one-hot (x, y), a TSV/CSV with sequence and label columns, or a TOML
-    /// file with a [data] section as in configs.
-    #[arg(long)]
-    data: std::path::PathBuf,
+    /// file with a [data] section as in configs. Several: one comparison each (e.g. per TF), and
+    /// the gain over self plotted against their positives.
+    #[arg(long, num_args = 1.., required = true)]
+    data: Vec<std::path::PathBuf>,
+    /// The two classes, negative then positive (default: the pretrained CNN's if binary, else 0 1).
+    #[arg(long, num_args = 2)]
+    classes: Option<Vec<String>>,
+    /// base: the pretrained CNN as is; self: from scratch; tl: frozen through --freeze-through,
+    /// layers above re-initialised; tl0: frozen, layers above fine-tuned; ft: all layers from the
+    /// pretrained CNN but the output layer, all trained at --ft-lr.
     #[arg(long, value_enum, num_args = 1.., default_values = ["base", "self", "tl", "tl0"])]
     methods: Vec<crate::train::compare::Method>,
     /// Fractions of the training pool each run trains on.
@@ -56,10 +64,18 @@ pub struct CompareArgs {
     /// The layer group frozen (with all below it) for tl and tl0.
     #[arg(long, default_value = "conv2")]
     freeze_through: String,
+    /// Most epochs per run; each run keeps its epoch with the best validation loss.
     #[arg(long, default_value_t = 50)]
     epochs: u64,
+    /// Epochs without a better validation loss before a run stops (0: never).
+    #[arg(long, default_value_t = 5)]
+    patience: u64,
+    /// Learning rate of self, tl and tl0.
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
+    /// Learning rate of ft (Novakovsky et al.: 3e-4, against 3e-3 from scratch).
+    #[arg(long, default_value_t = 1e-4)]
+    ft_lr: f64,
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
     /// Output directory: compare.tsv, wilcoxon.tsv, compare-auroc/auprc.svg/png, runs/.
@@ -105,8 +121,16 @@ pub fn compare(a: CompareArgs, interrupted: &AtomicBool) -> Result<()> {
     if let Some(f) = a.frac_trains.iter().find(|f| !(**f > 0.0 && **f <= 1.0)) {
         anyhow::bail!("--frac-trains {f}: each fraction must be in (0, 1]");
     }
+    if !(a.lr > 0.0 && a.ft_lr > 0.0) {
+        anyhow::bail!("--lr and --ft-lr must be positive");
+    }
     let o = crate::train::compare::CompareOptions {
-        data: data_source(&a.data)?,
+        data: a
+            .data
+            .iter()
+            .map(|d| data_source(d))
+            .collect::<Result<Vec<_>>>()?,
+        classes: a.classes,
         pretrained: a.pretrained,
         methods: a.methods,
         frac_trains: a.frac_trains,
@@ -115,13 +139,16 @@ pub fn compare(a: CompareArgs, interrupted: &AtomicBool) -> Result<()> {
         nrep: a.nrep,
         freeze_through: a.freeze_through,
         epochs: a.epochs,
+        patience: a.patience,
         lr: a.lr,
+        ft_lr: a.ft_lr,
         batch_size: a.batch_size,
         out: a.out,
     };
     crate::train::compare::compare(&o, interrupted)?;
     eprintln!(
-        "cnn compare: {} and {} (tl > self, one-sided Wilcoxon), box plots compare-auroc/auprc.png",
+        "cnn compare: {} and {} (each transfer method > self, one-sided Wilcoxon), box plots \
+         compare-auroc/auprc.png",
         o.out.join("compare.tsv").display(),
         o.out.join("wilcoxon.tsv").display()
     );

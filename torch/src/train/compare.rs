@@ -7,7 +7,16 @@
 //! - `tl`: the pretrained layers frozen through `freeze_through`, the layers above it
 //!   re-initialised and trained;
 //! - `tl0`: the pretrained layers frozen through `freeze_through`, the layers above it kept as
-//!   pretrained and fine-tuned (TLVar's variant that does not re-initialise them).
+//!   pretrained and fine-tuned (TLVar's variant that does not re-initialise them);
+//! - `ft`: every layer initialised from the pretrained CNN except the output layer, all of them
+//!   trained at the lower fine-tuning rate (Novakovsky et al.'s multi-task -> single-task transfer:
+//!   3e-4 against 3e-3 from scratch).
+//!
+//! `base` and `tl0` keep the pretrained output layer, so they need a binary pretrained CNN with the
+//! data's classes; `self`, `tl` and `ft` take any pretrained CNN (e.g. a multi-label one over many
+//! TFs) whose input length is the data's. Several datasets (e.g. one per held-out TF) run in one
+//! comparison; then each method's gain over `self` is also plotted against the dataset's number of
+//! positives, with a Spearman correlation and a Wilcoxon test over the datasets.
 //!
 //! Scores on the test split: AUROC, AUPRC, precision and recall of the positive class (at 0.5),
 //! and Pearson's r between probability and label; a one-sided Wilcoxon signed-rank test of
@@ -19,7 +28,7 @@ use std::sync::atomic::AtomicBool;
 use super::fit::FitOptions;
 use super::{io_err, Error, Result};
 use crate::config::classify::{SplitConfig, Stage};
-use crate::config::cnn::{CnnRunConfig, CnnSpec, InitFrom};
+use crate::config::cnn::{CnnRunConfig, CnnSpec, InitFrom, Schedule};
 use crate::features::kmer::load_task;
 use crate::infer::Predictor;
 use genolm::corpus::labelled::{LabelledSet, LabelledSource};
@@ -36,6 +45,7 @@ pub enum Method {
     Scratch,
     Tl,
     Tl0,
+    Ft,
 }
 
 impl Method {
@@ -45,13 +55,23 @@ impl Method {
             Method::Scratch => "self",
             Method::Tl => "tl",
             Method::Tl0 => "tl0",
+            Method::Ft => "ft",
         }
+    }
+
+    /// Whether the method predicts with the pretrained output layer (so needs its classes).
+    fn keeps_output_layer(self) -> bool {
+        matches!(self, Method::Base | Method::Tl0)
     }
 }
 
 pub struct CompareOptions {
     pub pretrained: PathBuf,
-    pub data: LabelledSource,
+    /// One comparison per dataset, each named by its file stem.
+    pub data: Vec<LabelledSource>,
+    /// The two classes, negative then positive (default: the pretrained CNN's when it is binary,
+    /// else `["0", "1"]`).
+    pub classes: Option<Vec<String>>,
     pub methods: Vec<Method>,
     pub frac_trains: Vec<f64>,
     pub frac_test: f64,
@@ -59,7 +79,11 @@ pub struct CompareOptions {
     pub nrep: u64,
     pub freeze_through: String,
     pub epochs: u64,
+    /// Epochs without a better validation loss before a run stops (0: never).
+    pub patience: u64,
     pub lr: f64,
+    /// Learning rate of `ft`.
+    pub ft_lr: f64,
     pub batch_size: usize,
     pub out: PathBuf,
 }
@@ -67,6 +91,10 @@ pub struct CompareOptions {
 /// One method's test scores in one repetition at one training fraction.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Score {
+    /// The dataset's name (its file stem).
+    pub data: String,
+    /// Positives in the dataset.
+    pub positives: usize,
     pub method: Method,
     pub frac_train: f64,
     pub rep: u64,
@@ -136,8 +164,18 @@ fn pearson(x: &[f64], y: &[f64]) -> f64 {
     cov / (vx * vy).sqrt().max(1e-300)
 }
 
+/// Which run a score belongs to.
+struct RunId<'a> {
+    data: &'a str,
+    positives: usize,
+    method: Method,
+    frac: f64,
+    rep: u64,
+    n_train: usize,
+}
+
 /// Scores of positive-class probabilities against the test labels.
-fn score(method: Method, frac: f64, rep: u64, n_train: usize, labels: &[u32], p: &[f64]) -> Score {
+fn score(run: &RunId, labels: &[u32], p: &[f64]) -> Score {
     let positive: Vec<bool> = labels.iter().map(|&l| l == 1).collect();
     let tp = p
         .iter()
@@ -148,10 +186,12 @@ fn score(method: Method, frac: f64, rep: u64, n_train: usize, labels: &[u32], p:
     let pos = positive.iter().filter(|&&y| y).count() as f64;
     let y: Vec<f64> = labels.iter().map(|&l| f64::from(l)).collect();
     Score {
-        method,
-        frac_train: frac,
-        rep,
-        n_train,
+        data: run.data.to_string(),
+        positives: run.positives,
+        method: run.method,
+        frac_train: run.frac,
+        rep: run.rep,
+        n_train: run.n_train,
         n_test: labels.len(),
         auroc: metrics::auroc(p, &positive),
         auprc: metrics::auprc(p, &positive),
@@ -207,22 +247,34 @@ pub fn wilcoxon_greater(a: &[f64], b: &[f64]) -> f64 {
 fn run_config(
     spec: &CnnSpec,
     o: &CompareOptions,
+    classes: &[String],
     data: LabelledSource,
     method: Method,
     groups: &[String],
 ) -> CnnRunConfig {
     let mut cfg = spec.config.clone();
     cfg.data = data;
-    cfg.classes = Some(spec.classes.clone());
+    cfg.classes = Some(classes.to_vec());
     cfg.split = SplitConfig::default();
     cfg.train.batch_size = o.batch_size;
+    // The protocol, whatever schedule the pretrained CNN had: a constant rate, the epoch with the
+    // best validation loss kept, early stopping after `patience` epochs without a better one.
+    cfg.train.schedule = Schedule::Constant;
+    cfg.train.metric = "valid_loss".into();
+    cfg.train.patience = o.patience;
     let freeze = matches!(method, Method::Tl | Method::Tl0).then(|| o.freeze_through.clone());
     cfg.train.stages = vec![Stage {
         unfreeze: 0,
         epochs: o.epochs,
-        lr: o.lr,
+        lr: if method == Method::Ft { o.ft_lr } else { o.lr },
         freeze_through: freeze,
     }];
+    let from = |reinit: &[String]| {
+        Some(InitFrom {
+            model: o.pretrained.clone(),
+            reinit: reinit.to_vec(),
+        })
+    };
     cfg.init = match method {
         Method::Base | Method::Scratch => None,
         Method::Tl => {
@@ -231,30 +283,54 @@ fn run_config(
                 .iter()
                 .position(|g| *g == o.freeze_through)
                 .unwrap_or(0);
-            Some(InitFrom {
-                model: o.pretrained.clone(),
-                reinit: groups[cut + 1..].to_vec(),
-            })
+            from(&groups[cut + 1..])
         }
-        Method::Tl0 => Some(InitFrom {
-            model: o.pretrained.clone(),
-            reinit: Vec::new(),
-        }),
+        Method::Tl0 => from(&[]),
+        Method::Ft => from(&groups[groups.len() - 1..]),
     };
     cfg
 }
 
-/// Runs the comparison; writes `OUT/compare.tsv`, `OUT/wilcoxon.tsv` and box plots.
-pub fn compare(o: &CompareOptions, interrupted: &AtomicBool) -> Result<Vec<Score>> {
-    let spec = CnnSpec::read(&o.pretrained)?;
-    if spec.classes.len() != 2 || spec.multi_label {
+/// The two classes of the comparison, negative then positive.
+fn run_classes(o: &CompareOptions, spec: &CnnSpec) -> Result<Vec<String>> {
+    let pretrained_binary = spec.classes.len() == 2 && !spec.multi_label;
+    let classes = match &o.classes {
+        Some(c) => c.clone(),
+        None if pretrained_binary => spec.classes.clone(),
+        None => vec!["0".into(), "1".into()],
+    };
+    if classes.len() != 2 {
         return Err(Error::Invalid(format!(
-            "{}: cnn compare needs a binary (single-label) model; this one has classes {:?}",
-            o.pretrained.display(),
-            spec.classes
+            "cnn compare scores a binary task; --classes names {} classes",
+            classes.len()
         )));
     }
-    let set = load_task(&o.data, Some(&spec.classes), &SplitConfig::default())?;
+    if let Some(m) = o.methods.iter().find(|m| m.keeps_output_layer()) {
+        if !pretrained_binary || spec.classes != classes {
+            return Err(Error::Invalid(format!(
+                "{}: method {} predicts with the pretrained output layer, which has classes {:?} \
+                 (multi-label: {}); the data's are {classes:?}. Use self, tl and ft for a new task",
+                o.pretrained.display(),
+                m.name(),
+                spec.classes,
+                spec.multi_label
+            )));
+        }
+    }
+    Ok(classes)
+}
+
+/// A dataset's name in the outputs: its file stem.
+fn data_name(data: &LabelledSource) -> String {
+    data.files().first().map_or("data".to_string(), |f| {
+        f.file_stem()
+            .map_or("data".to_string(), |s| s.to_string_lossy().into_owned())
+    })
+}
+
+/// Loads one dataset and checks it against the pretrained CNN.
+fn load_data(data: &LabelledSource, classes: &[String], input_len: i64) -> Result<LabelledSet> {
+    let set = load_task(data, Some(classes), &SplitConfig::default())?;
     if set.is_multi_label() {
         return Err(Error::Invalid(
             "cnn compare reads single-label data (a label column, not label_columns)".into(),
@@ -263,15 +339,22 @@ pub fn compare(o: &CompareOptions, interrupted: &AtomicBool) -> Result<Vec<Score
     if let Some(i) = set
         .sequences
         .iter()
-        .position(|s| s.len() as i64 != spec.model.input_len)
+        .position(|s| s.len() as i64 != input_len)
     {
         return Err(Error::Invalid(format!(
-            "sequence {:?} has {} bases; the pretrained CNN reads {}",
+            "sequence {:?} has {} bases; the pretrained CNN reads {input_len}",
             set.ids[i],
             set.sequences[i].len(),
-            spec.model.input_len
         )));
     }
+    Ok(set)
+}
+
+/// Runs the comparison; writes `OUT/compare.tsv`, `OUT/wilcoxon.tsv` and box plots (and, over
+/// several datasets, `OUT/per_data.tsv`, `OUT/gain.tsv` and the gain-against-positives plot).
+pub fn compare(o: &CompareOptions, interrupted: &AtomicBool) -> Result<Vec<Score>> {
+    let spec = CnnSpec::read(&o.pretrained)?;
+    let classes = run_classes(o, &spec)?;
     let dev = tch::Device::Cpu;
     let base = crate::infer::cnn::load_cnn(&o.pretrained, dev, crate::train::Precision::Fp32)?;
     let groups: Vec<String> = base
@@ -286,77 +369,177 @@ pub fn compare(o: &CompareOptions, interrupted: &AtomicBool) -> Result<Vec<Score
             o.freeze_through
         )));
     }
-    std::fs::create_dir_all(o.out.join("runs")).map_err(io_err(&o.out))?;
+    // Every dataset is checked before the first (long) run starts.
+    let sets = o
+        .data
+        .iter()
+        .map(|d| Ok((data_name(d), load_data(d, &classes, spec.model.input_len)?)))
+        .collect::<Result<Vec<_>>>()?;
     let mut scores = Vec::new();
-    for rep in 0..o.nrep {
-        let (test, pool) = balanced_split(&set, rep, o.frac_test);
-        let test_labels: Vec<u32> = test.iter().map(|&i| set.labels[i]).collect();
-        let test_seqs: Vec<&[u8]> = test.iter().map(|&i| set.sequences[i].as_slice()).collect();
-        for &frac in &o.frac_trains {
-            // The first `frac` of each class's shuffled pool, then a stratified validation part.
-            let mut train = Vec::new();
-            let mut valid = Vec::new();
-            for rows in &pool {
-                let n = ((frac * rows.len() as f64).round() as usize).clamp(2, rows.len());
-                let n_val = ((o.frac_val * n as f64).round() as usize).max(1);
-                valid.extend_from_slice(&rows[..n_val]);
-                train.extend_from_slice(&rows[n_val..n]);
-            }
-            let tag = format!("rep{rep}-frac{frac}");
-            let table = o.out.join("runs").join(format!("{tag}.tsv"));
-            let data = write_split_table(
-                &table,
-                &set,
-                &[(&train, "train"), (&valid, "valid"), (&test, "test")],
-            )?;
-            for &method in &o.methods {
-                let probs = match method {
-                    Method::Base => base.predict(&test_seqs, o.batch_size)?,
-                    _ => {
-                        let cfg = run_config(&spec, o, data.clone(), method, &groups);
-                        let dir = o.out.join("runs").join(format!("{tag}-{}", method.name()));
-                        if dir.exists() {
-                            std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+    for (name, set) in &sets {
+        let runs = match sets.len() {
+            1 => o.out.join("runs"),
+            _ => o.out.join("runs").join(name),
+        };
+        std::fs::create_dir_all(&runs).map_err(io_err(&runs))?;
+        let positives = set.labels.iter().filter(|&&l| l == 1).count();
+        for rep in 0..o.nrep {
+            let (test, pool) = balanced_split(set, rep, o.frac_test);
+            let test_labels: Vec<u32> = test.iter().map(|&i| set.labels[i]).collect();
+            let test_seqs: Vec<&[u8]> = test.iter().map(|&i| set.sequences[i].as_slice()).collect();
+            for &frac in &o.frac_trains {
+                // The first `frac` of each class's shuffled pool, then a stratified validation part.
+                let mut train = Vec::new();
+                let mut valid = Vec::new();
+                for rows in &pool {
+                    let n = ((frac * rows.len() as f64).round() as usize).clamp(2, rows.len());
+                    let n_val = ((o.frac_val * n as f64).round() as usize).max(1);
+                    valid.extend_from_slice(&rows[..n_val]);
+                    train.extend_from_slice(&rows[n_val..n]);
+                }
+                let tag = format!("rep{rep}-frac{frac}");
+                let table = runs.join(format!("{tag}.tsv"));
+                let data = write_split_table(
+                    &table,
+                    set,
+                    &[(&train, "train"), (&valid, "valid"), (&test, "test")],
+                )?;
+                for &method in &o.methods {
+                    let probs = match method {
+                        Method::Base => base.predict(&test_seqs, o.batch_size)?,
+                        _ => {
+                            let cfg = run_config(&spec, o, &classes, data.clone(), method, &groups);
+                            let dir = runs.join(format!("{tag}-{}", method.name()));
+                            if dir.exists() {
+                                std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+                            }
+                            let opts = FitOptions {
+                                resume: false,
+                                interrupted,
+                                stop_after: None,
+                                progress: false,
+                            };
+                            super::cnn::train(&cfg, &dir, &opts)?;
+                            let model = crate::infer::cnn::load_cnn(
+                                &dir,
+                                dev,
+                                crate::train::Precision::Fp32,
+                            )?;
+                            model.predict(&test_seqs, o.batch_size)?
                         }
-                        let opts = FitOptions {
-                            resume: false,
-                            interrupted,
-                            stop_after: None,
-                            progress: false,
-                        };
-                        super::cnn::train(&cfg, &dir, &opts)?;
-                        let model =
-                            crate::infer::cnn::load_cnn(&dir, dev, crate::train::Precision::Fp32)?;
-                        model.predict(&test_seqs, o.batch_size)?
-                    }
-                };
-                let p: Vec<f64> = probs.iter().map(|r| r[1]).collect();
-                let s = score(method, frac, rep, train.len(), &test_labels, &p);
-                eprintln!(
-                    "cnn compare: rep {rep} frac {frac} {:>4}: AUROC {:.3} AUPRC {:.3} (train {})",
-                    method.name(),
-                    s.auroc,
-                    s.auprc,
-                    s.n_train
-                );
-                scores.push(s);
+                    };
+                    let p: Vec<f64> = probs.iter().map(|r| r[1]).collect();
+                    let run = RunId {
+                        data: name,
+                        positives,
+                        method,
+                        frac,
+                        rep,
+                        n_train: train.len(),
+                    };
+                    let s = score(&run, &test_labels, &p);
+                    eprintln!(
+                        "cnn compare: {name} rep {rep} frac {frac} {:>4}: AUROC {:.3} AUPRC {:.3} \
+                         (train {})",
+                        method.name(),
+                        s.auroc,
+                        s.auprc,
+                        s.n_train
+                    );
+                    scores.push(s);
+                }
             }
         }
     }
     write_outputs(o, &scores)?;
+    if sets.len() > 1 {
+        write_gain(o, &scores)?;
+    }
     Ok(scores)
 }
 
 /// One score of a [`Score`] row, by name.
 type Metric = fn(&Score) -> f64;
 
+const METRICS: [(&str, Metric); 2] = [("auroc", |s| s.auroc), ("auprc", |s| s.auprc)];
+
+fn median(v: &[f64]) -> f64 {
+    let mut v: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Mid-ranks (1-based) of `x`, ties sharing their mean rank.
+fn ranks(x: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..x.len()).collect();
+    order.sort_by(|&i, &j| x[i].total_cmp(&x[j]));
+    let mut r = vec![0.0; x.len()];
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && x[order[j + 1]] == x[order[i]] {
+            j += 1;
+        }
+        for &k in &order[i..=j] {
+            r[k] = (i + j) as f64 / 2.0 + 1.0;
+        }
+        i = j + 1;
+    }
+    r
+}
+
+/// Spearman's rank correlation (Pearson's r of the mid-ranks).
+fn spearman(x: &[f64], y: &[f64]) -> f64 {
+    pearson(&ranks(x), &ranks(y))
+}
+
+/// The methods compared against `self` (transfer of some kind).
+fn transfer_methods(o: &CompareOptions) -> Vec<Method> {
+    if !o.methods.contains(&Method::Scratch) {
+        return Vec::new();
+    }
+    o.methods
+        .iter()
+        .copied()
+        .filter(|m| matches!(m, Method::Tl | Method::Tl0 | Method::Ft))
+        .collect()
+}
+
+/// One metric of one method on one dataset at one fraction, in repetition order.
+fn series_of(scores: &[Score], data: &str, m: Method, f: f64, get: Metric) -> Vec<f64> {
+    let mut v: Vec<&Score> = scores
+        .iter()
+        .filter(|s| s.data == data && s.method == m && s.frac_train == f)
+        .collect();
+    v.sort_by_key(|s| s.rep);
+    v.into_iter().map(get).collect()
+}
+
+/// Dataset names in first-seen order, with their positives.
+fn datasets(scores: &[Score]) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for s in scores {
+        if !out.iter().any(|(d, _)| *d == s.data) {
+            out.push((s.data.clone(), s.positives));
+        }
+    }
+    out
+}
+
 fn write_outputs(o: &CompareOptions, scores: &[Score]) -> Result<()> {
     let mut tsv = String::from(
-        "method\tfrac_train\trep\tn_train\tn_test\tauroc\tauprc\tprecision\trecall\tpearson_r\n",
+        "data\tpositives\tmethod\tfrac_train\trep\tn_train\tn_test\tauroc\tauprc\tprecision\t\
+         recall\tpearson_r\n",
     );
     for s in scores {
         tsv.push_str(&format!(
-            "{}\t{}\t{}\t{}\t{}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\n",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\t{:.6}\n",
+            s.data,
+            s.positives,
             s.method.name(),
             s.frac_train,
             s.rep,
@@ -371,42 +554,49 @@ fn write_outputs(o: &CompareOptions, scores: &[Score]) -> Result<()> {
     }
     let path = o.out.join("compare.tsv");
     write_atomic(&path, tsv.as_bytes()).map_err(io_err(&path))?;
-    let of = |m: Method, f: f64, get: Metric| -> Vec<f64> {
-        let mut v: Vec<&Score> = scores
-            .iter()
-            .filter(|s| s.method == m && s.frac_train == f)
-            .collect();
-        v.sort_by_key(|s| s.rep);
-        v.into_iter().map(get).collect()
-    };
-    let mut w = String::from("frac_train\tmetric\tmedian_tl\tmedian_self\tp_tl_greater\n");
-    let median = |v: &[f64]| {
-        let mut v = v.to_vec();
-        v.sort_by(f64::total_cmp);
-        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-    };
-    let metrics_of: [(&str, Metric); 2] = [("auroc", |s| s.auroc), ("auprc", |s| s.auprc)];
-    if o.methods.contains(&Method::Tl) && o.methods.contains(&Method::Scratch) {
-        for &f in &o.frac_trains {
-            for (name, get) in metrics_of {
-                let (tl, sc) = (of(Method::Tl, f, get), of(Method::Scratch, f, get));
-                w.push_str(&format!(
-                    "{f}\t{name}\t{:.4}\t{:.4}\t{:.4}\n",
-                    median(&tl),
-                    median(&sc),
-                    wilcoxon_greater(&tl, &sc)
-                ));
+    let sets = datasets(scores);
+    let mut w = String::from(
+        "data\tfrac_train\tmetric\tmethod\tmedian_method\tmedian_self\tp_method_greater\n",
+    );
+    for (data, _) in &sets {
+        for m in transfer_methods(o) {
+            for &f in &o.frac_trains {
+                for (name, get) in METRICS {
+                    let t = series_of(scores, data, m, f, get);
+                    let sc = series_of(scores, data, Method::Scratch, f, get);
+                    w.push_str(&format!(
+                        "{data}\t{f}\t{name}\t{}\t{:.4}\t{:.4}\t{:.4}\n",
+                        m.name(),
+                        median(&t),
+                        median(&sc),
+                        wilcoxon_greater(&t, &sc)
+                    ));
+                }
             }
         }
     }
     let path = o.out.join("wilcoxon.tsv");
     write_atomic(&path, w.as_bytes()).map_err(io_err(&path))?;
-    for (name, get) in metrics_of {
-        let plot = genolm::plot::BoxPlot {
-            title: &format!(
+    // One dataset: a box per method of its repetitions; several: of the datasets' medians.
+    let values = |m: Method, f: f64, get: Metric| -> Vec<f64> {
+        match sets.as_slice() {
+            [(data, _)] => series_of(scores, data, m, f, get),
+            _ => sets
+                .iter()
+                .map(|(d, _)| median(&series_of(scores, d, m, f, get)))
+                .collect(),
+        }
+    };
+    for (name, get) in METRICS {
+        let title = match sets.len() {
+            1 => format!(
                 "{} on the test split, by training fraction",
                 name.to_uppercase()
             ),
+            n => format!("median {} of each of {n} datasets", name.to_uppercase()),
+        };
+        let plot = genolm::plot::BoxPlot {
+            title: &title,
             y_label: name,
             series: o.methods.iter().map(|m| m.name().to_string()).collect(),
             groups: o
@@ -415,7 +605,7 @@ fn write_outputs(o: &CompareOptions, scores: &[Score]) -> Result<()> {
                 .map(|&f| {
                     (
                         format!("{f}"),
-                        o.methods.iter().map(|&m| of(m, f, get)).collect(),
+                        o.methods.iter().map(|&m| values(m, f, get)).collect(),
                     )
                 })
                 .collect(),
@@ -424,6 +614,97 @@ fn write_outputs(o: &CompareOptions, scores: &[Score]) -> Result<()> {
             eprintln!("genolm: warning: {name} box plot not drawn: {e}");
         }
     }
+    Ok(())
+}
+
+/// Over several datasets: each one's medians (`per_data.tsv`), and per transfer method the gain
+/// over `self` against the number of positives (`gain.tsv`, `gain-auroc/auprc.png`).
+fn write_gain(o: &CompareOptions, scores: &[Score]) -> Result<()> {
+    use genolm::plot::{LegendAt, LinePlot, Series, Stroke, PALETTE};
+    let sets = datasets(scores);
+    let mut per = String::from("data\tpositives\tfrac_train\tmethod\tmedian_auroc\tmedian_auprc\n");
+    for (data, positives) in &sets {
+        for &f in &o.frac_trains {
+            for &m in &o.methods {
+                per.push_str(&format!(
+                    "{data}\t{positives}\t{f}\t{}\t{:.4}\t{:.4}\n",
+                    m.name(),
+                    median(&series_of(scores, data, m, f, |s| s.auroc)),
+                    median(&series_of(scores, data, m, f, |s| s.auprc)),
+                ));
+            }
+        }
+    }
+    let path = o.out.join("per_data.tsv");
+    write_atomic(&path, per.as_bytes()).map_err(io_err(&path))?;
+    let mut gain = String::from(
+        "method\tfrac_train\tmetric\tdatasets\tmedian_gain\tdatasets_gaining\tp_method_greater\t\
+         spearman_gain_vs_positives\n",
+    );
+    for (name, get) in METRICS {
+        let mut series = Vec::new();
+        for (k, m) in transfer_methods(o).into_iter().enumerate() {
+            for (j, &f) in o.frac_trains.iter().enumerate() {
+                let med = |m: Method, d: &str| median(&series_of(scores, d, m, f, get));
+                let rows: Vec<(f64, f64, f64)> = sets
+                    .iter()
+                    .map(|(d, p)| (*p as f64, med(m, d), med(Method::Scratch, d)))
+                    .filter(|(_, a, b)| a.is_finite() && b.is_finite())
+                    .collect();
+                let x: Vec<f64> = rows.iter().map(|r| r.0).collect();
+                let g: Vec<f64> = rows.iter().map(|r| r.1 - r.2).collect();
+                let (a, b): (Vec<f64>, Vec<f64>) = rows.iter().map(|r| (r.1, r.2)).unzip();
+                gain.push_str(&format!(
+                    "{}\t{f}\t{name}\t{}\t{:.4}\t{}\t{:.4}\t{:.3}\n",
+                    m.name(),
+                    rows.len(),
+                    median(&g),
+                    g.iter().filter(|&&v| v > 0.0).count(),
+                    wilcoxon_greater(&a, &b),
+                    spearman(&x, &g)
+                ));
+                let label = match o.frac_trains.len() {
+                    1 => format!("{} - self", m.name()),
+                    _ => format!("{} - self (fraction {f})", m.name()),
+                };
+                series.push(Series {
+                    name: label,
+                    points: x.into_iter().zip(g).collect(),
+                    color: PALETTE[(k * o.frac_trains.len() + j) % PALETTE.len()],
+                    stroke: Stroke::None,
+                    markers: true,
+                });
+            }
+        }
+        let (x0, x1) = sets.iter().fold((f64::MAX, 0.0f64), |(a, b), (_, p)| {
+            (a.min(*p as f64), b.max(*p as f64))
+        });
+        series.push(Series {
+            name: "no gain".into(),
+            points: vec![(x0, 0.0), (x1, 0.0)],
+            color: genolm::plot::RGBColor(128, 128, 128),
+            stroke: Stroke::Dashed,
+            markers: false,
+        });
+        let title = format!(
+            "gain in median test {} over training from scratch",
+            name.to_uppercase()
+        );
+        let y_label = format!("{name} gain");
+        let plot = LinePlot {
+            title: &title,
+            x_label: "positives in the dataset",
+            y_label: &y_label,
+            series,
+            zoom_y: None,
+            legend: LegendAt::UpperRight,
+        };
+        if let Err(e) = genolm::plot::render(&o.out, &format!("gain-{name}"), &plot) {
+            eprintln!("genolm: warning: {name} gain plot not drawn: {e}");
+        }
+    }
+    let path = o.out.join("gain.tsv");
+    write_atomic(&path, gain.as_bytes()).map_err(io_err(&path))?;
     Ok(())
 }
 
@@ -439,6 +720,15 @@ mod tests {
         assert!((wilcoxon_greater(&a, &b) - 1.0 / 32.0).abs() < 1e-12);
         assert!((wilcoxon_greater(&b, &a) - 1.0).abs() < 1e-12);
         assert_eq!(wilcoxon_greater(&a, &a), 1.0);
+    }
+
+    #[test]
+    fn test_spearman_and_median() {
+        // Monotone but not linear: rank correlation 1; ties share their mid-rank.
+        assert!((spearman(&[1.0, 2.0, 10.0], &[1.0, 4.0, 100.0]) - 1.0).abs() < 1e-12);
+        assert_eq!(ranks(&[3.0, 1.0, 3.0]), vec![2.5, 1.0, 2.5]);
+        assert_eq!(median(&[3.0, 1.0, f64::NAN, 2.0, 10.0]), 2.5);
+        assert!(median(&[]).is_nan());
     }
 
     #[test]

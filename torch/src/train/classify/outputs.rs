@@ -43,7 +43,7 @@ pub(crate) fn write_outputs(
     };
     // ROC and PR: of the positive class (the second) for two classes, the curves a paper shows;
     // one-vs-rest per class for more; per label (the first MAX_CURVES) for multi-label.
-    use genolm::plot::{LegendAt, Series, PALETTE};
+    use genolm::plot::{LegendAt, Series, Stroke, PALETTE};
     let multi = truth.is_multi_label();
     let curves: Vec<usize> = if classes.len() == 2 && !multi {
         vec![1]
@@ -71,7 +71,11 @@ pub(crate) fn write_outputs(
                     points: curve(&scores, &pos),
                     color: PALETTE[c % PALETTE.len()],
                     // Colours repeat past the palette: the second round is dashed.
-                    dashed: c >= PALETTE.len(),
+                    stroke: if c >= PALETTE.len() {
+                        Stroke::Dashed
+                    } else {
+                        Stroke::Solid
+                    },
                     markers: false,
                 }
             })
