@@ -31,6 +31,7 @@ pub const EXIT_INTERRUPTED: i32 = 130;
                   predict    Class probabilities for each sequence of a FASTA (--rc-average)\n  \
                   scan       Slide a classifier along chromosomes: bedGraph/BigWig tracks, BED calls\n  \
                   variants score  Effect of each VCF variant on a model's prediction (diff, logit diff, log2 FC)\n  \
+                  interpret ism   In-silico mutagenesis: every substitution's change of a prediction (TSV, plots)\n  \
                   info       Show the build, libtorch and device (--device auto|cpu|cuda|cuda:N)"
 )]
 struct Cli {

@@ -45,9 +45,12 @@ pub enum Error {
         line: usize,
         message: String,
     },
-    #[error("{path}: {source}", path = path.display())]
-    Io {
+    /// Reading stopped part-way (a gzip cut short, a bad block): what was read before is fine.
+    #[error("{path}: line {line}: cannot be read ({source}): the file is truncated or damaged",
+        path = path.display())]
+    Unreadable {
         path: PathBuf,
+        line: usize,
         #[source]
         source: std::io::Error,
     },
@@ -86,8 +89,9 @@ fn data_lines(
 ) -> Result<(), Error> {
     let reader = crate::genome::open::open_decompressed(path)?;
     for (i, line) in reader.lines().enumerate() {
-        let line = line.map_err(|source| Error::Io {
+        let line = line.map_err(|source| Error::Unreadable {
             path: path.to_path_buf(),
+            line: i + 1,
             source,
         })?;
         let t = line.trim_end();
@@ -188,8 +192,9 @@ impl Iterator for VcfReader {
             let line = match self.lines.next()? {
                 Ok(l) => l,
                 Err(source) => {
-                    return Some(Err(Error::Io {
+                    return Some(Err(Error::Unreadable {
                         path: self.path.clone(),
+                        line: self.line_no + 1,
                         source,
                     }))
                 }

@@ -7,6 +7,7 @@ pub mod config;
 pub mod device;
 pub mod features;
 pub mod infer;
+pub mod interpret;
 pub mod model;
 pub mod modeldir;
 pub mod progress;

@@ -39,6 +39,16 @@ enum Command {
     /// Variant effects on a model's prediction.
     #[command(subcommand)]
     Variants(VariantsCommand),
+    /// What a model learned.
+    #[command(subcommand)]
+    Interpret(InterpretCommand),
+}
+
+#[derive(Subcommand)]
+enum InterpretCommand {
+    /// In-silico mutagenesis: every base changed to each other base, the change of a class's
+    /// probability per substitution (TSV, plots).
+    Ism(cli::interpret::IsmArgs),
 }
 
 #[derive(Subcommand)]
@@ -86,6 +96,7 @@ fn main() {
             | Command::Predict(_)
             | Command::Scan(_)
             | Command::Variants(_)
+            | Command::Interpret(_)
     );
     let _ = ctrlc::set_handler(move || {
         if !polls || INTERRUPTED.swap(true, Ordering::SeqCst) {
@@ -105,6 +116,9 @@ fn main() {
         Command::Cnn(CnnCommand::Compare(args)) => cli::cnn::compare(args, &INTERRUPTED),
         Command::FinetuneLm(args) => cli::lm::finetune(args, &INTERRUPTED),
         Command::Variants(VariantsCommand::Score(args)) => cli::variants::score(args, &INTERRUPTED),
+        Command::Interpret(InterpretCommand::Ism(args)) => {
+            cli::interpret::ism_command(args, &INTERRUPTED)
+        }
     };
     if let Err(e) = result {
         let interrupted = e

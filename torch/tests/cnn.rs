@@ -177,6 +177,68 @@ fn test_primer_cnn_and_transfer_through_conv1() {
             );
         }
     }
+    // In-silico mutagenesis of two sequences with the mixed ensemble: every substitution's
+    // probability is the one `predict` gives the mutated sequence.
+    let two = tmp.path().join("two.fa");
+    std::fs::write(&two, format!(">s0\n{}\n>s1\n{}\n", seqs[0], seqs[1])).unwrap();
+    let ism = tmp.path().join("ism");
+    run_torch(&[
+        "interpret",
+        "ism",
+        "--model",
+        &base_str,
+        "--model",
+        &lstm_str,
+        "--fasta",
+        two.to_str().unwrap(),
+        "--out",
+        ism.to_str().unwrap(),
+        "--mark",
+        "25",
+    ]);
+    let text = std::fs::read_to_string(ism.join("ism.tsv")).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(rows.len(), 2 * 50 * 3, "3 substitutions per base");
+    let row = rows.iter().find(|r| r[0] == "s0" && r[1] == "10").unwrap();
+    assert!(
+        (row[5].parse::<f64>().unwrap() - mix[0][1]).abs() < 2e-6,
+        "p_ref: {row:?}"
+    );
+    let mut mutant = seqs[0].clone().into_bytes();
+    assert_eq!(mutant[9], row[2].as_bytes()[0]);
+    mutant[9] = row[3].as_bytes()[0];
+    std::fs::write(
+        &fasta,
+        format!(">m\n{}\n", String::from_utf8(mutant).unwrap()),
+    )
+    .unwrap();
+    let p_mutant = probs_of(&[&base_str, &lstm_str])[0][1];
+    assert!(
+        (row[6].parse::<f64>().unwrap() - p_mutant).abs() < 2e-6,
+        "{row:?} vs {p_mutant}"
+    );
+    assert!(ism.join("ism-1.png").exists() && ism.join("ism-2.svg").exists());
+    // A sequence the CNN cannot read: the record named, nothing written.
+    std::fs::write(tmp.path().join("short.fa"), ">short\nACGTACGTACGTACGT\n").unwrap();
+    let err = failure(&[
+        "interpret",
+        "ism",
+        "--model",
+        &base_str,
+        "--fasta",
+        tmp.path().join("short.fa").to_str().unwrap(),
+        "--out",
+        tmp.path().join("ism-bad").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("short.fa") && err.contains("\"short\""),
+        "{err}"
+    );
+    assert!(!tmp.path().join("ism-bad").exists());
     // A sequence of another length is refused with what the model reads.
     std::fs::write(&fasta, ">short\nACGTACGTACGTACGT\n").unwrap();
     let err = failure(&[
@@ -231,13 +293,13 @@ fn test_primer_cnn_and_transfer_through_conv1() {
     assert_eq!(rows.len(), 4 * 2 * 2, "{table}");
     for method in ["base", "self", "tl", "tl0"] {
         assert_eq!(
-            rows.iter().filter(|r| r[0] == method).count(),
+            rows.iter().filter(|r| r[2] == method).count(),
             4,
             "{method}"
         );
     }
     // The pretrained model saw this task: as it is, it ranks the test split almost perfectly.
-    let base_auroc: f64 = rows.iter().find(|r| r[0] == "base").unwrap()[5]
+    let base_auroc: f64 = rows.iter().find(|r| r[2] == "base").unwrap()[7]
         .parse()
         .unwrap();
     assert!(base_auroc > 0.95, "{base_auroc}");
@@ -251,7 +313,8 @@ fn test_primer_cnn_and_transfer_through_conv1() {
             .unwrap()
             .lines()
             .count(),
-        5
+        // tl and tl0 against self, 2 fractions, AUROC and AUPRC.
+        1 + 2 * 2 * 2
     );
     assert!(cmp.join("compare-auroc.png").exists() && cmp.join("compare-auprc.svg").exists());
 
@@ -660,17 +723,108 @@ patience = 0
         );
         assert!(!out.exists(), "{want}: nothing written");
     }
+    // A gzipped VCF cut short (an interrupted download), and a class the model does not have.
+    let mut text = String::from("#CHROM\tPOS\tID\tREF\tALT\n");
+    for i in 0..3000 {
+        text.push_str(&format!("NC_000913.3\t{}\tv{i}\tA\tC\n", 1000 + 7 * i));
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let cut = tmp.path().join("cut.vcf.gz");
+    std::fs::write(&cut, &gz[..gz.len() * 2 / 3]).unwrap();
+    let out = tmp.path().join("cut.tsv");
+    let args = score_args(&cut, &out);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = failure(&args);
+    assert!(err.contains("cut.vcf.gz") && err.contains("line"), "{err}");
+    assert!(!out.exists(), "truncated VCF: nothing written");
+    let good = tmp.path().join("good.vcf");
+    let head: String = text.lines().take(4).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&good, head).unwrap();
+    let mut args = score_args(&good, &out);
+    args.extend(["--classes".to_string(), "NoSuchTF".to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let err = failure(&args);
+    assert!(err.contains("NoSuchTF"), "{err}");
+    assert!(!out.exists(), "unknown class: nothing written");
 
-    // cnn compare needs a single-label model.
-    let err = failure(&[
+    // base and tl0 predict with the multi-label output layer: refused for a binary task.
+    let held_out: Vec<usize> = (0..d.tfs.len())
+        .filter(|&t| labels.contains(&d.tfs[t]) && !five.contains(&d.tfs[t].as_str()))
+        .take(2)
+        .collect();
+    let single: Vec<String> = held_out
+        .iter()
+        .map(|&t| {
+            let path = tmp.path().join(format!("{}.tsv", d.tfs[t]));
+            std::fs::write(&path, tf_sites::single_task_tsv(&d, t, 42)).unwrap();
+            path.to_str().unwrap().to_string()
+        })
+        .collect();
+    let cmp = tmp.path().join("cmp");
+    let mut args = vec![
         "cnn",
         "compare",
         "--pretrained",
         m.to_str().unwrap(),
         "--data",
-        table_path.to_str().unwrap(),
-        "--out",
-        tmp.path().join("cmp").to_str().unwrap(),
+    ];
+    args.extend(single.iter().map(String::as_str));
+    args.extend(["--out", cmp.to_str().unwrap()]);
+    let err = failure(&args);
+    assert!(err.contains("output layer"), "{err}");
+    assert!(!cmp.exists());
+    // Multi-task -> single-task transfer on two held-out TFs: ft starts from every pretrained
+    // layer but the output layer (at a learning rate too small to move it, here), self from scratch.
+    args.extend([
+        "--methods",
+        "self",
+        "ft",
+        "--frac-trains",
+        "1",
+        "--nrep",
+        "2",
+        "--epochs",
+        "1",
+        "--lr",
+        "3e-3",
+        "--ft-lr",
+        "1e-12",
+        "--freeze-through",
+        "conv1",
     ]);
-    assert!(err.contains("single-label"), "{err}");
+    run_torch(&args);
+    let table = std::fs::read_to_string(cmp.join("compare.tsv")).unwrap();
+    assert_eq!(table.lines().count(), 1 + 2 * 2 * 2, "{table}");
+    let ft = cmp.join(format!("runs/{}/rep0-frac1-ft", d.tfs[held_out[0]]));
+    let (pre, tuned) = (tensors(&m), tensors(&ft));
+    assert!(
+        (&pre["conv1.conv.weight"] - &tuned["conv1.conv.weight"])
+            .abs()
+            .max()
+            .double_value(&[])
+            < 1e-6,
+        "ft starts from the pretrained conv1"
+    );
+    assert_eq!(pre["out.weight"].size()[0], 5);
+    assert_eq!(
+        tuned["out.weight"].size()[0],
+        2,
+        "a fresh binary output layer"
+    );
+    let gain = std::fs::read_to_string(cmp.join("gain.tsv")).unwrap();
+    assert_eq!(
+        gain.lines().count(),
+        1 + 2,
+        "ft - self, AUROC and AUPRC: {gain}"
+    );
+    assert!(
+        gain.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("ft\t1\tauroc\t2\t"),
+        "{gain}"
+    );
+    assert!(cmp.join("gain-auroc.png").exists() && cmp.join("per_data.tsv").exists());
 }

@@ -3,6 +3,7 @@
 pub mod classify;
 pub mod cnn;
 pub mod info;
+pub mod interpret;
 pub mod lm;
 pub mod predict;
 pub mod run;
