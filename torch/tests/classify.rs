@@ -618,6 +618,77 @@ fn test_three_classes_get_macro_and_per_class_metrics() {
 }
 
 #[test]
+fn test_multi_label_head_learns_two_motifs_that_co_occur() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Each motif planted on its own coin flip: rows with both, either or neither label.
+    let mut rng = genolm::rng::SplitMix64::new(11);
+    let mut table = String::from("id\tsequence\tfirst\tsecond\n");
+    for i in 0..400 {
+        let mut s: Vec<u8> = (0..48).map(|_| b"ACGT"[rng.below(4) as usize]).collect();
+        let (first, second) = (rng.below(2) == 1, rng.below(2) == 1);
+        if first {
+            s[2..14].copy_from_slice(b"CGACCGAACTCC");
+        }
+        if second {
+            s[30..42].copy_from_slice(b"TTAGGGATTACA");
+        }
+        table.push_str(&format!(
+            "s{i}\t{}\t{}\t{}\n",
+            String::from_utf8(s).unwrap(),
+            u8::from(first),
+            u8::from(second)
+        ));
+    }
+    let data = tmp.path().join("two.tsv");
+    std::fs::write(&data, table).unwrap();
+    let cfg = tmp.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "k = 3\nstride = 1\ndrop_mult = 0.1\n[data]\nformat = \"table\"\npath = \"{}\"\n\
+             label_columns = [\"*\"]\n[model]\nemb_size = 16\nhidden_size = 32\nn_layers = 2\n{TRAIN}",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("clf");
+    train_classifier(&cfg, &out, &[]);
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(spec["multi_label"], true);
+    assert_eq!(spec["classes"], serde_json::json!(["first", "second"]));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("test_metrics.json")).unwrap())
+            .unwrap();
+    assert_eq!(r["multi_label"], true, "{r}");
+    for m in r["per_class"].as_array().unwrap() {
+        assert!(m["auroc"].as_f64().unwrap() > 0.8, "{r}");
+    }
+    assert!(out.join("test_per_label.tsv").exists());
+    // Sigmoid outputs: a sequence with both motifs is likely for both labels at once.
+    let fa = tmp.path().join("both.fa");
+    std::fs::write(
+        &fa,
+        ">both\nACCGACCGAACTCCATAGCATGCATTGCAATTAGGGATTACAGGCATC\n",
+    )
+    .unwrap();
+    let pred = tmp.path().join("p.tsv");
+    run_torch(&[
+        "predict",
+        "--model",
+        out.to_str().unwrap(),
+        "--fasta",
+        fa.to_str().unwrap(),
+        "--out",
+        pred.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&pred).unwrap();
+    let row: Vec<&str> = text.lines().nth(1).unwrap().split('\t').collect();
+    let (p1, p2): (f64, f64) = (row[1].parse().unwrap(), row[2].parse().unwrap());
+    assert!(p1 > 0.5 && p2 > 0.5, "{text}");
+}
+
+#[test]
 fn test_ctrl_c_saves_a_classifier_checkpoint_and_exits_130() {
     let tmp = tempfile::tempdir().unwrap();
     let table = motif_table(tmp.path(), 240);

@@ -196,7 +196,11 @@ pub struct ClassifyConfig {
 /// model for `predict`, and what it was made from.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SavedClassifier {
+    /// Classes, or the labels of a multi-label classifier.
     pub classes: Vec<String>,
+    /// One sigmoid output per label, trained with binary cross-entropy (multi-label data).
+    #[serde(default)]
+    pub multi_label: bool,
     pub encoder: AwdLstmConfig,
     pub head: HeadConfig,
     pub config: ClassifyConfig,

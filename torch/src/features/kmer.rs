@@ -8,6 +8,7 @@ use tch::{Device, Tensor};
 use crate::config::classify::ClassifyConfig;
 use crate::train::{io_err, Error, Result};
 use genolm::corpus::labelled::{LabelledSet, SetSplit};
+use genolm::eval::metrics::Truth;
 use genolm::fsutil::write_atomic;
 use genolm::rng::SplitMix64;
 use genolm::tokenize::{hf, KmerSpec, KmerTokenizer, PAD_ID, UNK_ID};
@@ -17,14 +18,15 @@ use genolm::tokenize::{hf, KmerSpec, KmerTokenizer, PAD_ID, UNK_ID};
 /// each row's ids last to first.
 pub(crate) struct Encoded {
     pub(crate) frames: Vec<Vec<Vec<i64>>>,
-    pub(crate) labels: Vec<i64>,
+    /// Each row's class, or its labels (multi-label data).
+    pub(crate) truth: Truth,
 }
 
 impl Encoded {
     pub(crate) fn new<'a>(
         tok: &KmerTokenizer,
         seqs: impl Iterator<Item = &'a [u8]>,
-        labels: Vec<i64>,
+        truth: Truth,
         n_frames: usize,
         backwards: bool,
     ) -> Self {
@@ -51,16 +53,11 @@ impl Encoded {
                     .collect()
             })
             .collect();
-        Self { frames, labels }
-    }
-
-    /// The labels as the metrics take them.
-    pub(crate) fn class_ids(&self) -> Vec<u32> {
-        self.labels.iter().map(|&l| l as u32).collect()
+        Self { frames, truth }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.labels.len()
+        self.truth.len()
     }
 }
 
@@ -75,7 +72,7 @@ pub(crate) fn select(
     Encoded::new(
         tok,
         rows.iter().map(|&i| set.sequences[i].as_slice()),
-        rows.iter().map(|&i| set.labels[i] as i64).collect(),
+        set.truth_of(&rows),
         n_frames,
         backwards,
     )
@@ -101,8 +98,21 @@ pub(crate) fn batch(
     let x = Tensor::from_slice(&flat)
         .view([rows.len() as i64, len as i64])
         .to_device(device);
-    let y = Tensor::from_slice(&rows.iter().map(|&r| e.labels[r]).collect::<Vec<_>>())
-        .to_device(device);
+    let y = match &e.truth {
+        Truth::Classes(c) => {
+            Tensor::from_slice(&rows.iter().map(|&r| i64::from(c[r])).collect::<Vec<_>>())
+        }
+        // Multi-label: a 0/1 float per label, as binary cross-entropy takes them.
+        Truth::Labels(l) => {
+            let k = l.first().map_or(0, Vec::len);
+            let flat: Vec<f32> = rows
+                .iter()
+                .flat_map(|&r| l[r].iter().map(|&b| f32::from(u8::from(b))))
+                .collect();
+            Tensor::from_slice(&flat).view([rows.len() as i64, k as i64])
+        }
+    }
+    .to_device(device);
     (x, y, rows)
 }
 

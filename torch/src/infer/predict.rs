@@ -22,13 +22,14 @@ use genolm::fsutil::AtomicFile;
 use genolm::genome::open::{io_threads, open_records_tapped, InputTap};
 use genolm::tokenize::{hf, KmerTokenizer, PAD_ID};
 
-/// Class probabilities for every row, in row order: the mean over the rows' k-mer frames.
+/// Class probabilities (multi-label: each label's, by a sigmoid) for every row, in row order: the
+/// mean over the rows' k-mer frames.
 pub(crate) fn encoded_probs(
     clf: &Classifier,
     e: &Encoded,
     bs: usize,
-    kind: Kind,
-    device: Device,
+    multi_label: bool,
+    (kind, device): (Kind, Device),
 ) -> Vec<Vec<f64>> {
     let _guard = tch::no_grad_guard();
     let mut order: Vec<usize> = (0..e.len()).collect();
@@ -40,10 +41,15 @@ pub(crate) fn encoded_probs(
     for f in 0..e.frames.len() {
         for rows in order.chunks(bs) {
             let (x, _, rows) = batch(e, rows, |_| f, device);
-            let p = clf
+            let logits = clf
                 .forward_with(&encoder, &x, i64::from(PAD_ID), false, kind)
-                .softmax(-1, Kind::Float)
-                .to_device(Device::Cpu);
+                .to_kind(Kind::Float);
+            let p = if multi_label {
+                logits.sigmoid()
+            } else {
+                logits.softmax(-1, Kind::Float)
+            }
+            .to_device(Device::Cpu);
             let p: Vec<f32> = Vec::<f32>::try_from(p.flatten(0, -1)).unwrap_or_default();
             for (j, &r) in rows.iter().enumerate() {
                 for (c, &v) in p[j * k..(j + 1) * k].iter().enumerate() {
@@ -130,7 +136,7 @@ impl Featurizer for KmerFeaturizer {
         Box::new(Encoded::new(
             &self.tokenizer,
             seqs.iter().copied(),
-            vec![0; seqs.len()],
+            Truth::Classes(vec![0; seqs.len()]),
             self.n_frames,
             self.backwards,
         ))
@@ -154,6 +160,10 @@ impl Predictor for LoadedClassifier {
         Some(self.saved.config.task_source())
     }
 
+    fn multi_label(&self) -> bool {
+        self.saved.multi_label
+    }
+
     fn featurizer(&self) -> Arc<dyn Featurizer> {
         Arc::new(KmerFeaturizer {
             tokenizer: self.tokenizer.clone(),
@@ -170,8 +180,8 @@ impl Predictor for LoadedClassifier {
             &self.model,
             &e,
             batch_size,
-            self.kind,
-            self.vs.device(),
+            self.saved.multi_label,
+            (self.kind, self.vs.device()),
         ))
     }
 }

@@ -655,7 +655,7 @@ fn write_gain(o: &CompareOptions, scores: &[Score]) -> Result<()> {
                 let g: Vec<f64> = rows.iter().map(|r| r.1 - r.2).collect();
                 let (a, b): (Vec<f64>, Vec<f64>) = rows.iter().map(|r| (r.1, r.2)).unzip();
                 gain.push_str(&format!(
-                    "{}\t{f}\t{name}\t{}\t{:.4}\t{}\t{:.4}\t{:.3}\n",
+                    "{}\t{f}\t{name}\t{}\t{:.4}\t{}\t{:.3e}\t{:.3}\n",
                     m.name(),
                     rows.len(),
                     median(&g),

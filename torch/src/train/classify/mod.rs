@@ -122,20 +122,16 @@ struct TaskData {
     te: Encoded,
     /// Ids of the test sequences, in `te`'s row order.
     te_ids: Vec<String>,
+    /// Classes, or the labels of multi-label data.
     classes: Vec<String>,
+    /// One sigmoid per label (binary cross-entropy) instead of a softmax over classes.
+    multi_label: bool,
     /// Median length of the training sequences (bases): the window `scan` uses by default.
     train_len: u64,
 }
 
 fn task_data(cfg: &ClassifyConfig, tok: &KmerTokenizer, backwards: bool) -> Result<TaskData> {
     let set = load_splits(cfg)?;
-    if set.is_multi_label() {
-        return Err(Error::Invalid(
-            "multi-label data (label_columns): the ULMFiT classifier has a single-label head so \
-             far; train a CNN (`genolm cnn train`) on it"
-                .into(),
-        ));
-    }
     let n_frames = cfg.train.n_frames(tok);
     let split = |which| select(&set, tok, which, n_frames, backwards);
     let (tr, va, te) = (
@@ -163,6 +159,7 @@ fn task_data(cfg: &ClassifyConfig, tok: &KmerTokenizer, backwards: bool) -> Resu
         va,
         te,
         te_ids,
+        multi_label: set.is_multi_label(),
         classes: set.classes,
     })
 }
@@ -202,6 +199,7 @@ fn setup(
     }
     let mut saved = SavedClassifier {
         classes: data.classes.clone(),
+        multi_label: data.multi_label,
         encoder: enc_cfg.clone(),
         head,
         // The precision used ("auto" decided), as the LM's model dir records it.
@@ -282,7 +280,15 @@ impl Task for ClassifierTask<'_> {
             .clf
             .forward(&x, i64::from(PAD_ID), true, run.kind)
             .to_kind(Kind::Float);
-        let loss = logits.cross_entropy_for_logits(&y);
+        let loss = match run.data.multi_label {
+            false => logits.cross_entropy_for_logits(&y),
+            true => logits.binary_cross_entropy_with_logits::<tch::Tensor>(
+                &y,
+                None,
+                None,
+                tch::Reduction::Mean,
+            ),
+        };
         StepLoss {
             minimise: loss.shallow_clone(),
             report: loss,
@@ -292,13 +298,13 @@ impl Task for ClassifierTask<'_> {
 
     fn validate(&mut self, row: &mut MetricsRow) -> Result<Option<f64>> {
         let run = self.run;
-        let truth = Truth::Classes(run.data.va.class_ids());
+        let truth = run.data.va.truth.clone();
         let probs = encoded_probs(
             &run.clf,
             &run.data.va,
             self.batch_size,
-            run.kind,
-            run.device,
+            run.data.multi_label,
+            (run.kind, run.device),
         );
         let r = truth.report(&probs, &run.data.classes);
         Ok(Some(validation_row(row, &r, &truth, &probs, &self.metric)))
@@ -430,8 +436,14 @@ fn finish(
 ) -> Result<ClassifyReport> {
     keep_best(vs, out, best_path)?;
     let batch_size = saved.config.train.batch_size;
-    let probs = encoded_probs(&run.clf, &run.data.te, batch_size, run.kind, run.device);
-    let truth = Truth::Classes(run.data.te.class_ids());
+    let probs = encoded_probs(
+        &run.clf,
+        &run.data.te,
+        batch_size,
+        run.data.multi_label,
+        (run.kind, run.device),
+    );
+    let truth = run.data.te.truth.clone();
     write_test_results(
         out,
         &run.data.te_ids,
