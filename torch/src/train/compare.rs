@@ -669,16 +669,18 @@ fn write_gain(o: &CompareOptions, scores: &[Score]) -> Result<()> {
                 };
                 series.push(Series {
                     name: label,
-                    points: x.into_iter().zip(g).collect(),
+                    // Positives span orders of magnitude (10 to 500 sites per TF): a log axis.
+                    points: x.iter().map(|p| p.log10()).zip(g).collect(),
                     color: PALETTE[(k * o.frac_trains.len() + j) % PALETTE.len()],
                     stroke: Stroke::None,
                     markers: true,
                 });
             }
         }
-        let (x0, x1) = sets.iter().fold((f64::MAX, 0.0f64), |(a, b), (_, p)| {
-            (a.min(*p as f64), b.max(*p as f64))
-        });
+        let (x0, x1) = sets
+            .iter()
+            .map(|(_, p)| (*p as f64).max(1.0).log10())
+            .fold((f64::MAX, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));
         series.push(Series {
             name: "no gain".into(),
             points: vec![(x0, 0.0), (x1, 0.0)],
@@ -693,7 +695,7 @@ fn write_gain(o: &CompareOptions, scores: &[Score]) -> Result<()> {
         let y_label = format!("{name} gain");
         let plot = LinePlot {
             title: &title,
-            x_label: "positives in the dataset",
+            x_label: "positives in the dataset, log10 (1 = 10, 2 = 100, 3 = 1000)",
             y_label: &y_label,
             series,
             zoom_y: None,
