@@ -694,6 +694,48 @@ patience = 0
     );
     assert!((p_ref - p_crp).abs() < 2e-6, "{p_ref} vs predict {p_crp}");
     assert!((diff - (p_alt - p_ref)).abs() < 2e-6);
+    // This CNN averages both strands itself (rc_average), which is why `--strand both` skips its
+    // second pass: a window and its reverse complement get the same probabilities.
+    let rc: String = window
+        .bytes()
+        .rev()
+        .map(|b| match b {
+            b'A' => 'T',
+            b'C' => 'G',
+            b'G' => 'C',
+            b'T' => 'A',
+            _ => 'N',
+        })
+        .collect();
+    std::fs::write(&fa, format!(">w\n{window}\n>rc\n{rc}\n")).unwrap();
+    run_torch(&[
+        "predict",
+        "--model",
+        m.to_str().unwrap(),
+        "--fasta",
+        fa.to_str().unwrap(),
+        "--out",
+        pred.to_str().unwrap(),
+    ]);
+    let probs: Vec<Vec<f64>> = std::fs::read_to_string(&pred)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.split('\t')
+                .skip(1)
+                .flat_map(|c| c.split(','))
+                .filter_map(|v| v.parse().ok())
+                .collect()
+        })
+        .collect();
+    assert!(!probs[0].is_empty() && probs[0].len() == probs[1].len());
+    for (a, b) in probs[0].iter().zip(&probs[1]) {
+        assert!(
+            (a - b).abs() < 1e-5,
+            "window {a} vs its reverse complement {b}"
+        );
+    }
     // Bad input: clear errors naming the record, nothing written.
     let bad_cases = [
         ("NC_000913.3\t100\tx\tA\tC\n".to_string(), "#CHROM header"),

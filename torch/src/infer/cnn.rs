@@ -72,6 +72,10 @@ impl Predictor for LoadedCnn {
         self.spec.multi_label
     }
 
+    fn strand_symmetric(&self) -> bool {
+        self.spec.config.train.rc_average
+    }
+
     fn predict_features(&self, features: Features, batch_size: usize) -> Result<Vec<Vec<f64>>> {
         let seqs = features
             .downcast::<Vec<Vec<u8>>>()

@@ -48,6 +48,11 @@ pub trait Predictor {
     fn multi_label(&self) -> bool {
         false
     }
+    /// Its predictions already average each sequence with its reverse complement (a CNN with
+    /// `rc_average`), so a sequence and its reverse complement get the same probabilities.
+    fn strand_symmetric(&self) -> bool {
+        false
+    }
     /// Probability rows of featurized sequences, in their order.
     fn predict_features(&self, features: Features, batch_size: usize) -> Result<Vec<Vec<f64>>>;
 
@@ -126,6 +131,11 @@ impl Predictor for Ensemble {
 
     fn multi_label(&self) -> bool {
         self.members[0].multi_label()
+    }
+
+    /// Symmetric only when every member is (one strand-specific member makes the mean specific).
+    fn strand_symmetric(&self) -> bool {
+        self.members.iter().all(|m| m.strand_symmetric())
     }
 
     fn featurizer(&self) -> Arc<dyn Featurizer> {

@@ -187,7 +187,8 @@ impl Predictor for LoadedClassifier {
 }
 
 /// Class probabilities for sequences; with `rc_average`, each is averaged with its reverse
-/// complement's (a sequence and its reverse complement are the same DNA).
+/// complement's (a sequence and its reverse complement are the same DNA). A strand-symmetric
+/// predictor already gives that mean, so its second pass (half the work) is skipped.
 pub fn predict_sequences(
     p: &dyn Predictor,
     seqs: &[Vec<u8>],
@@ -196,7 +197,7 @@ pub fn predict_sequences(
 ) -> Result<Vec<Vec<f64>>> {
     let refs: Vec<&[u8]> = seqs.iter().map(Vec::as_slice).collect();
     let mut probs = p.predict(&refs, batch_size)?;
-    if rc_average {
+    if rc_average && !p.strand_symmetric() {
         let rc: Vec<Vec<u8>> = seqs
             .iter()
             .map(|s| genolm::genome::nucleotide::reverse_complement(s))

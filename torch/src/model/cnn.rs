@@ -221,6 +221,8 @@ impl CnnConfig {
 
 struct Conv {
     conv: nn::Conv1D,
+    /// The padding libtorch is given (tch keeps its own copy private).
+    padding: i64,
     bn: Option<nn::BatchNorm>,
     cfg: ConvBlock,
 }
@@ -264,6 +266,7 @@ impl Cnn {
             };
             convs.push(Conv {
                 conv: nn::conv1d(&p / "conv", channels, c.filters, c.kernel, cfg),
+                padding,
                 bn: c
                     .batch_norm
                     .then(|| nn::batch_norm1d(&p / "bn", c.filters, Default::default())),
@@ -314,6 +317,8 @@ impl Cnn {
         self.frozen = frozen.to_vec();
     }
 
+    /// BatchNorm with its parameters and running statistics kept in fp32 (libtorch's CPU and
+    /// CUDA kernels take bf16/fp16 input with fp32 parameters), so bf16 runs keep exact statistics.
     fn bn(&self, bn: &Option<nn::BatchNorm>, group: usize, x: Tensor, train: bool) -> Tensor {
         match bn {
             Some(bn) => bn.forward_t(
@@ -324,12 +329,40 @@ impl Cnn {
         }
     }
 
+    /// A convolution computed in `kind`: the fp32 weights are cast per call, so bf16 training
+    /// keeps fp32 master weights (the gradient flows back through the cast) and bf16 inference
+    /// needs no converted copy.
+    fn conv_in(c: &Conv, x: &Tensor, kind: Kind) -> Tensor {
+        if c.conv.ws.kind() == kind {
+            return c.conv.forward(x);
+        }
+        x.conv1d(
+            &c.conv.ws.to_kind(kind),
+            c.conv.bs.as_ref().map(|b| b.to_kind(kind)),
+            [c.cfg.stride],
+            [c.padding],
+            [c.cfg.dilation],
+            1,
+        )
+    }
+
+    /// A dense layer computed in `kind` (as [`Self::conv_in`]).
+    fn linear_in(linear: &nn::Linear, x: &Tensor, kind: Kind) -> Tensor {
+        if linear.ws.kind() == kind {
+            return x.apply(linear);
+        }
+        x.linear(
+            &linear.ws.to_kind(kind),
+            linear.bs.as_ref().map(|b| b.to_kind(kind)),
+        )
+    }
+
     /// Logits [batch, n_outputs] of one-hot input [batch, 4, length], computed in `kind`.
     pub fn forward(&self, x: &Tensor, train: bool, kind: Kind) -> Tensor {
         let mut x = x.to_kind(kind);
         for (i, c) in self.convs.iter().enumerate() {
             let len = x.size()[2];
-            x = c.conv.forward(&x);
+            x = Self::conv_in(c, &x, kind);
             if c.cfg.padding == Padding::Same && x.size()[2] > len {
                 x = x.narrow(2, 0, len);
             }
@@ -349,12 +382,12 @@ impl Cnn {
         };
         let base = self.convs.len();
         for (j, d) in self.dense.iter().enumerate() {
-            x = x.apply(&d.linear);
+            x = Self::linear_in(&d.linear, &x, kind);
             x = self.bn(&d.bn, base + j, x, train);
             x = d.cfg.activation.apply(x);
             x = dropout(&x, d.cfg.dropout, train);
         }
-        x.apply(&self.out).to_kind(Kind::Float)
+        Self::linear_in(&self.out, &x, kind).to_kind(Kind::Float)
     }
 }
 
