@@ -13,8 +13,10 @@ one-hot encoding to its result; the windows themselves come from `genolm variant
 Agreement: max |p_genolm - p_tangermeme| over ref and alt probabilities of the positive class.
 Floor: every variant needs 2 windows x 2 strands of forward passes; the best fp32 rate of this
 network's forward pass on this CPU (PyTorch, batch sizes 32-512) bounds variants/s from above.
-bf16 is not measured: this CPU has no native bf16 (genolm info), where it is emulated and slower.
-Usage: scripts/bench-variants.sh [--model DIR] [--vcf FILE] [--n N] [--repeats R]
+Precisions: fp32 and bf16 (genolm --precision bf16; the PyTorch model converted to bf16 for
+tangermeme), each against the peer at the same precision and against the peer in fp32; bf16 is
+only worth it on a CPU with native bf16 (`genolm info`), elsewhere it is emulated and slower.
+Usage: scripts/bench-variants.sh [--model DIR] [--vcf FILE] [--n N] [--repeats R] [--precisions fp32 bf16]
 Results: out/bench/variants.json
 """
 import argparse
@@ -116,18 +118,35 @@ def one_hot(seqs):
     return x[:, :4].reshape(len(seqs), len(seqs[0]), 4).permute(0, 2, 1).contiguous()
 
 
-def forward_rate(model, length):
-    """Windows/s of one strand's forward pass, the best over batch sizes (this CPU's rate)."""
+def forward_rate(model, length, dtype=torch.float32, reps=10):
+    """Windows/s of one strand's forward pass, the best over batch sizes (this CPU's rate; warmed
+    up first: oneDNN builds its kernels on a shape's first calls)."""
     best = 0.0
     for bs in (32, 64, 128, 256, 512):
-        x = one_hot(["ACGT" * (length // 4) + "A" * (length % 4)] * bs)
+        x = one_hot(["ACGT" * (length // 4) + "A" * (length % 4)] * bs).to(dtype)
         with torch.no_grad():
-            model.one_strand(x)
-            t0 = time.perf_counter()
             for _ in range(3):
                 model.one_strand(x)
-            best = max(best, 3 * bs / (time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                model.one_strand(x)
+            best = max(best, reps * bs / (time.perf_counter() - t0))
     return best
+
+
+class Bf16(nn.Module):
+    """The model computed in bf16 (weights converted once), one-hot in and probabilities out in
+    fp32: what genolm's --precision bf16 does, as PyTorch users write it."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.inner = model.to(torch.bfloat16)
+
+    def one_strand(self, x):
+        return self.inner.one_strand(x.to(torch.bfloat16)).float()
+
+    def forward(self, x):
+        return self.inner(x.to(torch.bfloat16)).float()
 
 
 def snv_windows(vcf, genome, flank, n, tmp):
@@ -168,11 +187,12 @@ def subset_vcf(vcf, rows, tmp):
     return out
 
 
-def genolm_run(model, vcf, genome, tmp, run):
-    out = tmp / f"effects{run}.tsv"
+def genolm_run(model, vcf, genome, tmp, run, precision):
+    out = tmp / f"effects{run}-{precision}.tsv"
     t0 = time.perf_counter()
     p = subprocess.run([str(TORCH_BIN), "variants", "score", "--model", str(model), "--vcf", str(vcf),
-                        "--genome", str(genome), "--strand", "plus", "--out", str(out), "--json"],
+                        "--genome", str(genome), "--strand", "plus", "--precision", precision,
+                        "--out", str(out), "--json"],
                        check=True, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     summary = json.loads(p.stdout.strip().splitlines()[-1])
@@ -204,48 +224,69 @@ def main():
     ap.add_argument("--n", type=int, default=0, help="first N SNVs (0: all)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16"],
+                    help="bf16 only counts on a CPU with native bf16 (genolm info)")
     a = ap.parse_args()
     if not (Path(a.model) / "model.safetensors").exists():
         raise SystemExit(f"{a.model}: no CNN there; scripts/reproduce-tlvar.sh trains it")
-    model = GenolmCnn(a.model)
+    info = json.loads(subprocess.run([str(TORCH_BIN), "info", "--json"], check=True,
+                                     capture_output=True, text=True).stdout)
+    models = {"fp32": GenolmCnn(a.model), "bf16": Bf16(GenolmCnn(a.model))}
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
     spec = json.loads((Path(a.model) / "config.json").read_text())
     length = spec["model"]["input_len"]
     flank = (length - 1) // 2
+    strands = 2 if models["fp32"].rc_average else 1
     results = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
-               "threads": torch.get_num_threads(), "model": a.model, "vcf": a.vcf}
+               "threads": torch.get_num_threads(), "bf16": info.get("bf16"), "model": a.model,
+               "vcf": a.vcf}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         rows = snv_windows(a.vcf, a.genome, flank, a.n or 10**12, tmp)
         vcf = subset_vcf(a.vcf, rows, tmp)
-        runs = {"genolm_s": [], "tangermeme_s": []}
+        runs = {f"{tool}_{p}_s": [] for p in a.precisions for tool in ("genolm", "tangermeme")}
+        scores, peer = {}, {}
         for r in range(a.repeats):
-            g_wall, summary, scores = genolm_run(a.model, vcf, a.genome, tmp, r)
-            t_wall, before, after = tangermeme_run(model, rows, flank, a.batch_size)
-            runs["genolm_s"].append(g_wall)
-            runs["tangermeme_s"].append(t_wall)
-        diff = 0.0
-        for i, (c, p, ref, alt, _) in enumerate(rows):
-            g_ref, g_alt = scores[(c, p, ref, alt)]
-            diff = max(diff, abs(g_ref - before[i].item()), abs(g_alt - after[i].item()))
-        rate = forward_rate(model, length)
-    strands = 2 if model.rc_average else 1
-    n = len(rows)
-    med = {k: statistics.median(v) for k, v in runs.items()}
-    results.update({
-        "variants": n,
-        "genolm_variants_per_s": round(n / med["genolm_s"], 1),
-        "tangermeme_variants_per_s": round(n / med["tangermeme_s"], 1),
-        "ratio": round(med["tangermeme_s"] / med["genolm_s"], 3),
-        "max_abs_prob_diff": diff,
-        "floor_variants_per_s": round(rate / (2 * strands), 1),
-        "forward_windows_per_s_this_cpu": round(rate, 1),
-        "genolm_summary": summary,
-        "runs": runs,
-    })
-    print(f"variants score: {n} SNVs, genolm {results['genolm_variants_per_s']:.0f} variants/s vs "
-          f"tangermeme {results['tangermeme_variants_per_s']:.0f} ({results['ratio']:.2f}x); scores "
-          f"agree within {diff:.2e}; floor {results['floor_variants_per_s']:.0f} variants/s "
-          f"({rate:.0f} one-strand windows/s forward, x2 alleles x{strands} strands)")
+            for p in a.precisions:
+                g_wall, summary, scores[p] = genolm_run(a.model, vcf, a.genome, tmp, r, p)
+                t_wall, before, after = tangermeme_run(models[p], rows, flank, a.batch_size)
+                peer[p] = (before, after)
+                runs[f"genolm_{p}_s"].append(g_wall)
+                runs[f"tangermeme_{p}_s"].append(t_wall)
+
+        def max_diff(g, t):
+            before, after = peer[t]
+            d = 0.0
+            for i, (c, pos, ref, alt, _) in enumerate(rows):
+                g_ref, g_alt = scores[g][(c, pos, ref, alt)]
+                d = max(d, abs(g_ref - before[i].item()), abs(g_alt - after[i].item()))
+            return d
+
+        n = len(rows)
+        med = {k: statistics.median(v) for k, v in runs.items()}
+        results.update({"variants": n, "runs": runs})
+        base = med[f"tangermeme_{a.precisions[0]}_s"]
+        for p in a.precisions:
+            rate = forward_rate(models[p], length, dtypes[p])
+            results[p] = {
+                "genolm_variants_per_s": round(n / med[f"genolm_{p}_s"], 1),
+                "tangermeme_variants_per_s": round(n / med[f"tangermeme_{p}_s"], 1),
+                "ratio_same_precision": round(med[f"tangermeme_{p}_s"] / med[f"genolm_{p}_s"], 3),
+                f"ratio_vs_tangermeme_{a.precisions[0]}": round(base / med[f"genolm_{p}_s"], 3),
+                "max_abs_prob_diff_same_precision": max_diff(p, p),
+                f"max_abs_prob_diff_vs_tangermeme_{a.precisions[0]}": max_diff(p, a.precisions[0]),
+                "floor_variants_per_s": round(rate / (2 * strands), 1),
+                "forward_windows_per_s_this_cpu": round(rate, 1),
+            }
+            q = results[p]
+            print(f"variants score {p}: {n} SNVs, genolm {q['genolm_variants_per_s']:.0f} variants/s vs "
+                  f"tangermeme {q['tangermeme_variants_per_s']:.0f} ({q['ratio_same_precision']:.2f}x; "
+                  f"{q[f'ratio_vs_tangermeme_{a.precisions[0]}']:.2f}x against tangermeme "
+                  f"{a.precisions[0]}); scores agree within "
+                  f"{q['max_abs_prob_diff_same_precision']:.2e} (against {a.precisions[0]}: "
+                  f"{q[f'max_abs_prob_diff_vs_tangermeme_{a.precisions[0]}']:.2e}); floor "
+                  f"{q['floor_variants_per_s']:.0f} variants/s ({rate:.0f} one-strand windows/s "
+                  f"forward, x2 alleles x{strands} strands)")
     out = ROOT / "out/bench/variants.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
