@@ -1,4 +1,4 @@
-"""One-hot CNN throughput, genolm vs PyTorch, in one run: training and prediction in fp32.
+"""One-hot CNN throughput, genolm vs PyTorch, in one run: training and prediction, fp32 or bf16.
 
 Shapes: configs/cnn-tlvar.toml (1001 bp; two Conv1d(32, 32) + MaxPool(4), Dense 128 -> 64, batch
 128) and configs/cnn-basset-tf.toml (200 bp; conv 100x19, 200x7, 200x4 with BatchNorm + ReLU +
@@ -7,12 +7,15 @@ random labels (values do not change the work). PyTorch side: the same layers as 
 trained as genolm trains (cross-entropy, Adam 1e-3 with betas 0.9/0.999, eps 1e-7), timed after 3
 warm-up steps; prediction: softmax of batches under no_grad, from cold. genolm: `cnn train --json`
 (train_sequences_per_s, steps after the first 3; reverse-complement augmentation off, as PyTorch
-has none) and `predict --json` (sequences_per_s; strand averaging off). bf16 is not measured: this
-CPU has no native bf16 (genolm info), where bf16 is emulated and slower than fp32.
-Floor: the fp32 rate of the network's own forward pass on this CPU (PyTorch, best over batch sizes
-32-512), with forward + backward counted as 3 forwards; a run's fraction of it is its FLOPs per
-sequence x sequences/s over that rate.
-Usage: scripts/bench-cnn.sh [--repeats N]: N interleaved runs per case, medians reported.
+has none) and `predict --json` (sequences_per_s; strand averaging off). `--precision bf16`: genolm's
+`train.precision = "bf16"` / `predict --precision bf16` (bf16 compute, fp32 master weights) against
+PyTorch under `torch.autocast("cpu", dtype=torch.bfloat16)`, the same recipe; only meaningful on a
+CPU with native bf16 (genolm info), elsewhere bf16 is emulated and slower than fp32.
+Floor: the rate of the network's own forward pass at that precision on this CPU (PyTorch, best over
+batch sizes 32-512), with forward + backward counted as 3 forwards; a run's fraction of it is its
+FLOPs per sequence x sequences/s over that rate.
+Usage: scripts/bench-cnn.sh [--repeats N] [--precision fp32|bf16]: N interleaved runs per case,
+medians reported; results in out/bench/cnn.json (fp32) or out/bench/cnn-bf16.json.
 """
 import argparse
 import json
@@ -30,6 +33,12 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parent.parent
 TORCH_BIN = ROOT / "target/release/genolm-torch"
 WARMUP = 3
+PRECISION = "fp32"
+
+
+def autocast():
+    """PyTorch's mixed precision at the benchmark's precision (a no-op in fp32)."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=PRECISION == "bf16")
 
 SHAPES = {
     "tlvar": dict(config="configs/cnn-tlvar.toml", length=1001, batch=128, n=2048,
@@ -92,7 +101,9 @@ def torch_train_per_s(s, steps):
         xb = x[(step % 4) * bs:(step % 4 + 1) * bs]
         y = torch.randint(0, 2, (bs,))
         t0 = time.perf_counter()
-        loss = F.cross_entropy(model(xb), y)
+        with autocast():
+            logits = model(xb)
+        loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -104,10 +115,10 @@ def torch_train_per_s(s, steps):
 def torch_predict_per_s(s, n):
     model = torch_model(s).eval()
     x = one_hot(n, s["length"])
-    with torch.no_grad():
+    with torch.no_grad(), autocast():
         t0 = time.perf_counter()
         for i in range(0, n, 64):
-            model(x[i:i + 64]).softmax(-1)
+            model(x[i:i + 64]).float().softmax(-1)
         return n / (time.perf_counter() - t0)
 
 
@@ -118,8 +129,9 @@ def conv_rate(s):
     best = 0.0
     for bs in (32, 64, 128, 256, 512):
         x = one_hot(bs, s["length"])
-        with torch.no_grad():
-            model(x)
+        with torch.no_grad(), autocast():
+            for _ in range(3):
+                model(x)
             t0 = time.perf_counter()
             for _ in range(5):
                 model(x)
@@ -150,13 +162,13 @@ def genolm_rates(s, tmp, run):
     # times the same network with a binary head.
     sets = [f"data={{format=\"table\", path={json.dumps(str(table))}}}", "classes=[\"0\", \"1\"]", "split.valid_frac=0.05",
             "split.test_frac=0.05", "train.stages=[{epochs=2,lr=1e-3}]", "train.patience=0",
-            "train.rc_augment=false", "train.rc_average=false", "train.precision=\"fp32\""]
+            "train.rc_augment=false", "train.rc_average=false", f"train.precision=\"{PRECISION}\""]
     cmd = [str(TORCH_BIN), "cnn", "train", "--config", str(ROOT / s["config"]), "--out", str(out), "--json", "-q"]
     for kv in sets:
         cmd += ["--set", kv]
     r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
     p = subprocess.run([str(TORCH_BIN), "predict", "--model", str(out), "--fasta", str(fasta), "--out",
-                        str(tmp / "p.tsv"), "--json", "--batch-size", "64"],
+                        str(tmp / "p.tsv"), "--json", "--batch-size", "64", "--precision", PRECISION],
                        check=True, capture_output=True, text=True)
     pred = json.loads(p.stdout.strip().splitlines()[-1])
     return r["train_sequences_per_s"], pred["sequences_per_s"]
@@ -165,10 +177,13 @@ def genolm_rates(s, tmp, run):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     a = ap.parse_args()
+    global PRECISION
+    PRECISION = a.precision
     torch.set_num_threads(torch.get_num_threads())
     results = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
-               "threads": torch.get_num_threads(), "shapes": {}}
+               "threads": torch.get_num_threads(), "precision": PRECISION, "shapes": {}}
     for name, s in SHAPES.items():
         runs = {"genolm_train": [], "torch_train": [], "genolm_predict": [], "torch_predict": []}
         with tempfile.TemporaryDirectory() as tmp:
@@ -193,13 +208,14 @@ def main():
             "runs": runs,
         }
         results["shapes"][name] = res
-        print(f"{name}: train genolm {res['genolm_train']:.0f} vs torch {res['torch_train']:.0f} seq/s "
+        print(f"{name} ({PRECISION}): train genolm {res['genolm_train']:.0f} vs torch {res['torch_train']:.0f} seq/s "
               f"({res['train_ratio']:.2f}x); predict genolm {res['genolm_predict']:.0f} vs torch "
               f"{res['torch_predict']:.0f} seq/s ({res['predict_ratio']:.2f}x); floor: "
               f"{res['forward_gflops_this_cpu']} GFLOP/s forward, genolm train at "
               f"{res['genolm_train_fraction_of_floor']:.0%} of it, predict at "
               f"{res['genolm_predict_fraction_of_floor']:.0%}", flush=True)
-    (ROOT / "out/bench/cnn.json").write_text(json.dumps(results, indent=1))
+    name = "cnn.json" if PRECISION == "fp32" else f"cnn-{PRECISION}.json"
+    (ROOT / "out/bench" / name).write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":
