@@ -550,6 +550,21 @@ fn test_early_stopping_ends_a_stage() {
     );
 }
 
+/// `DIR/c.toml`: a tiny k=3 AWD-LSTM classifier (16/32, 2 layers) trained with [`TRAIN`] on the
+/// given `[data]` section.
+fn tiny_config(dir: &Path, data_section: &str) -> PathBuf {
+    let cfg = dir.join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "k = 3\nstride = 1\ndrop_mult = 0.1\n[data]\n{data_section}\n\
+             [model]\nemb_size = 16\nhidden_size = 32\nn_layers = 2\n{TRAIN}"
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
 #[test]
 fn test_three_classes_get_macro_and_per_class_metrics() {
     let tmp = tempfile::tempdir().unwrap();
@@ -577,16 +592,10 @@ fn test_three_classes_get_macro_and_per_class_metrics() {
     }
     let data = tmp.path().join("three.fa");
     std::fs::write(&data, fa).unwrap();
-    let cfg = tmp.path().join("c.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "k = 3\nstride = 1\ndrop_mult = 0.1\n[data]\nformat = \"fasta_header\"\nfasta = \"{}\"\n\
-             [model]\nemb_size = 16\nhidden_size = 32\nn_layers = 2\n{TRAIN}",
-            data.display()
-        ),
-    )
-    .unwrap();
+    let cfg = tiny_config(
+        tmp.path(),
+        &format!("format = \"fasta_header\"\nfasta = \"{}\"", data.display()),
+    );
     let out = tmp.path().join("clf");
     train_classifier(&cfg, &out, &[]);
     let r: serde_json::Value =
@@ -641,16 +650,13 @@ fn test_multi_label_head_learns_two_motifs_that_co_occur() {
     }
     let data = tmp.path().join("two.tsv");
     std::fs::write(&data, table).unwrap();
-    let cfg = tmp.path().join("c.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "k = 3\nstride = 1\ndrop_mult = 0.1\n[data]\nformat = \"table\"\npath = \"{}\"\n\
-             label_columns = [\"*\"]\n[model]\nemb_size = 16\nhidden_size = 32\nn_layers = 2\n{TRAIN}",
+    let cfg = tiny_config(
+        tmp.path(),
+        &format!(
+            "format = \"table\"\npath = \"{}\"\nlabel_columns = [\"*\"]",
             data.display()
         ),
-    )
-    .unwrap();
+    );
     let out = tmp.path().join("clf");
     train_classifier(&cfg, &out, &[]);
     let spec: serde_json::Value =

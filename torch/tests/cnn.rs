@@ -663,26 +663,32 @@ patience = 0
     let fa = tmp.path().join("w.fa");
     std::fs::write(&fa, format!(">w\n{window}\n")).unwrap();
     let pred = tmp.path().join("w.tsv");
-    run_torch(&[
-        "predict",
-        "--model",
-        m.to_str().unwrap(),
-        "--fasta",
-        fa.to_str().unwrap(),
-        "--out",
-        pred.to_str().unwrap(),
-        "--rc-average",
-    ]);
-    let pred_text = std::fs::read_to_string(&pred).unwrap();
-    let p_crp: f64 = pred_text
-        .lines()
-        .nth(1)
-        .unwrap()
-        .split('\t')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
+    // `predict`'s probability rows (every label) for the sequences of `fa`.
+    let predict_rows = |extra: &[&str]| -> Vec<Vec<f64>> {
+        let mut args = vec![
+            "predict",
+            "--model",
+            m.to_str().unwrap(),
+            "--fasta",
+            fa.to_str().unwrap(),
+            "--out",
+            pred.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        run_torch(&args);
+        std::fs::read_to_string(&pred)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| {
+                l.split('\t')
+                    .skip(1)
+                    .filter_map(|v| v.parse().ok())
+                    .collect()
+            })
+            .collect()
+    };
+    let p_crp = predict_rows(&["--rc-average"])[0][0];
     let snv_crp = rows
         .iter()
         .find(|r| r[2].starts_with("snv:") && r[6] == "CRP")
@@ -708,27 +714,7 @@ patience = 0
         })
         .collect();
     std::fs::write(&fa, format!(">w\n{window}\n>rc\n{rc}\n")).unwrap();
-    run_torch(&[
-        "predict",
-        "--model",
-        m.to_str().unwrap(),
-        "--fasta",
-        fa.to_str().unwrap(),
-        "--out",
-        pred.to_str().unwrap(),
-    ]);
-    let probs: Vec<Vec<f64>> = std::fs::read_to_string(&pred)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| {
-            l.split('\t')
-                .skip(1)
-                .flat_map(|c| c.split(','))
-                .filter_map(|v| v.parse().ok())
-                .collect()
-        })
-        .collect();
+    let probs = predict_rows(&[]);
     assert!(!probs[0].is_empty() && probs[0].len() == probs[1].len());
     for (a, b) in probs[0].iter().zip(&probs[1]) {
         assert!(

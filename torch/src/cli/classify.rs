@@ -9,7 +9,6 @@ use crate::config::classify::TaskSource;
 use crate::infer::predict;
 use crate::infer::Predictor;
 use crate::train::classify::{self, ClassifyConfig};
-use crate::train::Precision;
 use genolm::corpus::labelled::{LabelledSet, LabelledSource, SetSplit};
 
 #[derive(Args)]
@@ -76,10 +75,8 @@ pub(super) fn report(
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// A classifier directory (from genolm classify train); repeat to evaluate the mean of several
-    /// (an ensemble: e.g. seeds, or forward and reverse models), which must share their classes.
-    #[arg(long, required = true)]
-    model: Vec<PathBuf>,
+    #[command(flatten)]
+    models: super::ModelArgs,
     /// Labelled data: a TOML file with a [data] section as in classifier configs.
     #[arg(long, conflicts_with_all = ["table", "split"])]
     data: Option<PathBuf>,
@@ -93,13 +90,8 @@ pub struct EvalArgs {
     /// Also write per-sequence probabilities (id, label, p_CLASS..., predicted) to this TSV.
     #[arg(long)]
     out: Option<PathBuf>,
-    #[arg(long, default_value = "auto")]
-    device: String,
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
-    /// Compute precision: bf16 is faster on CPUs with AVX-512 BF16 and on GPUs.
-    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
-    precision: Precision,
     #[arg(long)]
     json: bool,
 }
@@ -160,8 +152,7 @@ fn eval_set(a: &EvalArgs, models: &[Box<dyn Predictor>]) -> Result<LabelledSet> 
 }
 
 pub fn eval(a: EvalArgs) -> Result<()> {
-    let device = crate::device::resolve(a.device.parse()?)?;
-    let models = predict::load_classifiers(&a.model, device, a.precision)?;
+    let models = a.models.load()?;
     let set = eval_set(&a, &models)?;
     let n_models = models.len();
     let ensemble = predict::ensemble_of(models)?;

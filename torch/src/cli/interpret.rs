@@ -8,17 +8,15 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::variants::Strands;
-use crate::infer::predict::{ensemble_of, load_classifiers};
+use crate::infer::predict::ensemble_of;
 use crate::infer::Predictor;
 use crate::interpret::ism::{ism, plot, tsv_rows, IsmOptions, TSV_HEADER};
-use crate::train::Precision;
 use genolm::fsutil::StagingDir;
 
 #[derive(Args)]
 pub struct IsmArgs {
-    /// A classifier or CNN directory; repeat to average several (an ensemble sharing classes).
-    #[arg(long, required = true)]
-    model: Vec<PathBuf>,
+    #[command(flatten)]
+    models: super::ModelArgs,
     /// Sequences to mutate (FASTA, plain or gzip), each of a length the model reads.
     #[arg(long)]
     fasta: PathBuf,
@@ -42,20 +40,15 @@ pub struct IsmArgs {
     /// Replace an existing output directory.
     #[arg(long)]
     force: bool,
-    #[arg(long, default_value = "auto")]
-    device: String,
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
-    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
-    precision: Precision,
 }
 
 pub fn ism_command(a: IsmArgs, stop: &AtomicBool) -> Result<()> {
     if a.batch_size < 1 {
         bail!("--batch-size must be at least 1");
     }
-    let device = crate::device::resolve(a.device.parse()?)?;
-    let models = ensemble_of(load_classifiers(&a.model, device, a.precision)?)?;
+    let models = ensemble_of(a.models.load()?)?;
     if models.multi_label() {
         bail!("interpret ism follows one class of a single-label model; this one is multi-label");
     }
@@ -115,7 +108,7 @@ pub fn ism_command(a: IsmArgs, stop: &AtomicBool) -> Result<()> {
     let seconds = started.elapsed().as_secs_f64();
     let run = serde_json::json!({
         "command": std::env::args().collect::<Vec<_>>(),
-        "models": a.model,
+        "models": a.models.model,
         "fasta": a.fasta,
         "fasta_sha256": genolm::genome::open::sha256_file(&a.fasta)?,
         "class": class_name,

@@ -9,3 +9,32 @@ pub mod predict;
 pub mod run;
 pub mod scan;
 pub mod variants;
+
+use std::path::PathBuf;
+
+use crate::infer::predict::load_classifiers;
+use crate::infer::Predictor;
+use crate::train::Precision;
+
+/// The models an inference command runs, and where and how: `predict`, `classify eval`,
+/// `variants score` and `interpret ism` all take them (`scan` has its own precision default).
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    /// A classifier or CNN directory (genolm classify train, cnn train); repeat to average several
+    /// (an ensemble: seeds, forward and backward models, families), which must share their classes.
+    #[arg(long, required = true)]
+    pub model: Vec<PathBuf>,
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Compute precision: bf16 is faster on CPUs with AVX-512 BF16 and on GPUs.
+    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
+    pub precision: Precision,
+}
+
+impl ModelArgs {
+    /// Every `--model`, loaded on the device at the precision.
+    pub fn load(&self) -> anyhow::Result<Vec<Box<dyn Predictor>>> {
+        let device = crate::device::resolve(self.device.parse()?)?;
+        Ok(load_classifiers(&self.model, device, self.precision)?)
+    }
+}

@@ -4,15 +4,12 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Result;
 use clap::Args;
 
-use crate::infer::predict::{ensemble_of, load_classifiers, predict_file, PredictOptions};
-use crate::train::Precision;
+use crate::infer::predict::{ensemble_of, predict_file, PredictOptions};
 
 #[derive(Args)]
 pub struct PredictArgs {
-    /// A classifier directory (from genolm classify train); repeat to average several (an
-    /// ensemble), which must share their classes.
-    #[arg(long, required = true)]
-    model: Vec<PathBuf>,
+    #[command(flatten)]
+    models: super::ModelArgs,
     /// Sequences to classify (FASTA or GenBank, plain or gzip).
     #[arg(long)]
     fasta: PathBuf,
@@ -22,13 +19,8 @@ pub struct PredictArgs {
     /// Average each sequence's probabilities with its reverse complement's.
     #[arg(long)]
     rc_average: bool,
-    #[arg(long, default_value = "auto")]
-    device: String,
     #[arg(long, default_value_t = 64)]
     batch_size: usize,
-    /// Compute precision: bf16 is faster on CPUs with AVX-512 BF16 and on GPUs.
-    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
-    precision: Precision,
     /// Print a one-line JSON summary (sequences, seconds, sequences per second) on stdout.
     #[arg(long)]
     json: bool,
@@ -38,8 +30,7 @@ pub struct PredictArgs {
 }
 
 pub fn run(a: PredictArgs, stop: &AtomicBool) -> Result<()> {
-    let device = crate::device::resolve(a.device.parse()?)?;
-    let models = ensemble_of(load_classifiers(&a.model, device, a.precision)?)?;
+    let models = ensemble_of(a.models.load()?)?;
     let opts = PredictOptions {
         rc_average: a.rc_average,
         batch_size: a.batch_size.max(1),

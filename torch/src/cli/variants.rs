@@ -6,10 +6,9 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 
-use crate::infer::predict::{ensemble_of, load_classifiers};
+use crate::infer::predict::ensemble_of;
 use crate::infer::variants::{score_vcf, ScoreOptions};
 use crate::infer::Predictor;
-use crate::train::Precision;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Strands {
@@ -21,9 +20,8 @@ pub enum Strands {
 
 #[derive(Args)]
 pub struct ScoreArgs {
-    /// A classifier or CNN directory; repeat to average several (an ensemble sharing classes).
-    #[arg(long, required = true)]
-    model: Vec<PathBuf>,
+    #[command(flatten)]
+    models: super::ModelArgs,
     /// Variants (VCF, plain, gzip or bgzf); multi-allelic records give one row set per ALT.
     #[arg(long)]
     vcf: PathBuf,
@@ -42,12 +40,8 @@ pub struct ScoreArgs {
     /// of a multi-label model).
     #[arg(long, num_args = 1..)]
     classes: Vec<String>,
-    #[arg(long, default_value = "auto")]
-    device: String,
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
-    #[arg(long, value_enum, default_value_t = Precision::Fp32)]
-    precision: Precision,
     /// Variants read and scored at a time: memory stays flat however large the VCF.
     #[arg(long, default_value_t = 4096)]
     chunk: usize,
@@ -57,8 +51,7 @@ pub struct ScoreArgs {
 }
 
 pub fn score(a: ScoreArgs, stop: &AtomicBool) -> Result<()> {
-    let device = crate::device::resolve(a.device.parse()?)?;
-    let models = ensemble_of(load_classifiers(&a.model, device, a.precision)?)?;
+    let models = ensemble_of(a.models.load()?)?;
     let (_, classes) = super::scan::tracked_classes(&models, &a.classes)?;
     let window = match (a.window, models.fixed_len(), models.train_len()?) {
         (Some(w), Some(f), _) if w as usize != f => {
