@@ -370,6 +370,38 @@ fn test_split_is_by_document_and_reproducible() {
         "round(0.2 * 200 documents)"
     );
     assert_eq!(a.manifest.counts.valid_documents, 40);
+    // One record, one document per record: nothing can be held out, and the build says so.
+    let out = tmp.path().join("one-doc");
+    let o = run(&[
+        "corpus",
+        "build",
+        "--fasta",
+        &fa,
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(summary["valid_documents"], 0, "{summary}");
+    let err = stderr(&o);
+    assert!(
+        err.contains("no validation split") && err.contains("--doc-len"),
+        "{err}"
+    );
+    // With documents cut from the record, no warning.
+    let o = run(&[
+        "corpus",
+        "build",
+        "--fasta",
+        &fa,
+        "--doc-len",
+        "1000",
+        "--out",
+        tmp.path().join("cut").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success() && !stderr(&o).contains("no validation split"));
 }
 
 #[test]

@@ -147,6 +147,21 @@ fn build(args: BuildArgs) -> Result<()> {
     if INTERRUPTED.load(Ordering::SeqCst) {
         bail!("interrupted");
     }
+    if report.valid_documents == 0 && cfg.split.valid_frac > 0.0 {
+        // One document per record (doc_len 0) leaves a one-chromosome genome a single document,
+        // which cannot be split: say so here rather than as "valid loss n/a" in pretraining.
+        eprintln!(
+            "genolm: warning: no validation split: {} document(s), {}; cut records into documents with \
+             --doc-len 1000 (documents.doc_len) so that --valid-frac {} can hold some out",
+            report.documents,
+            if cfg.documents.doc_len == 0 {
+                "one per record (documents.doc_len = 0)".to_string()
+            } else {
+                format!("of {} bp", cfg.documents.doc_len)
+            },
+            cfg.split.valid_frac
+        );
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

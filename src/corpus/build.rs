@@ -40,6 +40,8 @@ const CODES_FILE: &str = "codes.tmp";
 pub struct BuildReport {
     pub dir: PathBuf,
     pub documents: u64,
+    /// Documents held out for validation: 0 leaves pretraining nothing to validate on.
+    pub valid_documents: u64,
     pub tokens: u64,
     pub bp: u64,
     pub vocab_size: usize,
@@ -1088,6 +1090,7 @@ impl Build<'_> {
         Ok(BuildReport {
             dir: final_dir,
             documents: manifest.counts.documents,
+            valid_documents: manifest.counts.valid_documents,
             tokens: manifest.counts.tokens,
             bp: manifest.counts.bp,
             vocab_size: tok.vocab_size(),

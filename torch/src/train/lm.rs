@@ -207,6 +207,11 @@ fn validation_streams(
         .map(|d| d.n_tokens as u64)
         .sum();
     if valid_tokens == 0 {
+        eprintln!(
+            "genolm: warning: the corpus has no validation documents, so this run reports no valid \
+             loss; rebuild it with `corpus build --doc-len 1000` \
+             (a one-record genome is otherwise a single document, which no split can divide)"
+        );
         return Ok(None);
     }
     let valid_bs = t
