@@ -44,12 +44,7 @@ pub(crate) fn encoded_probs(
             let logits = clf
                 .forward_with(&encoder, &x, i64::from(PAD_ID), false, kind)
                 .to_kind(Kind::Float);
-            let p = if multi_label {
-                logits.sigmoid()
-            } else {
-                logits.softmax(-1, Kind::Float)
-            }
-            .to_device(Device::Cpu);
+            let p = crate::train::head_probs(&logits, multi_label).to_device(Device::Cpu);
             let p: Vec<f32> = Vec::<f32>::try_from(p.flatten(0, -1)).unwrap_or_default();
             for (j, &r) in rows.iter().enumerate() {
                 for (c, &v) in p[j * k..(j + 1) * k].iter().enumerate() {

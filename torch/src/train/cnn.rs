@@ -88,12 +88,10 @@ pub(crate) fn cnn_probs(
     let n_enc = model.config.n_encoding;
     let mut probs = Vec::with_capacity(seqs.len());
     let forward = |x: Tensor| {
-        let logits = model.forward(&x.to_device(device), false, kind);
-        if multi_label {
-            logits.to_kind(Kind::Float).sigmoid()
-        } else {
-            logits.softmax(-1, Kind::Float)
-        }
+        super::head_probs(
+            &model.forward(&x.to_device(device), false, kind),
+            multi_label,
+        )
     };
     for chunk in seqs.chunks(batch_size.max(1)) {
         let mut p = forward(one_hot(chunk, len, n_enc));
@@ -171,12 +169,9 @@ impl Task for CnnTask<'_> {
         let logits = self
             .model
             .forward(&x.to_device(self.device), true, self.kind);
-        let loss = match self.train.truth {
-            Truth::Classes(_) => logits.cross_entropy_for_logits(&y),
-            Truth::Labels(_) => logits
-                .to_kind(Kind::Float)
-                .binary_cross_entropy_with_logits::<Tensor>(&y, None, None, tch::Reduction::Mean),
-        };
+        // Cnn::forward returns fp32 logits.
+        let multi_label = matches!(self.train.truth, Truth::Labels(_));
+        let loss = super::head_loss(&logits, &y, multi_label);
         StepLoss {
             minimise: loss.shallow_clone(),
             report: loss,

@@ -641,6 +641,8 @@ fn write_gain(o: &CompareOptions, scores: &[Score]) -> Result<()> {
         "method\tfrac_train\tmetric\tdatasets\tmedian_gain\tdatasets_gaining\tp_method_greater\t\
          spearman_gain_vs_positives\n",
     );
+    // Positives span orders of magnitude (10 to 500 sites per TF): the plot's x axis is log10.
+    let log_x = |p: f64| p.max(1.0).log10();
     for (name, get) in METRICS {
         let mut series = Vec::new();
         for (k, m) in transfer_methods(o).into_iter().enumerate() {
@@ -669,8 +671,7 @@ fn write_gain(o: &CompareOptions, scores: &[Score]) -> Result<()> {
                 };
                 series.push(Series {
                     name: label,
-                    // Positives span orders of magnitude (10 to 500 sites per TF): a log axis.
-                    points: x.iter().map(|p| p.log10()).zip(g).collect(),
+                    points: x.iter().map(|&p| log_x(p)).zip(g).collect(),
                     color: PALETTE[(k * o.frac_trains.len() + j) % PALETTE.len()],
                     stroke: Stroke::None,
                     markers: true,
@@ -679,7 +680,7 @@ fn write_gain(o: &CompareOptions, scores: &[Score]) -> Result<()> {
         }
         let (x0, x1) = sets
             .iter()
-            .map(|(_, p)| (*p as f64).max(1.0).log10())
+            .map(|(_, p)| log_x(*p as f64))
             .fold((f64::MAX, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));
         series.push(Series {
             name: "no gain".into(),

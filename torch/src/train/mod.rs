@@ -50,6 +50,26 @@ pub enum Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// A classification head's training loss on fp32 logits: cross-entropy over classes (`y`: class
+/// ids), or binary cross-entropy per label (`y`: 0/1 per label) for a multi-label head.
+pub(crate) fn head_loss(logits: &tch::Tensor, y: &tch::Tensor, multi_label: bool) -> tch::Tensor {
+    if multi_label {
+        logits.binary_cross_entropy_with_logits::<tch::Tensor>(y, None, None, tch::Reduction::Mean)
+    } else {
+        logits.cross_entropy_for_logits(y)
+    }
+}
+
+/// A classification head's probabilities from its logits, in fp32: a softmax over classes, or a
+/// sigmoid per label for a multi-label head.
+pub(crate) fn head_probs(logits: &tch::Tensor, multi_label: bool) -> tch::Tensor {
+    if multi_label {
+        logits.to_kind(tch::Kind::Float).sigmoid()
+    } else {
+        logits.softmax(-1, tch::Kind::Float)
+    }
+}
+
 pub(crate) fn io_err(path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
         path: path.to_path_buf(),

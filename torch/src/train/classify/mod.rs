@@ -280,15 +280,7 @@ impl Task for ClassifierTask<'_> {
             .clf
             .forward(&x, i64::from(PAD_ID), true, run.kind)
             .to_kind(Kind::Float);
-        let loss = match run.data.multi_label {
-            false => logits.cross_entropy_for_logits(&y),
-            true => logits.binary_cross_entropy_with_logits::<tch::Tensor>(
-                &y,
-                None,
-                None,
-                tch::Reduction::Mean,
-            ),
-        };
+        let loss = crate::train::head_loss(&logits, &y, run.data.multi_label);
         StepLoss {
             minimise: loss.shallow_clone(),
             report: loss,
