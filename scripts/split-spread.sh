@@ -2,15 +2,18 @@
 # How much a task's test metrics move with the random train/valid/test split: for each split seed,
 # the whole ULMFiT tail (LM fine-tuning on that split's train+valid sequences, classifier from it)
 # and the task's naive config, then a table of every split with mean and standard deviation.
-# Usage: scripts/split-spread.sh TASK PRETRAINED_LM SEED... [-- MORE_FINETUNE_SETTINGS...]
+# Usage: scripts/split-spread.sh [--no-finetune] TASK PRETRAINED_LM SEED... [-- MORE_FINETUNE_SETTINGS...]
 #   e.g. scripts/split-spread.sh ecoli-promoters-81bp out/lm-ecoli-paper-long 1 2 3 4 5 \
 #          -- --set train.epochs=4 --set train.max_steps=215
+#   --no-finetune: the classifier starts from PRETRAINED_LM itself (the demo's CDS-start chain).
 # Classifier settings: configs/TASK.toml (bf16); naive: configs/TASK-naive.toml. Outputs under
 # out/split-spread-TASK/ (seed-N task configs, LMs, classifiers, summary.tsv); a seed already done
 # is reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 3 ] || { sed -n 2,10p "$0" >&2; exit 2; }
+finetune=yes
+[ "${1:-}" = --no-finetune ] && { finetune=no; shift; }
+[ $# -ge 3 ] || { sed -n 2,11p "$0" >&2; exit 2; }
 task=$1 lm=$2
 shift 2
 seeds=()
@@ -38,9 +41,13 @@ block = re.sub(r"^seed = .*$", f"seed = {seed}", split.group(0), count=1, flags=
 open(dst, "w").write(text[: split.start()] + block + text[split.end():])
 PY
   rm -rf "$out/lm-s$s" "$out/clf-s$s" "$out/naive-s$s"
-  $G finetune-lm --model "$lm" --task "$out/task-s$s.toml" --out "$out/lm-s$s" --quiet \
-    "${FINETUNE_SETS[@]}" "${ft_sets[@]}"
-  $G classify train --config "$out/task-s$s.toml" --set "lm=$out/lm-s$s" --set train.precision=auto \
+  init=$lm
+  if [ $finetune = yes ]; then
+    init=$out/lm-s$s
+    $G finetune-lm --model "$lm" --task "$out/task-s$s.toml" --out "$init" --quiet \
+      "${FINETUNE_SETS[@]}" "${ft_sets[@]}"
+  fi
+  $G classify train --config "$out/task-s$s.toml" --set "lm=$init" --set train.precision=auto \
     --out "$out/clf-s$s" --json | tail -1
   $G classify train --config "configs/$task-naive.toml" --set "split.seed=$s" --out "$out/naive-s$s" \
     --json | tail -1

@@ -79,6 +79,8 @@ pub struct LinePlot<'a> {
     pub series: Vec<Series>,
     /// A second panel with this y range (e.g. around a baseline the full range squashes).
     pub zoom_y: Option<(f64, f64)>,
+    /// The x values are log10 of the quantity; the axis is labelled with the quantity itself.
+    pub log_x: bool,
     /// Where the legend goes (out of the curves' way).
     pub legend: LegendAt,
 }
@@ -97,6 +99,17 @@ fn bounds(series: &[Series]) -> (f64, f64, f64, f64) {
     }
     let pad = ((y1 - y0) * 0.05).max(1e-3);
     (x0, x1.max(x0 + 1e-9), y0 - pad, y1 + pad)
+}
+
+/// A plot's axis ranges: its data's, plus a margin on a log x axis so that the dots at either
+/// end are not cut in half (a linear x axis starts where its data does, e.g. at step 0).
+fn plot_bounds(plot: &LinePlot) -> (f64, f64, f64, f64) {
+    let (x0, x1, y0, y1) = bounds(&plot.series);
+    if !plot.log_x {
+        return (x0, x1, y0, y1);
+    }
+    let pad = ((x1 - x0) * 0.04).max(0.02);
+    (x0 - pad, x1 + pad, y0, y1)
 }
 
 /// Something drawn the same way into SVG and PNG.
@@ -121,7 +134,7 @@ impl Figure for LinePlot<'_> {
     where
         DB::ErrorType: 'static,
     {
-        let (x0, x1, y0, y1) = bounds(&self.series);
+        let (x0, x1, y0, y1) = plot_bounds(self);
         match self.zoom_y {
             None => draw_panel(root, self, self.title, (x0, x1, y0, y1)),
             Some((z0, z1)) => {
@@ -149,7 +162,7 @@ impl Figure for Panels<'_> {
     {
         let areas = root.split_evenly((1, self.0.len().max(1)));
         for (plot, area) in self.0.iter().zip(&areas) {
-            draw_panel(area, plot, plot.title, bounds(&plot.series))?;
+            draw_panel(area, plot, plot.title, plot_bounds(plot))?;
         }
         Ok(())
     }
@@ -270,7 +283,10 @@ where
         .configure_mesh()
         .x_desc(plot.x_label)
         .y_desc(plot.y_label)
-        .x_label_formatter(&|v| format_si(*v))
+        .x_label_formatter(&|v| match plot.log_x {
+            true => format_sig2(10f64.powf(*v)),
+            false => format_si(*v),
+        })
         .draw()
         .map_err(|e| e.to_string())?;
     for s in &plot.series {
@@ -298,18 +314,87 @@ where
             Stroke::None => chart.draw_series(std::iter::empty::<Circle<(f64, f64), i32>>()),
         }
         .map_err(|e| e.to_string())?;
-        anno.label(s.name.clone()).legend(move |(x, y)| {
-            PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-        });
+        // Unnamed series (e.g. the dots behind a mean line) stay out of the legend.
+        if !s.name.is_empty() {
+            let gap = if s.stroke == Stroke::Dashed { 4 } else { 0 };
+            anno.label(s.name.clone()).legend(move |(x, y)| {
+                let style = color.stroke_width(2);
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (8, 0)], style)
+                    + PathElement::new(vec![(8 + gap, 0), (20, 0)], style)
+            });
+        }
     }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(plot.legend.clone())
-        .draw()
-        .map_err(|e| e.to_string())?;
+    if plot.series.iter().any(|s| !s.name.is_empty()) {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(plot.legend.clone())
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
     Ok(())
+}
+
+/// A figure with its legend in a strip below it, in columns: for figures whose curves fill the
+/// whole plotting area, or whose panels share one legend.
+pub struct LegendBelow<F: Figure> {
+    pub figure: F,
+    /// Name, colour and stroke of each entry.
+    pub entries: Vec<(String, RGBColor, Stroke)>,
+    pub columns: usize,
+}
+
+const LEGEND_ROW_PX: u32 = 24;
+
+impl<F: Figure> LegendBelow<F> {
+    fn rows(&self) -> u32 {
+        self.entries.len().div_ceil(self.columns.max(1)) as u32
+    }
+}
+
+impl<F: Figure> Figure for LegendBelow<F> {
+    fn size(&self) -> (u32, u32) {
+        let (w, h) = self.figure.size();
+        (w, h + LEGEND_ROW_PX * self.rows() + 20)
+    }
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, plotters::coord::Shift>,
+    ) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        let (w, h) = self.figure.size();
+        let (top, bottom) = root.split_vertically(h);
+        self.figure.draw(&top)?;
+        let column_px = (w as i32 - 40) / self.columns.max(1) as i32;
+        for (i, (name, color, stroke)) in self.entries.iter().enumerate() {
+            let x = 40 + (i % self.columns.max(1)) as i32 * column_px;
+            let y = 10 + (i / self.columns.max(1)) as i32 * LEGEND_ROW_PX as i32;
+            let style = color.stroke_width(2);
+            let gap = if *stroke == Stroke::Dashed { 5 } else { 0 };
+            let sample = [
+                ((x, y + 8), (x + 12, y + 8)),
+                ((x + 12 + gap, y + 8), (x + 28, y + 8)),
+            ];
+            for (a, b) in sample {
+                bottom
+                    .draw(&PathElement::new(vec![a, b], style))
+                    .map_err(|e| e.to_string())?;
+            }
+            if *stroke == Stroke::None {
+                bottom
+                    .draw(&Circle::new((x + 14, y + 8), 4, color.filled()))
+                    .map_err(|e| e.to_string())?;
+            }
+            bottom
+                .draw(&Text::new(name.clone(), (x + 36, y), ("sans-serif", 15)))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
 }
 
 /// Box plots in groups (e.g. training fractions), one box per series (e.g. method) in each:
@@ -427,6 +512,15 @@ impl Figure for BoxPlot<'_> {
     }
 }
 
+/// At least two significant digits, for the labels of a log axis (0.32, 1.4, 18, 316, 5k).
+fn format_sig2(v: f64) -> String {
+    if v.abs() >= 1e3 || v == 0.0 {
+        return format_si(v);
+    }
+    let digits = (1 - v.abs().log10().floor() as i32).max(0) as usize;
+    format!("{v:.digits$}")
+}
+
 fn format_si(v: f64) -> String {
     let a = v.abs();
     if a >= 1e9 {
@@ -541,6 +635,7 @@ pub fn training_curves(dir: &Path, baseline: Option<f64>) -> Result<Vec<PathBuf>
         y_label: "cross-entropy (nats)",
         series,
         zoom_y,
+        log_x: false,
         legend: LegendAt::UpperRight,
     };
     line_plot(dir, "training", &plot)
@@ -591,6 +686,7 @@ pub fn classifier_curves(dir: &Path) -> Result<Vec<PathBuf>, Error> {
             series_of(|r| r.valid_loss, "validation", RGBColor(214, 39, 40)),
         ],
         zoom_y: None,
+        log_x: false,
         legend: LegendAt::UpperRight,
     };
     let scores = LinePlot {
@@ -603,6 +699,7 @@ pub fn classifier_curves(dir: &Path) -> Result<Vec<PathBuf>, Error> {
             series_of(|r| r.valid_auroc, "AUROC", RGBColor(255, 127, 14)),
         ],
         zoom_y: None,
+        log_x: false,
         legend: LegendAt::LowerRight,
     };
     render(dir, "training", &Panels(vec![losses, scores]))
@@ -633,6 +730,15 @@ mod tests {
         assert!((z0 - 2.65).abs() < 1e-9 && (z1 - (b + 0.25)).abs() < 1e-9);
         assert_eq!(baseline_zoom(&losses(&[2.68, 2.65, 2.62]), b), None);
         assert_eq!(baseline_zoom(&losses(&[]), b), None);
+    }
+
+    #[test]
+    fn test_log_axis_labels_keep_two_significant_digits() {
+        assert_eq!(format_sig2(0.3162), "0.32");
+        assert_eq!(format_sig2(1.41), "1.4");
+        assert_eq!(format_sig2(17.8), "18");
+        assert_eq!(format_sig2(316.2), "316");
+        assert_eq!(format_sig2(4600.0), "5k");
     }
 
     /// A run with one validation (one epoch, or max_steps inside the first) still shows it.

@@ -442,3 +442,62 @@ fn test_ctrl_c_during_a_build_leaves_nothing() {
     );
     assert_only(tmp.path(), &["big.fa"]);
 }
+
+/// `genolm plot pretraining-curve` draws both images from good rows, and a malformed row is an
+/// error naming the file and line that leaves no image behind.
+#[test]
+fn test_pretraining_curve_plot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let row = |task: &str, split: u32, cpu: f64, mcc: f64| {
+        format!(
+            "{{\"task\":\"{task}\",\"series\":\"3-mers\",\"split\":{split},\"pretrain_cpu_s\":{cpu},\
+             \"mcc\":{mcc},\"naive_mcc\":0.7,\"extra\":1}}\n"
+        )
+    };
+    let good: String = [
+        row("cds", 1, 60.0, 0.8),
+        row("cds", 2, 60.0, 0.82),
+        row("cds", 1, 240.0, 0.9),
+        row("81bp", 1, 60.0, 0.75),
+    ]
+    .concat();
+    let results = write_file(tmp.path(), "results.jsonl", good.as_bytes());
+    let png = format!("{dir}/curve.png");
+    ok(&[
+        "plot",
+        "pretraining-curve",
+        "--results",
+        &results,
+        "--out",
+        &png,
+    ]);
+    for f in ["curve.png", "curve.svg"] {
+        let len = std::fs::metadata(tmp.path().join(f)).unwrap().len();
+        assert!(len > 1000, "{f}: {len} bytes");
+    }
+    let svg = std::fs::read_to_string(tmp.path().join("curve.svg")).unwrap();
+    assert!(
+        svg.contains("cds") && svg.contains("81bp"),
+        "one panel per task"
+    );
+
+    let bad = format!(
+        "{}{{\"task\":\"cds\",\"split\":3}}\n",
+        row("cds", 1, 60.0, 0.8)
+    );
+    let results = write_file(tmp.path(), "bad.jsonl", bad.as_bytes());
+    let out = format!("{dir}/bad/curve.png");
+    let o = run(&[
+        "plot",
+        "pretraining-curve",
+        "--results",
+        &results,
+        "--out",
+        &out,
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("bad.jsonl, line 2"), "{err}");
+    assert!(!tmp.path().join("bad/curve.png").exists());
+}

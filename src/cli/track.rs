@@ -89,6 +89,19 @@ pub fn run_merge(a: MergeArgs) -> Result<()> {
 pub enum PlotCommand {
     /// Score tracks of a region with called regions, known sites and genes, as PNG and SVG.
     Track(PlotTrackArgs),
+    /// Classifier MCC against LM pretraining compute, from scripts/pretraining-curve.sh's
+    /// results.jsonl: each split a dot, the mean a line, the naive baseline dashed.
+    PretrainingCurve(PlotCurveArgs),
+}
+
+#[derive(Args)]
+pub struct PlotCurveArgs {
+    /// One JSON row per classifier (task, series, split, pretrain_cpu_s, mcc, naive_mcc).
+    #[arg(long)]
+    results: PathBuf,
+    /// Output image: FILE.png or FILE.svg (both are written).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -130,7 +143,10 @@ fn track_name(p: &std::path::Path) -> String {
 }
 
 pub fn run_plot(cmd: PlotCommand) -> Result<()> {
-    let PlotCommand::Track(a) = cmd;
+    let a = match cmd {
+        PlotCommand::Track(a) => a,
+        PlotCommand::PretrainingCurve(a) => return plot_pretraining_curve(&a),
+    };
     let Some(end) = a.region.end else {
         bail!("--region {}: give chr:start-end", a.region);
     };
@@ -173,21 +189,35 @@ pub fn run_plot(cmd: PlotCommand) -> Result<()> {
         sites,
         genes,
     };
-    let dir = a
-        .out
+    let (dir, stem) = image_target(&a.out)?;
+    let files = plot::track_figure(&dir, &stem, &fig)?;
+    for f in files {
+        eprintln!("plot track: {}", f.display());
+    }
+    Ok(())
+}
+
+/// The directory (created) and file stem of an --out FILE.png|svg.
+fn image_target(out: &std::path::Path) -> Result<(PathBuf, String)> {
+    let dir = out
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let stem = a
-        .out
+    let stem = out
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .context("--out needs a file name")?;
-    let files = plot::track_figure(&dir, &stem, &fig)?;
-    for f in files {
-        eprintln!("plot track: {}", f.display());
+    Ok((dir, stem))
+}
+
+fn plot_pretraining_curve(a: &PlotCurveArgs) -> Result<()> {
+    use crate::eval::pretraining_curve;
+    let rows = pretraining_curve::read_rows(&a.results)?;
+    let (dir, stem) = image_target(&a.out)?;
+    for f in pretraining_curve::draw(&rows, &dir, &stem)? {
+        eprintln!("plot pretraining-curve: {}", f.display());
     }
     Ok(())
 }

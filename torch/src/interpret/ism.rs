@@ -141,6 +141,7 @@ pub fn plot<'a>(
         y_label,
         series,
         zoom_y: None,
+        log_x: false,
         legend: LegendAt::LowerLeft,
     }
 }

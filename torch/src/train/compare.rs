@@ -696,10 +696,11 @@ fn write_gain(o: &CompareOptions, scores: &[Score]) -> Result<()> {
         let y_label = format!("{name} gain");
         let plot = LinePlot {
             title: &title,
-            x_label: "positives in the dataset, log10 (1 = 10, 2 = 100, 3 = 1000)",
+            x_label: "positives in the dataset (log scale)",
             y_label: &y_label,
             series,
             zoom_y: None,
+            log_x: true,
             legend: LegendAt::UpperRight,
         };
         if let Err(e) = genolm::plot::render(&o.out, &format!("gain-{name}"), &plot) {

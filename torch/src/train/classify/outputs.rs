@@ -106,6 +106,7 @@ pub(crate) fn write_outputs(
             y_label,
             series,
             zoom_y: None,
+            log_x: false,
             legend,
         };
         if let Err(e) = genolm::plot::line_plot(out, stem, &plot) {
