@@ -7,7 +7,7 @@
 # No LM fine-tuning step: both tasks' sequences are E. coli's, which the LM has read.
 # Usage: scripts/pretraining-curve.sh [ARMS.json]   (default configs/pretraining-curve.json)
 # Output: out/pretraining-curve/{results.jsonl, curve.tsv, curve.png, curve.svg}; runs already
-# done are reused (delete an arm's directory to redo it). About 50 minutes on 2 cores.
+# done are reused (delete an arm's directory to redo it). About 70 minutes on 2 cores (11 arms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
