@@ -6,16 +6,21 @@ use tch::Tensor;
 
 use crate::model::cnn::NEncoding;
 
-/// Channel of a base, None for anything but A, C, G, T.
-fn channel(b: u8) -> Option<usize> {
-    match b.to_ascii_uppercase() {
-        b'A' => Some(0),
-        b'C' => Some(1),
-        b'G' => Some(2),
-        b'T' => Some(3),
-        _ => None,
+/// Channel of each byte: 0-3 for A, C, G, T in either case, [`OTHER`] for anything else. A table,
+/// not a match: the one-hot build runs between forward passes while the other core waits, and the
+/// table made CNN prediction 10-15 % faster (BENCHMARKS.md, issue #20).
+const CHANNEL: [u8; 256] = {
+    let mut t = [OTHER; 256];
+    let mut c = 0;
+    while c < 4 {
+        let base = b"ACGT"[c];
+        t[base as usize] = c as u8;
+        t[base.to_ascii_lowercase() as usize] = c as u8;
+        c += 1;
     }
-}
+    t
+};
+const OTHER: u8 = 4;
 
 /// One-hot codes of `seqs`, each exactly `len` bases (callers check), as a CPU float tensor.
 pub fn one_hot(seqs: &[&[u8]], len: usize, n: NEncoding) -> Tensor {
@@ -24,16 +29,16 @@ pub fn one_hot(seqs: &[&[u8]], len: usize, n: NEncoding) -> Tensor {
         NEncoding::Quarter => 0.25,
     };
     let mut data = vec![0.0f32; seqs.len() * 4 * len];
-    for (i, s) in seqs.iter().enumerate() {
-        let row = &mut data[i * 4 * len..(i + 1) * 4 * len];
+    for (row, s) in data.chunks_exact_mut(4 * len).zip(seqs) {
         for (p, &b) in s.iter().take(len).enumerate() {
-            match channel(b) {
-                Some(c) => row[c * len + p] = 1.0,
-                None => {
+            match CHANNEL[b as usize] {
+                OTHER if fill != 0.0 => {
                     for c in 0..4 {
                         row[c * len + p] = fill;
                     }
                 }
+                OTHER => {}
+                c => row[c as usize * len + p] = 1.0,
             }
         }
     }
@@ -43,6 +48,24 @@ pub fn one_hot(seqs: &[&[u8]], len: usize, n: NEncoding) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_every_byte_is_a_base_or_n() {
+        let all: Vec<u8> = (0..=255).collect();
+        let v: Vec<f32> =
+            Vec::try_from(one_hot(&[&all], 256, NEncoding::Quarter).flatten(0, -1)).unwrap();
+        for b in 0..256usize {
+            let col: Vec<f32> = (0..4).map(|c| v[c * 256 + b]).collect();
+            let want = match (b as u8).to_ascii_uppercase() {
+                b'A' => [1., 0., 0., 0.],
+                b'C' => [0., 1., 0., 0.],
+                b'G' => [0., 0., 1., 0.],
+                b'T' => [0., 0., 0., 1.],
+                _ => [0.25; 4],
+            };
+            assert_eq!(col, want, "byte {b}");
+        }
+    }
 
     #[test]
     fn test_channels_and_n() {
