@@ -501,3 +501,62 @@ fn test_pretraining_curve_plot() {
     assert!(err.contains("bad.jsonl, line 2"), "{err}");
     assert!(!tmp.path().join("bad/curve.png").exists());
 }
+
+/// A variant past its chromosome's end (a file of another genome build) stops `variants windows`
+/// with the line that has it, as it stops `variants score`; near an end is only skipped.
+#[test]
+fn test_variant_beyond_the_chromosome_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let genome = write_file(
+        tmp.path(),
+        "g.fa",
+        b">chr1\nACGTACGTACGTACGTACGTACGTACGTACGTACGTACGT\n",
+    );
+    let windows = |name: &str, text: &str| {
+        let variants = write_file(tmp.path(), name, text.as_bytes());
+        let out = tmp.path().join(format!("{name}-out"));
+        let o = run(&[
+            "variants",
+            "windows",
+            "--variants",
+            &variants,
+            "--genome",
+            &genome,
+            "--flank",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ]);
+        (o, out)
+    };
+    for (name, text, line) in [
+        (
+            "v.bed",
+            "chr1\t9\t10\tx\t1\nchr1\t499\t500\ty\t0\n",
+            "line 2: chr1 500",
+        ),
+        (
+            "v.vcf",
+            "#CHROM\tPOS\tID\tREF\tALT\nchr1\t10\tx\tC\tA\nchr1\t41\ty\tA\tC\n",
+            "line 3: chr1 41",
+        ),
+    ] {
+        let (o, out) = windows(name, text);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(name) && err.contains(line), "{err}");
+        assert!(
+            err.contains("beyond the sequence's end (40 bases)"),
+            "{err}"
+        );
+        for ext in ["tsv", "fa"] {
+            let written = std::path::PathBuf::from(format!("{}.{ext}", out.display()));
+            assert!(!written.exists(), "{} left behind", written.display());
+        }
+    }
+    let (o, _) = windows("near.vcf", "#CHROM\tPOS\tID\tREF\tALT\nchr1\t39\tx\tG\tC\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["near_chromosome_end"], 1);
+}

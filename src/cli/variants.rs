@@ -108,9 +108,12 @@ fn windows(a: WindowsArgs) -> Result<()> {
                 s.not_in_genome += 1;
                 continue;
             }
-            Err(Skip::NearEnd | Skip::BeyondEnd) => {
+            Err(Skip::NearEnd) => {
                 s.near_chromosome_end += 1;
                 continue;
+            }
+            Err(Skip::BeyondEnd) => {
+                return Err(variants::beyond_end(&genome, v, &a.variants).into())
             }
         };
         let has_n =

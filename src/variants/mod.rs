@@ -288,6 +288,24 @@ pub enum Skip {
     NearEnd,
 }
 
+/// The error for a variant whose position lies past the end of its sequence (most likely a file
+/// made for another genome build): fatal for every command, as a skipped row would hide it.
+pub fn beyond_end(genome: &Genome, v: &Variant, path: &Path) -> Error {
+    let len = match genome.resolve_name(&v.chrom).map(|n| genome.length(&n)) {
+        Some(Ok(len)) => len.to_string(),
+        Some(Err(e)) => return e.into(),
+        None => "?".into(),
+    };
+    Error::Line {
+        path: path.to_path_buf(),
+        line: v.line,
+        message: format!(
+            "{} {}: position beyond the sequence's end ({len} bases)",
+            v.chrom, v.pos
+        ),
+    }
+}
+
 /// The windows of `v` with `flank` bases each side.
 pub fn windows(
     genome: &mut Genome,

@@ -113,13 +113,9 @@ pub fn score_vcf(
                 }),
                 Err(Skip::NearEnd) => s.near_chromosome_end += 1,
                 Err(Skip::BeyondEnd) => {
-                    let len = genome
-                        .resolve_name(&v.chrom)
-                        .map(|n| genome.length(&n))
-                        .transpose()?
-                        .unwrap_or(0);
-                    let msg = format!("position beyond the sequence's end ({len} bases)");
-                    return Err(record_error(vcf, &v, msg));
+                    return Err(Error::Invalid(
+                        variants::beyond_end(&genome, &v, vcf).to_string(),
+                    ))
                 }
                 Err(Skip::NotInGenome) => {
                     let names: Vec<&str> = genome
