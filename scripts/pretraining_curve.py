@@ -26,6 +26,8 @@ import subprocess
 import sys
 import time
 
+from task_runs import last_validation, with_split_seed
+
 G = "target/release/genolm"
 TASKS = {
     # name: (classifier config, naive config)
@@ -77,15 +79,6 @@ def sets(values):
     return out
 
 
-def lm_tokens(lm_dir):
-    last = None
-    for line in open(os.path.join(lm_dir, "metrics.jsonl")):
-        row = json.loads(line)
-        if "valid_loss" in row or last is None:
-            last = row
-    return last
-
-
 def pretrain(arm, out, log):
     source = os.path.basename(arm["corpus"]).removesuffix(".toml").removeprefix("corpus-")
     corpus = f"{out}/corpus-{source}-k{arm['k']}s{arm['stride']}"
@@ -97,12 +90,6 @@ def pretrain(arm, out, log):
     cmd = [G, "pretrain", "--config", arm.get("lm_config", "configs/lm-ecoli-cpu.toml"), "--out", lm,
            "--quiet", "--set", f'corpus="{corpus}"'] + sets(shape_sets(arm) + arm.get("pretrain", []))
     return lm, timed_once(lm, "model.safetensors", cmd, log)
-
-
-def task_config(task, split, out, naive):
-    """The task's config with this split seed."""
-    src = TASKS[task][1 if naive else 0]
-    return src, [f"split.seed={split}"]
 
 
 def main():
@@ -120,12 +107,13 @@ def main():
     open(results, "w").close()
     for arm in arms:
         lm, lm_t = pretrain(arm, a.out, log)
-        last = lm_tokens(lm)
+        last = last_validation(lm) or {}
         shape = "e{emb_size}h{hidden_size}l{n_layers}".format(**arm["model"])
         for task in a.tasks:
             for split in a.splits:
                 base = f"{a.out}/{arm['name']}/{task}-s{split}"
-                clf_cfg, split_sets = task_config(task, split, a.out, False)
+                clf_cfg, naive_cfg = TASKS[task]
+                split_sets = [f"split.seed={split}"]
                 ft = f"{base}/lm"
                 os.makedirs(base, exist_ok=True)
                 ft_t = {"wall_s": 0, "cpu_s": 0}
@@ -133,10 +121,7 @@ def main():
                 if arm.get("finetune") is not None:
                     # finetune-lm reads the split from the task config: a copy with this seed.
                     cfg = f"{base}/task.toml"
-                    text = open(clf_cfg).read()
-                    head, _, tail = text.partition("[split]")
-                    tail = tail.replace("seed = 42", f"seed = {split}", 1)
-                    open(cfg, "w").write(head + "[split]" + tail)
+                    with_split_seed(clf_cfg, cfg, split)
                     ft_t = timed_once(ft, "model.safetensors", [G, "finetune-lm", "--model", lm, "--task", cfg,
                                                                 "--out", ft, "--quiet"] + sets(arm["finetune"]), log)
                     init = ft
@@ -149,7 +134,6 @@ def main():
                 schedule = hashlib.sha256(stages_arg(arm["naive_stages"]).encode()).hexdigest()[:8]
                 naive_name = f"naive-k{arm['k']}s{arm['stride']}-{shape}-{schedule}"
                 naive = f"{a.out}/{naive_name}/{task}-s{split}"
-                naive_cfg, _ = task_config(task, split, a.out, True)
                 os.makedirs(os.path.dirname(naive), exist_ok=True)
                 naive_t = timed_once(naive, "test_metrics.json",
                                      [G, "classify", "train", "--config", naive_cfg, "--out", naive, "--quiet",

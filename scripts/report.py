@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from task_runs import last_validation
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -49,14 +51,9 @@ def main():
 
 def lm_summary(lm):
     """The pretrained LM behind a classifier: its validation loss, baseline, tokens and time."""
-    d = ROOT / lm
-    if not (d / "metrics.jsonl").exists():
+    last = last_validation(ROOT / lm)
+    if last is None:
         return None
-    rows = [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    valid = [r for r in rows if "valid_loss" in r]
-    if not valid:
-        return None
-    last = valid[-1]
     return (f"`{lm}` (validation loss {last['valid_loss']:.3f} against the informed-random baseline "
             f"{last['baseline_loss']:.3f}; {last['tokens'] / 1e6:.1f}M tokens in {last['seconds'] / 60:.1f} min)")
 

@@ -29,18 +29,8 @@ out=out/split-spread-$task
 mkdir -p "$out"
 for s in "${seeds[@]}"; do
   [ -f "$out/clf-s$s/test_metrics.json" ] && [ -f "$out/naive-s$s/test_metrics.json" ] && continue
-  # The task config with this split seed ([split] comes before [train], whose seed stays).
-  python3 - "configs/$task.toml" "$out/task-s$s.toml" "$s" <<'PY'
-import re, sys
-src, dst, seed = sys.argv[1:]
-text = open(src).read()
-split = re.search(r"^\[split\]\n(?:(?!\[).*\n)*", text, re.M)
-if not split or "seed =" not in split.group(0):
-    sys.exit(f"{src}: no [split] seed to vary")
-block = re.sub(r"^seed = .*$", f"seed = {seed}", split.group(0), count=1, flags=re.M)
-open(dst, "w").write(text[: split.start()] + block + text[split.end():])
-PY
-  rm -rf "$out/lm-s$s" "$out/clf-s$s" "$out/naive-s$s"
+  # The task config with this split seed.
+  scripts/task_runs.py split-seed "configs/$task.toml" "$out/task-s$s.toml" "$s"  rm -rf "$out/lm-s$s" "$out/clf-s$s" "$out/naive-s$s"
   init=$lm
   if [ $finetune = yes ]; then
     init=$out/lm-s$s
