@@ -63,6 +63,7 @@ pub enum Stroke {
 }
 
 /// A named series of (x, y) points.
+#[derive(Clone)]
 pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
@@ -79,7 +80,8 @@ pub struct LinePlot<'a> {
     pub series: Vec<Series>,
     /// A second panel with this y range (e.g. around a baseline the full range squashes).
     pub zoom_y: Option<(f64, f64)>,
-    /// The x values are log10 of the quantity; the axis is labelled with the quantity itself.
+    /// A log10 x axis, labelled in the quantity itself (points at x <= 0 cannot be placed on it
+    /// and are left out).
     pub log_x: bool,
     /// Where the legend goes (out of the curves' way).
     pub legend: LegendAt,
@@ -101,10 +103,27 @@ fn bounds(series: &[Series]) -> (f64, f64, f64, f64) {
     (x0, x1.max(x0 + 1e-9), y0 - pad, y1 + pad)
 }
 
+/// The series in the chart's own coordinates: as they are, or with x as log10 on a log axis.
+fn on_axes<'p>(plot: &'p LinePlot) -> std::borrow::Cow<'p, [Series]> {
+    if !plot.log_x {
+        return std::borrow::Cow::Borrowed(&plot.series);
+    }
+    let log = |s: &Series| Series {
+        points: s
+            .points
+            .iter()
+            .filter(|&&(x, _)| x > 0.0)
+            .map(|&(x, y)| (x.log10(), y))
+            .collect(),
+        ..s.clone()
+    };
+    std::borrow::Cow::Owned(plot.series.iter().map(log).collect())
+}
+
 /// A plot's axis ranges: its data's, plus a margin on a log x axis so that the dots at either
 /// end are not cut in half (a linear x axis starts where its data does, e.g. at step 0).
 fn plot_bounds(plot: &LinePlot) -> (f64, f64, f64, f64) {
-    let (x0, x1, y0, y1) = bounds(&plot.series);
+    let (x0, x1, y0, y1) = bounds(&on_axes(plot));
     if !plot.log_x {
         return (x0, x1, y0, y1);
     }
@@ -289,7 +308,7 @@ where
         })
         .draw()
         .map_err(|e| e.to_string())?;
-    for s in &plot.series {
+    for s in on_axes(plot).iter() {
         let color = s.color;
         let style = ShapeStyle::from(&color).stroke_width(2);
         if s.markers {
@@ -730,6 +749,32 @@ mod tests {
         assert!((z0 - 2.65).abs() < 1e-9 && (z1 - (b + 0.25)).abs() < 1e-9);
         assert_eq!(baseline_zoom(&losses(&[2.68, 2.65, 2.62]), b), None);
         assert_eq!(baseline_zoom(&losses(&[]), b), None);
+    }
+
+    #[test]
+    fn test_a_log_axis_takes_raw_x_and_leaves_out_what_it_cannot_place() {
+        let mut series = losses(&[0.5, 0.6, 0.7]);
+        series[0].points[1].0 = 10.0;
+        series[0].points[2].0 = 1000.0;
+        let mut plot = LinePlot {
+            title: "t",
+            x_label: "x",
+            y_label: "y",
+            series,
+            zoom_y: None,
+            log_x: true,
+            legend: LegendAt::UpperLeft,
+        };
+        let placed = on_axes(&plot);
+        assert_eq!(
+            placed[0].points,
+            [(1.0, 0.6), (3.0, 0.7)],
+            "x = 0 has no log"
+        );
+        let (x0, x1, _, _) = plot_bounds(&plot);
+        assert!(x0 < 1.0 && x1 > 3.0, "a margin around the dots: {x0} {x1}");
+        plot.log_x = false;
+        assert_eq!(on_axes(&plot)[0].points[0], (0.0, 0.5));
     }
 
     #[test]

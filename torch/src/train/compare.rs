@@ -642,7 +642,6 @@ fn write_gain(o: &CompareOptions, scores: &[Score]) -> Result<()> {
          spearman_gain_vs_positives\n",
     );
     // Positives span orders of magnitude (10 to 500 sites per TF): the plot's x axis is log10.
-    let log_x = |p: f64| p.max(1.0).log10();
     for (name, get) in METRICS {
         let mut series = Vec::new();
         for (k, m) in transfer_methods(o).into_iter().enumerate() {
@@ -671,7 +670,7 @@ fn write_gain(o: &CompareOptions, scores: &[Score]) -> Result<()> {
                 };
                 series.push(Series {
                     name: label,
-                    points: x.iter().map(|&p| log_x(p)).zip(g).collect(),
+                    points: x.into_iter().zip(g).collect(),
                     color: PALETTE[(k * o.frac_trains.len() + j) % PALETTE.len()],
                     stroke: Stroke::None,
                     markers: true,
@@ -680,7 +679,7 @@ fn write_gain(o: &CompareOptions, scores: &[Score]) -> Result<()> {
         }
         let (x0, x1) = sets
             .iter()
-            .map(|(_, p)| log_x(*p as f64))
+            .map(|(_, p)| *p as f64)
             .fold((f64::MAX, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));
         series.push(Series {
             name: "no gain".into(),
