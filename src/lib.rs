@@ -9,6 +9,8 @@ pub mod eval;
 pub mod fsutil;
 pub mod genome;
 pub mod mem;
+pub mod motif;
+pub mod numfmt;
 pub mod plot;
 pub mod progress;
 pub mod rng;

@@ -2,6 +2,7 @@
 
 mod corpus;
 mod dataset;
+mod motifs;
 mod tokenize;
 mod track;
 mod variants;
@@ -32,6 +33,8 @@ pub const EXIT_INTERRUPTED: i32 = 130;
                   scan       Slide a classifier along chromosomes: bedGraph/BigWig tracks, BED calls\n  \
                   variants score  Effect of each VCF variant on a model's prediction (diff, logit diff, log2 FC)\n  \
                   interpret ism   In-silico mutagenesis: every substitution's change of a prediction (TSV, plots)\n  \
+                  interpret saliency  Per-base attributions: gradient, gradient x input, integrated gradients\n  \
+                  motifs     Seqlets -> MEME motifs and logos (discover), compare with known motifs, logo\n  \
                   info       Show the build, libtorch and device (--device auto|cpu|cuda|cuda:N)"
 )]
 struct Cli {
@@ -60,6 +63,9 @@ enum Command {
     /// Variants: genome windows centred on them (VCF or BED).
     #[command(subcommand)]
     Variants(variants::VariantsCommand),
+    /// Motifs: discovered in attributions (seqlets), compared with known ones, drawn as logos.
+    #[command(subcommand)]
+    Motifs(motifs::MotifsCommand),
     /// Model commands (info, and from later releases pretrain, classify, predict...) run in
     /// `genolm-torch`, the libtorch half of genolm, so data commands start instantly.
     #[command(external_subcommand)]
@@ -124,6 +130,7 @@ pub fn main() -> i32 {
         Command::Merge(args) => track::run_merge(args),
         Command::Plot(cmd) => track::run_plot(cmd),
         Command::Variants(cmd) => variants::run(cmd),
+        Command::Motifs(cmd) => motifs::run(cmd),
         Command::Torch(args) => return exec_torch(args),
     };
     match result {

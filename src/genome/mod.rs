@@ -11,6 +11,7 @@ pub mod indexed;
 pub mod nucleotide;
 pub mod open;
 pub mod region;
+pub mod shuffle;
 
 pub use error::Error;
 pub use open::{open_records, SequenceFormat};

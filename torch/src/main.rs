@@ -47,8 +47,12 @@ enum Command {
 #[derive(Subcommand)]
 enum InterpretCommand {
     /// In-silico mutagenesis: every base changed to each other base, the change of a class's
-    /// probability per substitution (TSV, plots).
+    /// probability per substitution. Out: ism.tsv, ism-N and ism-heatmap-N (SVG, PNG), run.json.
     Ism(cli::interpret::IsmArgs),
+    /// Per-base attributions of a class's log-odds: gradient, gradient x input or integrated
+    /// gradients. Out: saliency.tsv, saliency-N (bars with the bases), profile (the mean per
+    /// position), run.json.
+    Saliency(cli::interpret::SaliencyArgs),
 }
 
 #[derive(Subcommand)]
@@ -118,6 +122,9 @@ fn main() {
         Command::Variants(VariantsCommand::Score(args)) => cli::variants::score(args, &INTERRUPTED),
         Command::Interpret(InterpretCommand::Ism(args)) => {
             cli::interpret::ism_command(args, &INTERRUPTED)
+        }
+        Command::Interpret(InterpretCommand::Saliency(args)) => {
+            cli::interpret::saliency_command(args, &INTERRUPTED)
         }
     };
     if let Err(e) = result {

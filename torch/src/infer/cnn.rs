@@ -17,7 +17,7 @@ pub struct LoadedCnn {
     pub vs: nn::VarStore,
     pub model: Cnn,
     pub spec: CnnSpec,
-    kind: Kind,
+    pub(crate) kind: Kind,
 }
 
 pub fn load_cnn(dir: &Path, device: Device, precision: Precision) -> Result<LoadedCnn> {
@@ -26,12 +26,27 @@ pub fn load_cnn(dir: &Path, device: Device, precision: Precision) -> Result<Load
     let model = Cnn::new(&vs.root(), &spec.model, spec.classes.len() as i64);
     vs.load(dir.join(MODEL_FILE))
         .map_err(|e| Error::Invalid(format!("{}: {e}", dir.join(MODEL_FILE).display())))?;
+    // Inference only: attributions then differentiate the input alone.
+    vs.freeze();
     Ok(LoadedCnn {
         vs,
         model,
         spec,
         kind: precision.kind(device)?,
     })
+}
+
+impl LoadedCnn {
+    fn check_lengths(&self, seqs: &[&[u8]]) -> Result<()> {
+        let len = self.spec.model.input_len as usize;
+        match seqs.iter().find(|s| s.len() != len) {
+            Some(s) => Err(Error::Invalid(format!(
+                "a sequence of {} bases: this CNN reads exactly {len} (its model.input_len)",
+                s.len()
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// The sequences as they are: the one-hot code is made beside the model, batch by batch.
@@ -76,18 +91,33 @@ impl Predictor for LoadedCnn {
         self.spec.config.train.rc_average
     }
 
+    fn attributions(
+        &self,
+        seqs: &[&[u8]],
+        o: &crate::interpret::attribution::AttributionOptions,
+    ) -> Result<Vec<Vec<f32>>> {
+        self.check_lengths(seqs)?;
+        crate::interpret::cnn::attributions(self, seqs, o)
+    }
+
+    fn substitution_probs(
+        &self,
+        seq: &[u8],
+        subs: &[(usize, u8)],
+        batch_size: usize,
+    ) -> Result<Option<Vec<Vec<f64>>>> {
+        self.check_lengths(&[seq])?;
+        Ok(Some(crate::interpret::cnn::substitution_probs(
+            self, seq, subs, batch_size,
+        )))
+    }
+
     fn predict_features(&self, features: Features, batch_size: usize) -> Result<Vec<Vec<f64>>> {
         let seqs = features
             .downcast::<Vec<Vec<u8>>>()
             .map_err(|_| Error::Invalid("features of another model".into()))?;
-        let len = self.spec.model.input_len as usize;
-        if let Some(s) = seqs.iter().find(|s| s.len() != len) {
-            return Err(Error::Invalid(format!(
-                "a sequence of {} bases: this CNN reads exactly {len} (its model.input_len)",
-                s.len()
-            )));
-        }
         let refs: Vec<&[u8]> = seqs.iter().map(Vec::as_slice).collect();
+        self.check_lengths(&refs)?;
         Ok(cnn_probs(
             &self.model,
             &refs,

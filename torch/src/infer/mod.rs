@@ -56,10 +56,69 @@ pub trait Predictor {
     /// Probability rows of featurized sequences, in their order.
     fn predict_features(&self, features: Features, batch_size: usize) -> Result<Vec<Vec<f64>>>;
 
+    /// Per-base attributions of each sequence on the strand given ([`crate::interpret::attribution`]).
+    fn attributions(
+        &self,
+        seqs: &[&[u8]],
+        o: &crate::interpret::attribution::AttributionOptions,
+    ) -> Result<Vec<Vec<f32>>> {
+        let _ = (seqs, o);
+        Err(crate::train::Error::Invalid(
+            "this model family has no gradient attributions".into(),
+        ))
+    }
+
+    /// Class probabilities of single-base substitutions (position, new base) of `seq`, computed
+    /// without predicting each mutant whole, exactly (up to floating-point order). None: the
+    /// family has no such path here, and callers predict the mutants whole.
+    fn substitution_probs(
+        &self,
+        seq: &[u8],
+        subs: &[(usize, u8)],
+        batch_size: usize,
+    ) -> Result<Option<Vec<Vec<f64>>>> {
+        let _ = (seq, subs, batch_size);
+        Ok(None)
+    }
+
     /// [`Self::featurize`] then [`Self::predict_features`], on this thread.
     fn predict(&self, seqs: &[&[u8]], batch_size: usize) -> Result<Vec<Vec<f64>>> {
         self.predict_features(self.featurizer().featurize(seqs), batch_size)
     }
+}
+
+/// `a` becomes the mean of `a` and `b`, row by row (a sequence's two strands).
+pub(crate) fn average_rows(a: &mut [Vec<f64>], b: Vec<Vec<f64>>) {
+    for (row, other) in a.iter_mut().zip(b) {
+        for (x, y) in row.iter_mut().zip(other) {
+            *x = (*x + y) / 2.0;
+        }
+    }
+}
+
+/// `a` becomes the mean of `a` and `b` read back to front, row by row: per-base values of the
+/// reverse-complement strand put back on the forward one.
+pub(crate) fn average_reversed(a: &mut [Vec<f32>], b: Vec<Vec<f32>>) {
+    for (row, other) in a.iter_mut().zip(b) {
+        for (x, y) in row.iter_mut().zip(other.iter().rev()) {
+            *x = (*x + y) / 2.0;
+        }
+    }
+}
+
+/// The reverse complement of `seq` and single-base substitutions (position, new base) as they
+/// read on it.
+pub(crate) fn substitutions_on_reverse(
+    seq: &[u8],
+    subs: &[(usize, u8)],
+) -> (Vec<u8>, Vec<(usize, u8)>) {
+    use genolm::genome::nucleotide::reverse_complement;
+    let last = seq.len() - 1;
+    let mapped = subs
+        .iter()
+        .map(|&(i, a)| (last - i, reverse_complement(&[a])[0]))
+        .collect();
+    (reverse_complement(seq), mapped)
 }
 
 /// Several predictors that share their classes, averaged (seeds, directions, k, families).
@@ -90,6 +149,18 @@ impl Ensemble {
             ));
         }
         Ok(Self { members })
+    }
+}
+
+impl Ensemble {
+    /// Adds one member's rows to `sum`, each value weighted 1 / members.
+    fn add_share(&self, sum: &mut [Vec<f64>], rows: Vec<Vec<f64>>) {
+        let n = self.members.len() as f64;
+        for (row, p) in sum.iter_mut().zip(rows) {
+            for (a, b) in row.iter_mut().zip(p) {
+                *a += b / n;
+            }
+        }
     }
 }
 
@@ -138,6 +209,41 @@ impl Predictor for Ensemble {
         self.members.iter().all(|m| m.strand_symmetric())
     }
 
+    /// The members' mean.
+    fn attributions(
+        &self,
+        seqs: &[&[u8]],
+        o: &crate::interpret::attribution::AttributionOptions,
+    ) -> Result<Vec<Vec<f32>>> {
+        let n = self.members.len() as f32;
+        let mut sum: Vec<Vec<f32>> = seqs.iter().map(|s| vec![0.0; s.len()]).collect();
+        for m in &self.members {
+            for (row, a) in sum.iter_mut().zip(m.attributions(seqs, o)?) {
+                for (v, w) in row.iter_mut().zip(a) {
+                    *v += w / n;
+                }
+            }
+        }
+        Ok(sum)
+    }
+
+    /// The members' mean, when every member has a fast path.
+    fn substitution_probs(
+        &self,
+        seq: &[u8],
+        subs: &[(usize, u8)],
+        batch_size: usize,
+    ) -> Result<Option<Vec<Vec<f64>>>> {
+        let mut sum = vec![vec![0.0; self.classes().len()]; subs.len()];
+        for m in &self.members {
+            let Some(probs) = m.substitution_probs(seq, subs, batch_size)? else {
+                return Ok(None);
+            };
+            self.add_share(&mut sum, probs);
+        }
+        Ok(Some(sum))
+    }
+
     fn featurizer(&self) -> Arc<dyn Featurizer> {
         Arc::new(EnsembleFeaturizer(
             self.members.iter().map(|m| m.featurizer()).collect(),
@@ -148,27 +254,13 @@ impl Predictor for Ensemble {
         let parts = features
             .downcast::<Vec<Features>>()
             .map_err(|_| crate::train::Error::Invalid("features of another model".into()))?;
-        let n = self.members.len() as f64;
         let mut sum: Option<Vec<Vec<f64>>> = None;
         for (m, f) in self.members.iter().zip(*parts) {
             let probs = m.predict_features(f, batch_size)?;
-            match &mut sum {
-                None => {
-                    sum = Some(
-                        probs
-                            .into_iter()
-                            .map(|p| p.into_iter().map(|v| v / n).collect())
-                            .collect(),
-                    )
-                }
-                Some(s) => {
-                    for (row, p) in s.iter_mut().zip(probs) {
-                        for (a, b) in row.iter_mut().zip(p) {
-                            *a += b / n;
-                        }
-                    }
-                }
-            }
+            let s = sum.get_or_insert_with(|| {
+                vec![vec![0.0; probs.first().map_or(0, Vec::len)]; probs.len()]
+            });
+            self.add_share(s, probs);
         }
         Ok(sum.unwrap_or_default())
     }

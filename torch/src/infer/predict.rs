@@ -62,7 +62,7 @@ pub struct LoadedClassifier {
     pub model: Classifier,
     pub tokenizer: KmerTokenizer,
     pub saved: SavedClassifier,
-    kind: Kind,
+    pub(crate) kind: Kind,
 }
 
 pub fn load_classifier(
@@ -81,6 +81,8 @@ pub fn load_classifier(
         saved.classes.len() as i64,
     );
     vs.load(dir.join(crate::modeldir::MODEL_FILE))?;
+    // Inference only: attributions then differentiate the input alone.
+    vs.freeze();
     Ok(LoadedClassifier {
         vs,
         model,
@@ -167,6 +169,23 @@ impl Predictor for LoadedClassifier {
         })
     }
 
+    fn attributions(
+        &self,
+        seqs: &[&[u8]],
+        o: &crate::interpret::attribution::AttributionOptions,
+    ) -> Result<Vec<Vec<f32>>> {
+        crate::interpret::kmer::attributions(self, seqs, o)
+    }
+
+    fn substitution_probs(
+        &self,
+        seq: &[u8],
+        subs: &[(usize, u8)],
+        batch_size: usize,
+    ) -> Result<Option<Vec<Vec<f64>>>> {
+        crate::interpret::kmer::substitution_probs(self, seq, subs, batch_size)
+    }
+
     fn predict_features(&self, features: Features, batch_size: usize) -> Result<Vec<Vec<f64>>> {
         let e = features
             .downcast::<Encoded>()
@@ -198,11 +217,7 @@ pub fn predict_sequences(
             .map(|s| genolm::genome::nucleotide::reverse_complement(s))
             .collect();
         let refs: Vec<&[u8]> = rc.iter().map(Vec::as_slice).collect();
-        for (p, q) in probs.iter_mut().zip(p.predict(&refs, batch_size)?) {
-            for (a, b) in p.iter_mut().zip(q) {
-                *a = (*a + b) / 2.0;
-            }
-        }
+        super::average_rows(&mut probs, p.predict(&refs, batch_size)?);
     }
     Ok(probs)
 }

@@ -1,7 +1,11 @@
-//! In-silico mutagenesis: every base of a sequence changed to each of the other three, each mutant
-//! predicted whole through the one prediction interface (so every model family and ensemble), and
-//! scored against the sequence's own prediction with `variants score`'s formulas (diff, abs diff,
-//! logit diff, log2 fold change). A base that is not A/C/G/T is changed to all four.
+//! In-silico mutagenesis: every base of a sequence changed to each of the other three, scored
+//! against the sequence's own prediction with `variants score`'s formulas (diff, abs diff, logit
+//! diff, log2 fold change). A base that is not A/C/G/T is changed to all four.
+//!
+//! Fast by construction where the family allows ([`Predictor::substitution_probs`]): a CNN
+//! recomputes only each substitution's receptive field, an LSTM reads each mutant from its cached
+//! state before the first changed k-mer. Otherwise (or with `naive`) each mutant is predicted
+//! whole through the one prediction interface. Both give the same numbers (tested within 1e-4).
 
 use super::super::infer::predict::predict_sequences;
 use super::super::infer::variants::effect_scores;
@@ -19,6 +23,8 @@ pub struct IsmOptions {
     /// Mean of the forward and reverse-complement predictions.
     pub both_strands: bool,
     pub batch_size: usize,
+    /// Predict every mutant whole, not through the family's fast path.
+    pub naive: bool,
 }
 
 /// One single-base substitution and its effect.
@@ -52,6 +58,56 @@ pub fn substitutions_of(seq: &[u8]) -> Vec<(usize, u8)> {
 pub fn ism(p: &dyn Predictor, seq: &[u8], o: &IsmOptions) -> Result<Ism> {
     let p_ref = predict_sequences(p, &[seq.to_vec()], o.both_strands, o.batch_size)?[0][o.class];
     let subs = substitutions_of(seq);
+    let probs = match fast_probs(p, seq, &subs, o)? {
+        Some(probs) => probs,
+        None => naive_probs(p, seq, &subs, o)?,
+    };
+    let substitutions = subs
+        .iter()
+        .zip(probs)
+        .map(|(&(i, a), pr)| Substitution {
+            position: i,
+            reference: seq[i].to_ascii_uppercase(),
+            alt: a,
+            p_alt: pr[o.class],
+        })
+        .collect();
+    Ok(Ism {
+        p_ref,
+        substitutions,
+    })
+}
+
+/// The family's fast path, on both strands when asked (None: it has none).
+fn fast_probs(
+    p: &dyn Predictor,
+    seq: &[u8],
+    subs: &[(usize, u8)],
+    o: &IsmOptions,
+) -> Result<Option<Vec<Vec<f64>>>> {
+    if o.naive {
+        return Ok(None);
+    }
+    let Some(mut probs) = p.substitution_probs(seq, subs, o.batch_size)? else {
+        return Ok(None);
+    };
+    if o.both_strands && !p.strand_symmetric() {
+        let (rc, mapped) = crate::infer::substitutions_on_reverse(seq, subs);
+        let Some(back) = p.substitution_probs(&rc, &mapped, o.batch_size)? else {
+            return Ok(None);
+        };
+        crate::infer::average_rows(&mut probs, back);
+    }
+    Ok(Some(probs))
+}
+
+/// Every mutant predicted whole, in bounded parts.
+fn naive_probs(
+    p: &dyn Predictor,
+    seq: &[u8],
+    subs: &[(usize, u8)],
+    o: &IsmOptions,
+) -> Result<Vec<Vec<f64>>> {
     let mut out = Vec::with_capacity(subs.len());
     for part in subs.chunks(MUTANTS_PER_CALL) {
         let mutants: Vec<Vec<u8>> = part
@@ -62,18 +118,26 @@ pub fn ism(p: &dyn Predictor, seq: &[u8], o: &IsmOptions) -> Result<Ism> {
                 m
             })
             .collect();
-        let probs = predict_sequences(p, &mutants, o.both_strands, o.batch_size)?;
-        out.extend(part.iter().zip(probs).map(|(&(i, a), pr)| Substitution {
-            position: i,
-            reference: seq[i].to_ascii_uppercase(),
-            alt: a,
-            p_alt: pr[o.class],
-        }));
+        out.extend(predict_sequences(
+            p,
+            &mutants,
+            o.both_strands,
+            o.batch_size,
+        )?);
     }
-    Ok(Ism {
-        p_ref,
-        substitutions: out,
-    })
+    Ok(out)
+}
+
+/// Per position, the change of the followed probability for each base it becomes (A, C, G, T;
+/// 0 for the reference base): the heatmap's cells.
+pub fn changes(seq: &[u8], r: &Ism) -> Vec<[f64; 4]> {
+    let mut out = vec![[0.0; 4]; seq.len()];
+    for m in &r.substitutions {
+        if let Some(k) = BASES.iter().position(|&b| b == m.alt) {
+            out[m.position][k] = m.p_alt - r.p_ref;
+        }
+    }
+    out
 }
 
 pub const TSV_HEADER: &str =

@@ -308,9 +308,25 @@ impl AwdLstm {
         train: bool,
         kind: Kind,
     ) -> EncoderOutput {
+        self.forward_embedded(&self.embed(tokens, train, kind), hidden, train, kind)
+    }
+
+    /// Embedding vectors [batch, seq, emb] of token ids, in `kind` (embedding dropout in training).
+    pub fn embed(&self, tokens: &Tensor, train: bool, kind: Kind) -> Tensor {
         let emb = self.dropped_embedding(train);
-        let mut x = Tensor::embedding(&emb, tokens, -1, false, false).to_kind(kind);
-        x = locked_dropout(&x, self.p(self.config.input_p), train);
+        Tensor::embedding(&emb, tokens, -1, false, false).to_kind(kind)
+    }
+
+    /// [`Self::forward`] from embedding vectors [batch, seq, emb] instead of ids: what
+    /// attributions differentiate (a gradient per token and embedding dimension).
+    pub fn forward_embedded(
+        &self,
+        x: &Tensor,
+        hidden: &Hidden,
+        train: bool,
+        kind: Kind,
+    ) -> EncoderOutput {
+        let mut x = locked_dropout(&x.to_kind(kind), self.p(self.config.input_p), train);
         let n = self.layers.len();
         let mut new_hidden = Vec::with_capacity(n);
         let weight_p = self.p(self.config.weight_p);
@@ -347,6 +363,66 @@ impl AwdLstm {
             raw_output: x,
             hidden: new_hidden,
         }
+    }
+
+    /// Every state along one sequence of ids [1, T] read from zero (eval mode): per layer, h and
+    /// c before each token ([T + 1, size] each, fp32; row t is the state after t tokens), and the
+    /// last layer's outputs [T, emb] (fp32). One fused call per layer gives the outputs (the h
+    /// states); the c states follow from them: the gates of every step in one matmul (each step's
+    /// input and previous h are known), then c_t = f_t c_(t-1) + i_t g_t along the sequence.
+    pub fn states_along(&self, tokens: &Tensor, kind: Kind) -> (Vec<(Tensor, Tensor)>, Tensor) {
+        let device = self.embedding.device();
+        let mut x = self.embed(tokens, false, kind);
+        let t = tokens.size()[1];
+        let mut states = Vec::with_capacity(self.layers.len());
+        for (l, layer) in self.layers.iter().enumerate() {
+            let size = self.config.layer_out(l as i64);
+            let zero = Tensor::zeros([1, 1, size], (kind, device));
+            let params = [
+                layer.weight_ih.to_kind(kind),
+                layer.weight_hh.to_kind(kind),
+                layer.bias_ih.to_kind(kind),
+                layer.bias_hh.to_kind(kind),
+            ];
+            let (out, _, _) = x.lstm(
+                &[zero.shallow_clone(), zero],
+                &params,
+                true,
+                1,
+                0.0,
+                false,
+                false,
+                true,
+            );
+            let h = out.get(0).to_kind(Kind::Float);
+            let h_all = Tensor::cat(&[Tensor::zeros([1, size], (Kind::Float, device)), h], 0);
+            let gates = x.get(0).to_kind(Kind::Float).linear(
+                &layer.weight_ih.to_kind(Kind::Float),
+                Some(layer.bias_ih.to_kind(Kind::Float)),
+            ) + h_all.narrow(0, 0, t).linear(
+                &layer.weight_hh.to_kind(Kind::Float),
+                Some(layer.bias_hh.to_kind(Kind::Float)),
+            );
+            let chunks = gates.chunk(4, 1);
+            let (i, f, g) = (chunks[0].sigmoid(), chunks[1].sigmoid(), chunks[2].tanh());
+            let ig: Vec<f32> = Vec::try_from((i * g).to_device(tch::Device::Cpu).flatten(0, -1))
+                .unwrap_or_default();
+            let f: Vec<f32> =
+                Vec::try_from(f.to_device(tch::Device::Cpu).flatten(0, -1)).unwrap_or_default();
+            let n = size as usize;
+            let mut c = vec![0.0f32; (t as usize + 1) * n];
+            for step in 0..t as usize {
+                for j in 0..n {
+                    let k = step * n + j;
+                    c[k + n] = f[k] * c[k] + ig[k];
+                }
+            }
+            let c_all = Tensor::from_slice(&c).view([t + 1, size]).to_device(device);
+            states.push((h_all, c_all));
+            x = out;
+        }
+        let output = x.get(0).to_kind(Kind::Float);
+        (states, output)
     }
 
     /// Layer groups for freezing and discriminative learning rates: embedding, then one per LSTM
@@ -452,5 +528,51 @@ impl LanguageModel {
             .into_iter()
             .fold(ce.shallow_clone(), |acc, p| acc + p);
         (LmLoss { ce, total, logits }, out.hidden)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The states `states_along` derives equal those of reading the sequence token by token.
+    #[test]
+    fn test_states_along_equal_stepwise_reading() {
+        tch::manual_seed(5);
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let config = AwdLstmConfig {
+            emb_size: 8,
+            hidden_size: 12,
+            n_layers: 2,
+            ..Default::default()
+        };
+        let enc = AwdLstm::new(&vs.root(), 20, &config);
+        let ids: Vec<i64> = vec![3, 7, 1, 19, 4, 4, 11];
+        let tokens = Tensor::from_slice(&ids).view([1, 7]);
+        let (states, output) = enc.states_along(&tokens, Kind::Float);
+        let mut hidden = enc.zero_hidden(1, Kind::Float);
+        for (t, &id) in ids.iter().enumerate() {
+            for (l, (h, c)) in hidden.iter().enumerate() {
+                let (hs, cs) = &states[l];
+                assert!(
+                    hs.get(t as i64).allclose(&h.view([-1]), 1e-5, 1e-6, false),
+                    "h {l} {t}"
+                );
+                assert!(
+                    cs.get(t as i64).allclose(&c.view([-1]), 1e-5, 1e-6, false),
+                    "c {l} {t}"
+                );
+            }
+            let out = enc.forward(
+                &Tensor::from_slice(&[id]).view([1, 1]),
+                &hidden,
+                false,
+                Kind::Float,
+            );
+            assert!(output
+                .get(t as i64)
+                .allclose(&out.output.view([-1]), 1e-5, 1e-6, false));
+            hidden = out.hidden;
+        }
     }
 }

@@ -117,7 +117,6 @@ impl Classifier {
         train: bool,
         kind: Kind,
     ) -> Tensor {
-        let (bs, seq) = (tokens.size()[0], tokens.size()[1]);
         let lens: Vec<i64> = Vec::try_from(
             tokens
                 .ne(pad_id)
@@ -126,6 +125,53 @@ impl Classifier {
                 .to_device(tch::Device::Cpu),
         )
         .expect("lengths");
+        self.forward_input(encoder, EncoderInput::Ids(tokens), &lens, train, kind)
+    }
+
+    /// Logits of right-padded rows of `lens[i]` tokens each, given as ids or as embedding vectors
+    /// (what attributions differentiate), each read from a zero state.
+    pub fn forward_input(
+        &self,
+        encoder: &AwdLstm,
+        input: EncoderInput,
+        lens: &[i64],
+        train: bool,
+        kind: Kind,
+    ) -> Tensor {
+        let seq = input.len();
+        let hidden = encoder.zero_hidden(input.rows(), kind);
+        let (output, keep_from) = self.read(encoder, input, lens, hidden, None, train, kind);
+        let (last, max_pool, mean_pool) = if lens.iter().all(|&l| l == seq) {
+            // No padding (fixed-length windows, the common case): every kept position counts.
+            let mean = output.mean_dim([1].as_slice(), false, Kind::Float);
+            (
+                output.select(1, -1),
+                output.amax([1].as_slice(), false),
+                mean,
+            )
+        } else {
+            masked_pools(&output, lens, keep_from, seq, self.head.max_len)
+        };
+        self.head_logits(&last, &max_pool, &mean_pool, train)
+    }
+
+    /// The last layer's outputs (fp32) of right-padded rows read from `hidden` in BPTT chunks,
+    /// from the earliest position any row pools over (returned with them). A chunk runs only the
+    /// rows still reading (rows sorted by decreasing length make them a prefix, as fastai's
+    /// SentenceEncoder arranges), so padding never touches a row's state. `chunk` overrides the
+    /// chunk length: short chunks drop finished rows sooner (rows of very different lengths).
+    #[allow(clippy::too_many_arguments)]
+    pub fn read(
+        &self,
+        encoder: &AwdLstm,
+        input: EncoderInput,
+        lens: &[i64],
+        mut hidden: Hidden,
+        chunk: Option<i64>,
+        train: bool,
+        kind: Kind,
+    ) -> (Tensor, i64) {
+        let (bs, seq) = (input.rows(), input.len());
         let sorted = lens.windows(2).all(|w| w[0] >= w[1]);
         // Pool over the last `max_len` tokens of each row: keep the outputs from the earliest start.
         let keep_from = lens
@@ -136,12 +182,11 @@ impl Classifier {
         // Without dropout, chunks only bound memory (the state carries over exactly), so inference
         // reads twice as far per call: a 73-token window is then one oneDNN call, not 70 + 3 (each
         // call re-lays out the weights).
-        let chunk = if train {
-            self.head.bptt
-        } else {
-            2 * self.head.bptt
+        let chunk = match chunk {
+            Some(c) => c.max(1),
+            None if train => self.head.bptt,
+            None => 2 * self.head.bptt,
         };
-        let mut hidden: Hidden = encoder.zero_hidden(bs, kind);
         let mut kept = Vec::new();
         let mut start = 0;
         while start < seq {
@@ -155,8 +200,16 @@ impl Classifier {
                 .iter()
                 .map(|(h, c)| (h.narrow(1, 0, active), c.narrow(1, 0, active)))
                 .collect();
-            let chunk = tokens.narrow(0, 0, active).narrow(1, start, len);
-            let out = encoder.forward(&chunk, &state, train, kind);
+            let out = match input {
+                EncoderInput::Ids(t) => {
+                    let chunk = t.narrow(0, 0, active).narrow(1, start, len);
+                    encoder.forward(&chunk, &state, train, kind)
+                }
+                EncoderInput::Embedded(x) => {
+                    let chunk = x.narrow(0, 0, active).narrow(1, start, len);
+                    encoder.forward_embedded(&chunk, &state, train, kind)
+                }
+            };
             hidden = out.hidden;
             if start + len > keep_from {
                 let from = (keep_from - start).max(0);
@@ -171,24 +224,44 @@ impl Classifier {
             }
             start += len;
         }
-        let output = Tensor::cat(&kept, 1);
-        let (last, max_pool, mean_pool) = if lens.iter().all(|&l| l == seq) {
-            // No padding (fixed-length windows, the common case): every kept position counts.
-            let mean = output.mean_dim([1].as_slice(), false, Kind::Float);
-            (
-                output.select(1, -1),
-                output.amax([1].as_slice(), false),
-                mean,
-            )
-        } else {
-            masked_pools(&output, &lens, keep_from, seq, self.head.max_len)
-        };
+        (Tensor::cat(&kept, 1), keep_from)
+    }
+
+    /// The head (PoolingLinearClassifier) on the pooled features: logits [batch, n_classes].
+    pub fn head_logits(
+        &self,
+        last: &Tensor,
+        max_pool: &Tensor,
+        mean_pool: &Tensor,
+        train: bool,
+    ) -> Tensor {
         let x = Tensor::cat(&[last, max_pool, mean_pool], 1);
         let ps = self.head.dropouts(self.encoder.config.drop_mult);
         let x = dropout(&self.bn0.forward_t(&x, train), ps.0, train);
         let x = x.apply(&self.lin0).relu();
         let x = dropout(&self.bn1.forward_t(&x, train), ps.1, train);
         x.apply(&self.lin1)
+    }
+}
+
+/// What the encoder reads: token ids [batch, seq], or their embedding vectors [batch, seq, emb].
+#[derive(Clone, Copy)]
+pub enum EncoderInput<'a> {
+    Ids(&'a Tensor),
+    Embedded(&'a Tensor),
+}
+
+impl EncoderInput<'_> {
+    fn rows(&self) -> i64 {
+        match self {
+            EncoderInput::Ids(t) | EncoderInput::Embedded(t) => t.size()[0],
+        }
+    }
+
+    fn len(&self) -> i64 {
+        match self {
+            EncoderInput::Ids(t) | EncoderInput::Embedded(t) => t.size()[1],
+        }
     }
 }
 

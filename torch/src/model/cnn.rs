@@ -360,20 +360,37 @@ impl Cnn {
     /// Logits [batch, n_outputs] of one-hot input [batch, 4, length], computed in `kind`.
     pub fn forward(&self, x: &Tensor, train: bool, kind: Kind) -> Tensor {
         let mut x = x.to_kind(kind);
-        for (i, c) in self.convs.iter().enumerate() {
-            let len = x.size()[2];
-            x = Self::conv_in(c, &x, kind);
-            if c.cfg.padding == Padding::Same && x.size()[2] > len {
-                x = x.narrow(2, 0, len);
-            }
-            x = self.bn(&c.bn, i, x, train);
-            x = c.cfg.activation.apply(x);
-            if c.cfg.pool > 1 {
-                x = x.max_pool1d([c.cfg.pool], [c.cfg.pool], [0], [1], false);
-            }
-            x = dropout(&x, c.cfg.dropout, train);
+        for i in 0..self.convs.len() {
+            x = self.block(i, &x, train, kind);
         }
-        x = match self.config.reduce {
+        self.head(x, train, kind)
+    }
+
+    /// Conv block `i` on its whole input.
+    fn block(&self, i: usize, x: &Tensor, train: bool, kind: Kind) -> Tensor {
+        let c = &self.convs[i];
+        let len = x.size()[2];
+        let mut y = Self::conv_in(c, x, kind);
+        if c.cfg.padding == Padding::Same && y.size()[2] > len {
+            y = y.narrow(2, 0, len);
+        }
+        self.after_conv(i, y, train)
+    }
+
+    /// BatchNorm, activation, max-pool and dropout of conv block `i`.
+    fn after_conv(&self, i: usize, x: Tensor, train: bool) -> Tensor {
+        let c = &self.convs[i];
+        let mut x = self.bn(&c.bn, i, x, train);
+        x = c.cfg.activation.apply(x);
+        if c.cfg.pool > 1 {
+            x = x.max_pool1d([c.cfg.pool], [c.cfg.pool], [0], [1], false);
+        }
+        dropout(&x, c.cfg.dropout, train)
+    }
+
+    /// Reduce, dense blocks and output layer on the last conv block's output.
+    fn head(&self, x: Tensor, train: bool, kind: Kind) -> Tensor {
+        let mut x = match self.config.reduce {
             // Keras flattens channels-last ([batch, length, channels]); the same order here keeps
             // weights portable between the two.
             Reduce::Flatten => x.transpose(1, 2).flatten(1, -1),
@@ -388,6 +405,151 @@ impl Cnn {
             x = dropout(&x, d.cfg.dropout, train);
         }
         Self::linear_in(&self.out, &x, kind).to_kind(Kind::Float)
+    }
+
+    /// Output positions of conv block `i` (after pooling) that a change of its input positions
+    /// `a..=b` can reach, for an input of `len_in`: the block's receptive field run forward.
+    fn reach(&self, i: usize, len_in: i64, a: i64, b: i64) -> (i64, i64) {
+        let c = &self.convs[i].cfg;
+        let (p, span) = (self.convs[i].padding, c.dilation * (c.kernel - 1) + 1);
+        let conv_len = match c.padding {
+            Padding::Same => len_in,
+            Padding::Valid => (len_in - span) / c.stride + 1,
+        };
+        // Conv output o reads input positions o * stride - p + dilation * t, t < kernel.
+        let lo = (a + p - (span - 1)).div_euclid(c.stride)
+            + i64::from((a + p - (span - 1)).rem_euclid(c.stride) != 0);
+        let hi = (b + p).div_euclid(c.stride).min(conv_len - 1);
+        let lo = lo.max(0);
+        (lo / c.pool, (hi / c.pool).min(conv_len / c.pool - 1))
+    }
+
+    /// Logits of single-base substitutions of one sequence, each recomputing only what the
+    /// substitution can change: per conv block, the window of outputs its receptive field reaches,
+    /// computed from the reference's activations with the previous block's changed window written
+    /// in; only the last block's output is assembled whole, for the dense layers. `reference` is
+    /// the one-hot sequence [1, 4, L]; substitution j puts the one-hot column `columns[j]` ([n, 4,
+    /// 1]) at `positions[j]`. Equal to [`Self::forward`] of the mutants up to floating-point order
+    /// (eval mode).
+    pub fn substitution_logits(
+        &self,
+        reference: &Tensor,
+        columns: &Tensor,
+        positions: &[i64],
+        kind: Kind,
+    ) -> Tensor {
+        let device = reference.device();
+        let n = positions.len() as i64;
+        let mut len_in = reference.size()[2];
+        let mut reference = reference.to_kind(kind);
+        // The changed window of the current block's input: values [n, channels, width] from
+        // `starts`; and each substitution's changed interval.
+        let mut window = columns.to_kind(kind);
+        let mut starts: Vec<i64> = positions.to_vec();
+        let mut changed: Vec<(i64, i64)> = positions.iter().map(|&p| (p, p)).collect();
+        let mut all: Vec<(i64, i64)> = (0..len_in).map(|p| (p, p)).collect();
+        for i in 0..self.convs.len() {
+            let out_ref = self.block(i, &reference, false, kind);
+            let out_len = out_ref.size()[2];
+            changed = changed
+                .iter()
+                .map(|&(a, b)| self.reach(i, len_in, a, b))
+                .collect();
+            all = all
+                .iter()
+                .map(|&(a, b)| self.reach(i, len_in, a, b))
+                .collect();
+            let width = all
+                .iter()
+                .map(|&(a, b)| b - a + 1)
+                .max()
+                .unwrap_or(1)
+                .min(out_len);
+            let out_starts: Vec<i64> = changed
+                .iter()
+                .map(|&(a, _)| a.clamp(0, out_len - width))
+                .collect();
+            window = self.block_window(i, &reference, (&window, &starts), &out_starts, width, kind);
+            starts = out_starts;
+            reference = out_ref;
+            len_in = out_len;
+        }
+        // The last block's output whole: the reference's, with each changed window written in.
+        let c_out = window.size()[1];
+        let width = window.size()[2];
+        let at = (Tensor::from_slice(&starts)
+            .to_device(device)
+            .view([n, 1, 1])
+            + Tensor::arange(width, (Kind::Int64, device)).view([1, 1, width]))
+        .expand([n, c_out, width], false);
+        let x = reference
+            .expand([n, c_out, len_in], false)
+            .contiguous()
+            .scatter(2, &at, &window);
+        self.head(x, false, kind)
+    }
+
+    /// Outputs `out_starts[j]..+ width` of conv block `i` for each substitution: the conv without
+    /// padding on the window of its input it needs, cut from the zero-padded `reference` input
+    /// [1, channels, len] with the substitution's changed input window (`changed`: values [n,
+    /// channels, w] from `starts[j]`) written in.
+    fn block_window(
+        &self,
+        i: usize,
+        reference: &Tensor,
+        (changed, starts): (&Tensor, &[i64]),
+        out_starts: &[i64],
+        width: i64,
+        kind: Kind,
+    ) -> Tensor {
+        let c = &self.convs[i];
+        let (s, pool) = (c.cfg.stride, c.cfg.pool);
+        let span = c.cfg.dilation * (c.cfg.kernel - 1) + 1;
+        let (channels, len) = (reference.size()[1], reference.size()[2]);
+        let n = out_starts.len() as i64;
+        let device = reference.device();
+        let win = (width * pool - 1) * s + span;
+        // Window j starts at out_starts[j] * pool * s in the padded input.
+        let from: Vec<i64> = out_starts.iter().map(|&o| o * pool * s).collect();
+        let last = from.iter().max().copied().unwrap_or(0);
+        let right = (last + win - (len + c.padding)).max(0);
+        let padded = reference.constant_pad_nd([c.padding, right]);
+        let base = padded
+            .unfold(2, win, 1)
+            .index_select(2, &Tensor::from_slice(&from).to_device(device))
+            .squeeze_dim(0)
+            .permute([1, 0, 2]);
+        // One spare column takes the changed values that fall outside the window.
+        let mut w = Tensor::cat(&[base, Tensor::zeros([n, channels, 1], (kind, device))], 2);
+        let cw = changed.size()[2];
+        let rel: Vec<i64> = starts
+            .iter()
+            .zip(&from)
+            .flat_map(|(&st, &f)| {
+                (0..cw).map(move |j| {
+                    let r = st + c.padding + j - f;
+                    if (0..win).contains(&r) {
+                        r
+                    } else {
+                        win
+                    }
+                })
+            })
+            .collect();
+        let at = Tensor::from_slice(&rel)
+            .to_device(device)
+            .view([n, 1, cw])
+            .expand([n, channels, cw], false);
+        w = w.scatter(2, &at, changed).narrow(2, 0, win);
+        let y = w.conv1d(
+            &c.conv.ws.to_kind(kind),
+            c.conv.bs.as_ref().map(|b| b.to_kind(kind)),
+            [s],
+            [0],
+            [c.cfg.dilation],
+            1,
+        );
+        self.after_conv(i, y, false)
     }
 }
 
@@ -428,6 +590,57 @@ mod tests {
             let x = Tensor::randn([2, 4, 40], (Kind::Float, tch::Device::Cpu));
             assert_eq!(cnn.forward(&x, true, Kind::Float).size(), [2, 3]);
             assert_eq!(c.lengths(40).unwrap(), [40]);
+        }
+    }
+
+    /// Substitutions through the receptive-field path equal the mutants' full forward pass, for
+    /// valid and same padding, odd and even kernels, stride, dilation, pooling, batch norm and
+    /// each reduction.
+    #[test]
+    fn test_substitution_logits_equal_the_full_forward() {
+        let configs = [
+            "input_len = 61\n[[conv]]\nfilters = 6\nkernel = 7\npool = 3\nactivation = \"relu\"\n[[conv]]\nfilters = 5\nkernel = 4\npool = 2\n[[dense]]\nunits = 8\nactivation = \"relu\"\n",
+            "input_len = 50\nreduce = \"global_max\"\n[[conv]]\nfilters = 4\nkernel = 6\npadding = \"same\"\nbatch_norm = true\nactivation = \"relu\"\npool = 4\n[[conv]]\nfilters = 3\nkernel = 3\ndilation = 2\npadding = \"same\"\n",
+            "input_len = 45\nreduce = \"global_avg\"\n[[conv]]\nfilters = 4\nkernel = 5\nstride = 2\nactivation = \"exp\"\n[[conv]]\nfilters = 4\nkernel = 3\npool = 2\n",
+        ];
+        for text in configs {
+            let c = config(text);
+            c.validate().unwrap();
+            tch::manual_seed(11);
+            let vs = nn::VarStore::new(tch::Device::Cpu);
+            let mut cnn = Cnn::new(&vs.root(), &c, 3);
+            // Non-trivial running statistics for the batch norms.
+            let warm = Tensor::randn([16, 4, c.input_len], (Kind::Float, tch::Device::Cpu));
+            let _ = cnn.forward(&warm, true, Kind::Float);
+            cnn.set_frozen(&[]);
+            let len = c.input_len as usize;
+            let seq: Vec<u8> = (0..len).map(|i| b"ACGT"[(i * 7 + i / 3) % 4]).collect();
+            let mut mutants = Vec::new();
+            let mut positions = Vec::new();
+            for p in [0, 1, len / 2, len - 2, len - 1] {
+                for &b in b"ACGT" {
+                    if b != seq[p] {
+                        let mut m = seq.clone();
+                        m[p] = b;
+                        mutants.push(m);
+                        positions.push(p as i64);
+                    }
+                }
+            }
+            let refs: Vec<&[u8]> = mutants.iter().map(Vec::as_slice).collect();
+            let x = crate::features::onehot::one_hot(&refs, len, NEncoding::Zeros);
+            let reference = crate::features::onehot::one_hot(&[&seq], len, NEncoding::Zeros);
+            let columns: Vec<&[u8]> = refs
+                .iter()
+                .zip(&positions)
+                .map(|(m, &p)| &m[p as usize..p as usize + 1])
+                .collect();
+            let columns = crate::features::onehot::one_hot(&columns, 1, NEncoding::Zeros);
+            let _guard = tch::no_grad_guard();
+            let full = cnn.forward(&x, false, Kind::Float);
+            let fast = cnn.substitution_logits(&reference, &columns, &positions, Kind::Float);
+            let diff = (full - fast).abs().max().double_value(&[]);
+            assert!(diff < 1e-4, "{text}: max difference {diff}");
         }
     }
 
