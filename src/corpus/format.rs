@@ -146,6 +146,38 @@ pub enum ReadError {
     Invalid { path: PathBuf, message: String },
 }
 
+/// The document index against the manifest: as many documents, each inside tokens.bin, their
+/// tokens adding up. A damaged or swapped index is named here rather than read out of bounds.
+fn check_documents(docs: &[DocEntry], counts: &Counts) -> Result<(), String> {
+    if docs.len() as u64 != counts.documents {
+        return Err(format!(
+            "{} documents, the manifest (corpus.toml) says {}",
+            docs.len(),
+            counts.documents
+        ));
+    }
+    let mut total = 0u64;
+    for (i, d) in docs.iter().enumerate() {
+        let end = d.offset.checked_add(u64::from(d.n_tokens));
+        if end.is_none_or(|e| e > counts.tokens) {
+            return Err(format!(
+                "document {i} spans tokens {}..{} of a tokens.bin of {}",
+                d.offset,
+                u128::from(d.offset) + u128::from(d.n_tokens),
+                counts.tokens
+            ));
+        }
+        total += u64::from(d.n_tokens);
+    }
+    if total != counts.tokens {
+        return Err(format!(
+            "its documents hold {total} tokens, the manifest says {}",
+            counts.tokens
+        ));
+    }
+    Ok(())
+}
+
 /// A memory-mapped corpus.
 pub struct Corpus {
     pub dir: PathBuf,
@@ -201,6 +233,7 @@ impl Corpus {
                 ),
             ));
         }
+        check_documents(&documents, &manifest.counts).map_err(|m| invalid(&dpath, m))?;
         Ok(Self {
             dir: dir.to_path_buf(),
             manifest,
@@ -236,5 +269,43 @@ impl Corpus {
         let mut out = vec![0; doc.n_tokens as usize];
         self.read_tokens(doc.offset as usize, &mut out);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(offset: u64, n_tokens: u32) -> DocEntry {
+        DocEntry {
+            offset,
+            n_tokens,
+            record: 0,
+            start: 0,
+            n_bases: n_tokens,
+            reverse: false,
+            split: Split::Train,
+        }
+    }
+
+    #[test]
+    fn test_a_damaged_document_index_is_named() {
+        let counts = Counts {
+            documents: 2,
+            tokens: 10,
+            ..Default::default()
+        };
+        assert!(check_documents(&[doc(0, 4), doc(4, 6)], &counts).is_ok());
+        let err = check_documents(&[doc(0, 4), doc(8, 6)], &counts).unwrap_err();
+        assert!(
+            err.contains("document 1 spans tokens 8..14 of a tokens.bin of 10"),
+            "{err}"
+        );
+        let err = check_documents(&[doc(0, 4)], &counts).unwrap_err();
+        assert!(err.contains("1 documents, the manifest"), "{err}");
+        let err = check_documents(&[doc(0, 4), doc(4, 5)], &counts).unwrap_err();
+        assert!(err.contains("hold 9 tokens"), "{err}");
+        let err = check_documents(&[doc(u64::MAX, 4), doc(4, 6)], &counts).unwrap_err();
+        assert!(err.contains("document 0 spans"), "{err}");
     }
 }

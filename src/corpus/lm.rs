@@ -29,6 +29,8 @@ pub enum LmError {
         tokens: u64,
         batch_size: usize,
     },
+    #[error("a BPTT window of 0 tokens: it must be at least 1")]
+    ZeroBptt,
 }
 
 /// One batch: `x` and `y` (the next tokens) as row-major [batch_size, seq_len] ids.
@@ -79,6 +81,9 @@ impl LmStreams {
         bptt: usize,
         seed: u64,
     ) -> Result<Self, LmError> {
+        if bptt == 0 {
+            return Err(LmError::ZeroBptt);
+        }
         let path = corpus.dir.join(TOKENS_FILE);
         let file = File::open(&path).map_err(|source| LmError::Io {
             path: path.clone(),

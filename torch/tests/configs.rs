@@ -37,3 +37,113 @@ fn test_shipped_configs_parse() {
     }
     assert!(seen >= 17, "only {seen} configs found in {}", dir.display());
 }
+
+fn refused(args: &[&str]) -> String {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_genolm-torch"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{args:?} should fail");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+    err
+}
+
+/// Values a user can type that once panicked, looped forever or were silently replaced are
+/// refused when read, each naming the key and the valid range, before any data is read.
+#[test]
+fn test_out_of_range_values_are_refused_when_read() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let cfg = |name: &str| {
+        repo.join("configs")
+            .join(name)
+            .to_str()
+            .unwrap()
+            .to_string()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let out_s = out.to_str().unwrap();
+    let clf = cfg("primer-motif.toml");
+    for (set, want) in [
+        ("train.batch_size=0", "train.batch_size = 0"),
+        ("train.batch_size=1", "train.batch_size = 1"),
+        ("head.bptt=0", "head.bptt = 0"),
+        ("head.max_len=0", "head.max_len = 0"),
+        ("train.stages=[]", "train.stages"),
+        ("train.metric=\"acc\"", "acc"),
+    ] {
+        let err = refused(&[
+            "classify", "train", "--config", &clf, "--set", set, "--out", out_s,
+        ]);
+        assert!(err.contains(want), "{set}: {err}");
+    }
+    let err = refused(&[
+        "classify",
+        "train",
+        "--config",
+        &clf,
+        "--set",
+        "train.metric=\"acc\"",
+        "--out",
+        out_s,
+    ]);
+    assert!(
+        err.contains("mcc") && err.contains("valid_loss"),
+        "the valid metrics listed: {err}"
+    );
+    let err = refused(&[
+        "cnn",
+        "train",
+        "--config",
+        &cfg("cnn-primer.toml"),
+        "--set",
+        "train.metric=\"acc\"",
+        "--out",
+        out_s,
+    ]);
+    assert!(err.contains("acc"), "{err}");
+    let err = refused(&[
+        "pretrain",
+        "--config",
+        &cfg("lm-ecoli-cpu.toml"),
+        "--set",
+        "train.bptt=0",
+        "--out",
+        out_s,
+    ]);
+    assert!(err.contains("train.bptt = 0"), "{err}");
+    for args in [
+        vec!["classify", "eval", "--model", "m", "--batch-size", "0"],
+        vec!["lm", "eval", "--model", "m", "--corpus", "c", "--bptt", "0"],
+        vec![
+            "lm",
+            "eval",
+            "--model",
+            "m",
+            "--corpus",
+            "c",
+            "--batch-size",
+            "0",
+        ],
+        vec![
+            "predict", "--model", "m", "--fasta", "f", "--out", "o", "--chunk", "0",
+        ],
+        vec![
+            "interpret",
+            "saliency",
+            "--model",
+            "m",
+            "--fasta",
+            "f",
+            "--out",
+            "o",
+            "--steps",
+            "0",
+        ],
+    ] {
+        let err = refused(&args);
+        assert!(err.contains("must be at least 1"), "{args:?}: {err}");
+    }
+    assert!(!out.exists(), "nothing written");
+}

@@ -314,4 +314,40 @@ fn test_attributions_find_the_planted_motif_in_cnn_and_lstm() {
     );
     assert!(err.contains("not a saliency table"), "{err}");
     assert!(!bad.exists(), "nothing half-written");
+
+    // A model directory with a truncated or another model's weights file is named as such.
+    let damaged = t.join("damaged");
+    std::fs::create_dir(&damaged).unwrap();
+    for f in ["config.json", "model.safetensors"] {
+        std::fs::copy(cnn.join(f), damaged.join(f)).unwrap();
+    }
+    let weights = std::fs::read(cnn.join("model.safetensors")).unwrap();
+    for (what, bytes) in [
+        ("truncated", weights[..weights.len() / 2].to_vec()),
+        (
+            "foreign",
+            std::fs::read(lstm.join("model.safetensors")).unwrap(),
+        ),
+    ] {
+        std::fs::write(damaged.join("model.safetensors"), bytes).unwrap();
+        let err = failure(
+            &mut torch_bin(),
+            &[
+                "interpret",
+                "ism",
+                "--model",
+                &s(&damaged),
+                "--fasta",
+                &s(&three),
+                "--out",
+                &s(&bad),
+            ],
+        );
+        assert!(
+            err.contains("model.safetensors") && err.contains("cannot load these weights"),
+            "{what}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{what}: {err}");
+    }
+    assert!(!bad.exists(), "nothing half-written");
 }

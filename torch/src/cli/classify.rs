@@ -90,7 +90,7 @@ pub struct EvalArgs {
     /// Also write per-sequence probabilities (id, label, p_CLASS..., predicted) to this TSV.
     #[arg(long)]
     out: Option<PathBuf>,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]
     batch_size: usize,
     #[arg(long)]
     json: bool,

@@ -76,7 +76,7 @@ pub struct CompareArgs {
     /// Learning rate of ft (Novakovsky et al.: 3e-4, against 3e-3 from scratch).
     #[arg(long, default_value_t = 1e-4)]
     ft_lr: f64,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]
     batch_size: usize,
     /// Output directory: compare.tsv, wilcoxon.tsv, compare-auroc/auprc.svg/png, runs/.
     #[arg(long)]

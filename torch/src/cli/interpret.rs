@@ -55,7 +55,7 @@ pub struct IsmArgs {
     io: InterpretIo,
     /// Mutants per forward pass (the fast CNN path reads only each one's receptive field, so
     /// large batches stay small in memory).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = super::at_least_one)]
     batch_size: usize,
     /// Predict every mutant whole instead of the family's fast path (CNN receptive field, LSTM
     /// state cache); for checking and timing.
@@ -64,9 +64,6 @@ pub struct IsmArgs {
 }
 
 pub fn ism_command(a: IsmArgs, stop: &AtomicBool) -> Result<()> {
-    if a.batch_size < 1 {
-        bail!("--batch-size must be at least 1");
-    }
     let models = ensemble_of(a.io.models.load()?)?;
     if models.multi_label() {
         bail!("interpret ism follows one class of a single-label model; this one is multi-label");
@@ -167,22 +164,19 @@ pub struct SaliencyArgs {
     #[arg(long, value_enum, default_value_t = Method::GradXInput)]
     method: Method,
     /// Integrated gradients: points on each path.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = super::at_least_one)]
     steps: usize,
     /// Integrated gradients: dinucleotide-shuffled references per sequence.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = super::at_least_one)]
     references: usize,
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// Rows (sequences, or path points of integrated gradients) per forward and backward pass.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = super::at_least_one)]
     batch_size: usize,
 }
 
 pub fn saliency_command(a: SaliencyArgs, stop: &AtomicBool) -> Result<()> {
-    if a.batch_size < 1 || a.steps < 1 || a.references < 1 {
-        bail!("--batch-size, --steps and --references must be at least 1");
-    }
     let models = ensemble_of(a.io.models.load()?)?;
     let asked: Vec<String> = a.io.class.iter().cloned().collect();
     let (names, idx) = super::scan::tracked_classes(&models, &asked)?;

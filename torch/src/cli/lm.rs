@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Args;
 
 use super::run::RunArgs;
@@ -60,14 +60,14 @@ pub struct EvalArgs {
     /// A corpus built with the same tokenizer.
     #[arg(long)]
     corpus: PathBuf,
-    /// train | valid | all
-    #[arg(long, default_value = "all")]
-    split: String,
+    /// Which documents of the corpus.
+    #[arg(long, value_enum, default_value_t = EvalSplit::All)]
+    split: EvalSplit,
     #[arg(long, default_value = "auto")]
     device: String,
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = super::at_least_one)]
     batch_size: usize,
-    #[arg(long, default_value_t = 70)]
+    #[arg(long, default_value_t = 70, value_parser = super::at_least_one)]
     bptt: usize,
     /// Compute precision: bf16 is faster on CPUs with AVX-512 BF16 and on GPUs.
     #[arg(long, value_enum, default_value_t = Precision::Fp32)]
@@ -79,12 +79,18 @@ pub struct EvalArgs {
     json: bool,
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum EvalSplit {
+    Train,
+    Valid,
+    All,
+}
+
 pub fn eval(args: EvalArgs) -> Result<()> {
-    let split = match args.split.as_str() {
-        "all" => None,
-        "train" => Some(Split::Train),
-        "valid" => Some(Split::Valid),
-        other => bail!("--split {other:?}: expected train, valid or all"),
+    let split = match args.split {
+        EvalSplit::All => None,
+        EvalSplit::Train => Some(Split::Train),
+        EvalSplit::Valid => Some(Split::Valid),
     };
     let opts = lm::EvalOptions {
         split,

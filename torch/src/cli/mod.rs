@@ -38,3 +38,13 @@ impl ModelArgs {
         Ok(load_classifiers(&self.model, device, self.precision)?)
     }
 }
+
+/// A count that must be at least 1 (batch sizes, chunk sizes, BPTT lengths, steps): refused by the
+/// argument parser, before anything is loaded.
+pub fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("{s:?} is not a count: {e}")),
+    }
+}

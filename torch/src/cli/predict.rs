@@ -19,13 +19,13 @@ pub struct PredictArgs {
     /// Average each sequence's probabilities with its reverse complement's.
     #[arg(long)]
     rc_average: bool,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]
     batch_size: usize,
     /// Print a one-line JSON summary (sequences, seconds, sequences per second) on stdout.
     #[arg(long)]
     json: bool,
     /// Sequences read and predicted at a time: memory stays flat however large the input.
-    #[arg(long, default_value_t = 2048)]
+    #[arg(long, default_value_t = 2048, value_parser = super::at_least_one)]
     chunk: usize,
 }
 

@@ -53,7 +53,7 @@ pub struct ScanArgs {
     #[arg(long, value_enum, default_value_t = TrackArg::Mean)]
     track: TrackArg,
     /// Windows per prediction batch.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = super::at_least_one)]
     batch: usize,
     #[arg(long, default_value = "auto")]
     device: String,

@@ -40,10 +40,10 @@ pub struct ScoreArgs {
     /// of a multi-label model).
     #[arg(long, num_args = 1..)]
     classes: Vec<String>,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = super::at_least_one)]
     batch_size: usize,
     /// Variants read and scored at a time: memory stays flat however large the VCF.
-    #[arg(long, default_value_t = 4096)]
+    #[arg(long, default_value_t = 4096, value_parser = super::at_least_one)]
     chunk: usize,
     /// Print the summary as one line of JSON on stdout.
     #[arg(long)]

@@ -81,9 +81,10 @@ pub struct ClassifyTrain {
     pub device: String,
     #[serde(default)]
     pub threads: i32,
-    /// Validation metric that picks the best checkpoint: mcc, accuracy, f1, auroc or auprc.
+    /// Validation metric that picks the best checkpoint: mcc, accuracy, f1, auroc, auprc or
+    /// valid_loss.
     #[serde(default = "d_metric")]
-    pub metric: String,
+    pub metric: super::Metric,
     /// With stride > 1, a sequence has `stride` k-mer readings (from base 0, 1, ...): training
     /// draws one per sequence and epoch, prediction averages them. False: frame 0 only.
     #[serde(default = "d_true")]
@@ -100,8 +101,8 @@ fn d_lr_div() -> f64 {
 fn d_moms() -> (f64, f64) {
     (0.8, 0.7)
 }
-fn d_metric() -> String {
-    "mcc".into()
+fn d_metric() -> super::Metric {
+    super::Metric::Mcc
 }
 fn d_true() -> bool {
     true

@@ -66,7 +66,7 @@ pub struct CnnTrain {
     /// What picks the kept epoch and drives early stopping: valid_loss (lowest), or mcc,
     /// accuracy, f1, auroc, auprc (highest).
     #[serde(default = "d_metric")]
-    pub metric: String,
+    pub metric: super::Metric,
     /// Epochs without a better `metric` before a stage ends (0: never).
     #[serde(default = "d_patience")]
     pub patience: u64,
@@ -90,8 +90,8 @@ fn d_beta2() -> f64 {
 fn d_eps() -> f64 {
     1e-7
 }
-fn d_metric() -> String {
-    "valid_loss".into()
+fn d_metric() -> super::Metric {
+    super::Metric::ValidLoss
 }
 fn d_patience() -> u64 {
     5

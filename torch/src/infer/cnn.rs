@@ -24,8 +24,7 @@ pub fn load_cnn(dir: &Path, device: Device, precision: Precision) -> Result<Load
     let spec = CnnSpec::read(dir)?;
     let mut vs = nn::VarStore::new(device);
     let model = Cnn::new(&vs.root(), &spec.model, spec.classes.len() as i64);
-    vs.load(dir.join(MODEL_FILE))
-        .map_err(|e| Error::Invalid(format!("{}: {e}", dir.join(MODEL_FILE).display())))?;
+    crate::train::load_weights(&mut vs, &dir.join(MODEL_FILE))?;
     // Inference only: attributions then differentiate the input alone.
     vs.freeze();
     Ok(LoadedCnn {

@@ -80,7 +80,7 @@ pub fn load_classifier(
         &saved.head,
         saved.classes.len() as i64,
     );
-    vs.load(dir.join(crate::modeldir::MODEL_FILE))?;
+    crate::train::load_weights(&mut vs, &dir.join(crate::modeldir::MODEL_FILE))?;
     // Inference only: attributions then differentiate the input alone.
     vs.freeze();
     Ok(LoadedClassifier {

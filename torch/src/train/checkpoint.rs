@@ -79,7 +79,7 @@ pub fn load<P: serde::de::DeserializeOwned>(
             TRAIN_STATE_DIR
         )));
     }
-    vs.load(state.join(WEIGHTS))?;
+    crate::train::load_weights(vs, &state.join(WEIGHTS))?;
     let tensors: std::collections::HashMap<String, Tensor> =
         Tensor::read_safetensors(state.join(OPTIMIZER))?
             .into_iter()

@@ -260,7 +260,7 @@ fn run_config(
     // The protocol, whatever schedule the pretrained CNN had: a constant rate, the epoch with the
     // best validation loss kept, early stopping after `patience` epochs without a better one.
     cfg.train.schedule = Schedule::Constant;
-    cfg.train.metric = "valid_loss".into();
+    cfg.train.metric = crate::config::Metric::ValidLoss;
     cfg.train.patience = o.patience;
     let freeze = matches!(method, Method::Tl | Method::Tl0).then(|| o.freeze_through.clone());
     cfg.train.stages = vec![Stage {

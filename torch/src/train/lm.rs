@@ -52,25 +52,33 @@ pub struct EvalResult {
 }
 
 fn validate(cfg: &PretrainConfig) -> Result<()> {
+    use crate::train::require;
     cfg.model.validate()?;
     let t = &cfg.train;
-    let bad = |m: String| Err(Error::Invalid(m));
-    if t.bptt == 0 {
-        return bad("train.bptt = 0: the BPTT window must be at least 1 token".into());
-    }
-    if t.batch_size == 0 {
-        return bad("train.batch_size = 0: need at least one stream".into());
-    }
-    if t.epochs == 0 && t.max_steps == 0 {
-        return bad("train.epochs = 0 and train.max_steps = 0: nothing to train".into());
-    }
-    if !(0.0..1.0).contains(&t.pct_start) {
-        return bad(format!(
-            "train.pct_start = {} must be in [0, 1)",
-            t.pct_start
-        ));
-    }
-    Ok(())
+    require(
+        t.bptt >= 1,
+        "train.bptt",
+        t.bptt,
+        "the BPTT window must be at least 1 token",
+    )?;
+    require(
+        t.batch_size >= 1,
+        "train.batch_size",
+        t.batch_size,
+        "need at least one stream",
+    )?;
+    require(
+        t.epochs > 0 || t.max_steps > 0,
+        "train.epochs",
+        "0 and train.max_steps = 0",
+        "nothing to train",
+    )?;
+    require(
+        (0.0..1.0).contains(&t.pct_start),
+        "train.pct_start",
+        t.pct_start,
+        "must be in [0, 1)",
+    )
 }
 
 fn batch_tensors(b: &LmBatch, device: Device) -> (Tensor, Tensor) {
@@ -189,7 +197,7 @@ fn init_from_pretrained(
             cfg.model
         )));
     }
-    vs.load(init.join(MODEL_FILE))?;
+    crate::train::load_weights(vs, &init.join(MODEL_FILE))?;
     Ok(())
 }
 
@@ -434,7 +442,7 @@ pub fn load_model(dir: &Path, device: Device) -> Result<(nn::VarStore, LanguageM
     let cfg = load_model_config(dir)?;
     let mut vs = nn::VarStore::new(device);
     let model = LanguageModel::new(&vs.root(), cfg.vocab_size, &cfg.pretrain.model);
-    vs.load(dir.join(MODEL_FILE))?;
+    crate::train::load_weights(&mut vs, &dir.join(MODEL_FILE))?;
     Ok((vs, model, cfg))
 }
 

@@ -42,6 +42,20 @@ pub enum Error {
     },
     #[error("{0}")]
     Invalid(String),
+    /// A weights file that does not load into the model built from its directory's config.
+    #[error("{path}: cannot load these weights (truncated, damaged, or another model's): {source}", path = path.display())]
+    Weights {
+        path: PathBuf,
+        #[source]
+        source: tch::TchError,
+    },
+    /// A config value or command-line option out of its range, caught when it is read.
+    #[error("{key} = {value}: {want}")]
+    Value {
+        key: &'static str,
+        value: String,
+        want: &'static str,
+    },
     #[error("interrupted at step {step}: checkpoint saved in {dir} (continue with --resume {dir})", dir = dir.display())]
     Interrupted { step: u64, dir: PathBuf },
     #[error("interrupted: nothing written to {path}", path = path.display())]
@@ -49,6 +63,32 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Loads `path` (safetensors) into `vs`, every variable by name; a failure names the file.
+pub(crate) fn load_weights(vs: &mut tch::nn::VarStore, path: &std::path::Path) -> Result<()> {
+    vs.load(path).map_err(|source| Error::Weights {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// `Err(Error::Value)` unless `ok`.
+pub(crate) fn require(
+    ok: bool,
+    key: &'static str,
+    value: impl ToString,
+    want: &'static str,
+) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Value {
+            key,
+            value: value.to_string(),
+            want,
+        })
+    }
+}
 
 /// A classification head's training loss on fp32 logits: cross-entropy over classes (`y`: class
 /// ids), or binary cross-entropy per label (`y`: 0/1 per label) for a multi-label head.

@@ -7,6 +7,7 @@ use std::time::Instant;
 use tch::{nn, Device, Kind};
 
 pub use crate::config::classify::*;
+use crate::config::Metric;
 use crate::features::kmer::{
     batch, epoch_rng, load_splits, median_length, select, sortish_batches, tokenizer_for, Encoded,
 };
@@ -45,14 +46,15 @@ pub struct ClassifyReport {
     pub train_sequences_per_s: f64,
 }
 
-pub(crate) fn metric_of(r: &Report, name: &str) -> f64 {
+pub(crate) fn metric_of(r: &Report, metric: Metric, loss: f64) -> f64 {
     let s = &r.summary;
-    match name {
-        "accuracy" => r.accuracy,
-        "f1" => s.f1,
-        "auroc" => s.auroc,
-        "auprc" => s.auprc,
-        _ => s.mcc,
+    match metric {
+        Metric::ValidLoss => -loss,
+        Metric::Accuracy => r.accuracy,
+        Metric::F1 => s.f1,
+        Metric::Auroc => s.auroc,
+        Metric::Auprc => s.auprc,
+        Metric::Mcc => s.mcc,
     }
 }
 
@@ -111,6 +113,46 @@ fn check_model_section(cfg: &ClassifyConfig) -> Result<()> {
              dropouts scaled by the top-level `drop_mult` (default 0.5); set that instead"
                 .into(),
         ));
+    }
+    Ok(())
+}
+
+/// Values a classifier run cannot use, refused before any data is read.
+fn check_ranges(cfg: &ClassifyConfig) -> Result<()> {
+    use crate::train::require;
+    let (t, h) = (&cfg.train, &cfg.head);
+    require(
+        t.batch_size >= 2,
+        "train.batch_size",
+        t.batch_size,
+        "must be at least 2 (the head's BatchNorm needs 2 sequences)",
+    )?;
+    require(
+        !t.stages.is_empty(),
+        "train.stages",
+        "[]",
+        "nothing to train",
+    )?;
+    require(h.bptt >= 1, "head.bptt", h.bptt, "must be at least 1 token")?;
+    require(
+        h.max_len >= 1,
+        "head.max_len",
+        h.max_len,
+        "must be at least 1 token",
+    )?;
+    require(
+        h.lin_size >= 1,
+        "head.lin_size",
+        h.lin_size,
+        "must be at least 1",
+    )?;
+    if let Some((a, b)) = h.ps {
+        require(
+            (0.0..1.0).contains(&a) && (0.0..1.0).contains(&b),
+            "head.ps",
+            format!("[{a}, {b}]"),
+            "dropouts must be in [0, 1)",
+        )?;
     }
     Ok(())
 }
@@ -177,6 +219,7 @@ fn setup(
     } = Runtime::new(&t.device, t.precision, t.threads, t.seed)?;
     let tok = tokenizer_for(cfg)?;
     check_model_section(cfg)?;
+    check_ranges(cfg)?;
     let shape = match &cfg.lm {
         Some(lm) => crate::train::lm::load_model_config(lm)?.pretrain.model,
         None => cfg.model.clone(),
@@ -248,7 +291,7 @@ struct ClassifierTask<'a> {
     run: &'a Run,
     batch_size: usize,
     seed: u64,
-    metric: String,
+    metric: Metric,
     cursor: BatchCursor,
     frame_of: Vec<usize>,
 }
@@ -299,7 +342,7 @@ impl Task for ClassifierTask<'_> {
             (run.kind, run.device),
         );
         let r = truth.report(&probs, &run.data.classes);
-        Ok(Some(validation_row(row, &r, &truth, &probs, &self.metric)))
+        Ok(Some(validation_row(row, &r, &truth, &probs, self.metric)))
     }
 }
 
@@ -310,19 +353,16 @@ pub(crate) fn validation_row(
     r: &Report,
     truth: &Truth,
     probs: &[Vec<f64>],
-    metric: &str,
+    metric: Metric,
 ) -> f64 {
     let loss = truth.log_loss(probs);
-    let score = match metric {
-        "valid_loss" => -loss,
-        other => metric_of(r, other),
-    };
+    let score = metric_of(r, metric, loss);
     row.valid_loss = Some(loss);
     row.valid_accuracy = Some(r.accuracy);
     row.valid_mcc = Some(r.summary.mcc);
     row.valid_auroc = Some(r.summary.auroc);
     row.valid_f1 = Some(r.summary.f1);
-    row.metric = Some(metric.to_string());
+    row.metric = Some(metric.name().to_string());
     row.score = Some(score);
     score
 }
@@ -380,7 +420,7 @@ fn fit_plan(
 /// The best weights become the model and the checkpoint goes: what every classifier family
 /// does when its run completes.
 pub(crate) fn keep_best(vs: &mut nn::VarStore, out: &Path, best_path: &Path) -> Result<()> {
-    vs.load(best_path)?;
+    crate::train::load_weights(vs, best_path)?;
     std::fs::rename(best_path, out.join(MODEL_FILE)).map_err(io_err(out))?;
     let state = out.join(TRAIN_STATE_DIR);
     if state.exists() {
@@ -464,7 +504,7 @@ pub fn train(
         run: &run,
         batch_size: t.batch_size,
         seed: t.seed,
-        metric: t.metric.clone(),
+        metric: t.metric,
         cursor: BatchCursor::default(),
         frame_of: Vec::new(),
     };
