@@ -105,6 +105,27 @@ fn invalid(path: &Path, message: impl Into<String>) -> Error {
     }
 }
 
+/// The `tokenizers` crate's reading of `path`. The JSON is checked first: `tokenizers` panics on
+/// some malformed JSON instead of returning an error (found by `examples/fuzz.rs`), and a panic it
+/// still raises on valid JSON is turned into an error here too.
+fn read_hf_tokenizer(path: &Path) -> Result<tokenizers::Tokenizer> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str::<serde_json::Value>(&text)
+        .map_err(|e| invalid(path, format!("not JSON: {e}")))?;
+    let parsed = std::panic::catch_unwind(|| text.parse::<tokenizers::Tokenizer>());
+    match parsed {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(e)) => Err(invalid(path, e.to_string())),
+        Err(_) => Err(invalid(
+            path,
+            "not a tokenizer the tokenizers library can read",
+        )),
+    }
+}
+
 /// Loads a tokenizer saved by [`save`], through the `tokenizers` crate (so what loads here is what
 /// Python's `tokenizers` loads), then checks it is a k-mer vocabulary.
 pub fn load(path: &Path) -> Result<KmerTokenizer> {
@@ -122,8 +143,7 @@ pub fn load(path: &Path) -> Result<KmerTokenizer> {
     let config: TokenizerConfig = serde_json::from_str(&config_text)
         .map_err(|e| invalid(&config_path, format!("no genolm k/stride section: {e}")))?;
     let spec = KmerSpec::new(config.genolm.k, config.genolm.stride)?;
-    let hf = tokenizers::Tokenizer::from_file(&json_path)
-        .map_err(|e| invalid(&json_path, e.to_string()))?;
+    let hf = read_hf_tokenizer(&json_path)?;
     let vocab: HashMap<String, u32> = hf.get_vocab(true);
     if vocab.get(PAD_TOKEN) != Some(&PAD_ID) || vocab.get(UNK_TOKEN) != Some(&UNK_ID) {
         return Err(invalid(
@@ -158,6 +178,31 @@ pub fn load(path: &Path) -> Result<KmerTokenizer> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Inputs the fuzzer (`examples/fuzz.rs`) found that made the `tokenizers` crate panic: each
+    /// is now a clear error naming the file.
+    #[test]
+    fn test_fuzz_regressions_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = KmerSpec::new(3, 1).unwrap();
+        save(&KmerTokenizer::complete(spec), dir.path()).unwrap();
+        let found = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/regressions");
+        let mut n = 0;
+        for entry in std::fs::read_dir(found).unwrap() {
+            let path = entry.unwrap().path();
+            if !path.to_string_lossy().contains("tokenizer-json") {
+                continue;
+            }
+            std::fs::copy(&path, dir.path().join(TOKENIZER_FILE)).unwrap();
+            let err = load(dir.path()).unwrap_err().to_string();
+            assert!(
+                err.contains("tokenizer.json") && err.contains("not JSON"),
+                "{path:?}: {err}"
+            );
+            n += 1;
+        }
+        assert!(n >= 2);
+    }
 
     /// A tiny deterministic generator, so the test needs no RNG crate.
     fn random_seq(len: usize, seed: u64) -> Vec<u8> {
