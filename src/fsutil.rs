@@ -108,6 +108,79 @@ pub struct StagingDir {
     target: PathBuf,
     staging: PathBuf,
     committed: bool,
+    // Released (the lock file removed) after the rename or the clean-up.
+    _lock: OutputLock,
+}
+
+/// Held while a run writes an output: a second run given the same output refuses instead of racing
+/// the first (whose result it would replace, or whose checkpoints it would mix with its own). The
+/// lock is a sibling file `.NAME.lock` holding the owner's process id, created exclusively; one
+/// left by a run that was killed (its process gone) is taken over.
+pub struct OutputLock {
+    path: PathBuf,
+}
+
+impl OutputLock {
+    pub fn acquire(target: &Path) -> Result<Self, StagingError> {
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let path = target.with_file_name(format!(".{name}.lock"));
+        let create_err = |source| StagingError::Create {
+            path: target.to_path_buf(),
+            source,
+        };
+        if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(create_err)?;
+        }
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    let _ = write!(f, "{}", std::process::id());
+                    return Ok(Self { path });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let owner = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|t| t.trim().parse::<u32>().ok());
+                    match owner {
+                        Some(pid) if pid != std::process::id() && process_alive(pid) => {
+                            return Err(StagingError::Busy {
+                                path: target.to_path_buf(),
+                                pid,
+                            });
+                        }
+                        // A killed run's lock (or one being written this instant: retried once).
+                        _ => {
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                }
+                Err(e) => return Err(create_err(e)),
+            }
+        }
+        Err(StagingError::Busy {
+            path: target.to_path_buf(),
+            pid: 0,
+        })
+    }
+}
+
+impl Drop for OutputLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +193,8 @@ pub enum StagingError {
         #[source]
         source: io::Error,
     },
+    #[error("{path}: another genolm run (process {pid}) is writing this output; wait for it or choose another --out", path = path.display())]
+    Busy { path: PathBuf, pid: u32 },
     #[error("{path}: cannot move the finished output into place: {source}", path = path.display())]
     Commit {
         path: PathBuf,
@@ -130,6 +205,7 @@ pub enum StagingError {
 
 impl StagingDir {
     pub fn create(target: &Path, overwrite: bool) -> Result<Self, StagingError> {
+        let lock = OutputLock::acquire(target)?;
         if target.exists() && !overwrite {
             return Err(StagingError::Exists {
                 path: target.to_path_buf(),
@@ -151,6 +227,7 @@ impl StagingDir {
             target: target.to_path_buf(),
             staging,
             committed: false,
+            _lock: lock,
         })
     }
 
@@ -192,6 +269,38 @@ impl Drop for StagingDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A second run on an output a live process holds refuses; a killed run's lock is taken over;
+    /// the lock goes when the output is committed or abandoned.
+    #[test]
+    fn test_output_lock_refuses_a_second_run() {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("out");
+        let lock = root.path().join(".out.lock");
+        let mut live = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        std::fs::write(&lock, live.id().to_string()).unwrap();
+        let err = StagingDir::create(&target, false).err().expect("refused");
+        assert!(
+            matches!(err, StagingError::Busy { pid, .. } if pid == live.id()),
+            "{err}"
+        );
+        assert!(err.to_string().contains("another genolm run"), "{err}");
+        live.kill().unwrap();
+        live.wait().unwrap();
+        // The same pid, now dead: a killed run's lock, taken over.
+        let staging = StagingDir::create(&target, false).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&lock).unwrap(),
+            std::process::id().to_string()
+        );
+        std::fs::write(staging.path().join("x"), b"1").unwrap();
+        staging.commit().unwrap();
+        assert!(!lock.exists(), "released at commit");
+        assert!(target.join("x").exists());
+    }
 
     #[test]
     fn test_staging_dir_removed_unless_committed() {

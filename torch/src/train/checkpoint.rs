@@ -30,7 +30,7 @@ pub fn save(
     pos: &impl serde::Serialize,
 ) -> Result<PathBuf> {
     let target = dir.join(TRAIN_STATE_DIR);
-    let staging = StagingDir::create(&target, true).map_err(|e| Error::Invalid(e.to_string()))?;
+    let staging = StagingDir::create(&target, true)?;
     vs.save(staging.path().join(WEIGHTS))?;
     let mut named: Vec<(String, Tensor)> = Vec::new();
     for p in &opt.params {

@@ -274,6 +274,8 @@ pub fn train(cfg: &CnnRunConfig, out: &Path, opts: &FitOptions) -> Result<Option
     let started = Instant::now();
     validate_config(cfg)?;
     check_pretrained(cfg)?;
+    // Held for the whole run: a second run on the same --out refuses.
+    let _lock = genolm::fsutil::OutputLock::acquire(out)?;
     let t = &cfg.train;
     let Runtime {
         device,

@@ -337,6 +337,8 @@ impl Task for LmTask {
 pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: &FitOptions) -> Result<PretrainReport> {
     let started = Instant::now();
     validate(cfg)?;
+    // Held for the whole run: a second run on the same --out refuses.
+    let _lock = genolm::fsutil::OutputLock::acquire(out)?;
     let t = &cfg.train;
     let corpus = Corpus::open(&cfg.corpus)?;
     let vocab = corpus.manifest.tokenizer.vocab_size as i64;

@@ -34,6 +34,8 @@ pub enum Error {
     Model(#[from] crate::model::awd_lstm::ConfigError),
     #[error(transparent)]
     Config(#[from] genolm::config::Error),
+    #[error(transparent)]
+    Output(#[from] genolm::fsutil::StagingError),
     #[error("{path}: {source}", path = path.display())]
     Io {
         path: PathBuf,

@@ -496,6 +496,8 @@ pub fn train(
 ) -> Result<Option<ClassifyReport>> {
     let started = Instant::now();
     let t = &cfg.train;
+    // Held for the whole run: a second run on the same --out refuses.
+    let _lock = genolm::fsutil::OutputLock::acquire(out)?;
     let (run, mut vs, mut opt, saved) = setup(cfg, out, opts.resume)?;
     let best_path = out.join(".best.safetensors");
     let groups = LayerGroups::new(run.clf.layer_groups());
