@@ -95,7 +95,7 @@ pub fn ism_command(a: IsmArgs, stop: &AtomicBool) -> Result<()> {
         }
         check_record(&models, &a.io.fasta, &id, &seq)?;
         let r = ism(&models, &seq, &o).with_context(|| format!("record {id:?}"))?;
-        tsv.write_all(tsv_rows(&id, &class_name, &r).as_bytes())?;
+        tsv.write_all(&tsv_rows(&id, &class_name, &r))?;
         if sequences < a.io.max_plots {
             let title = format!(
                 "{id}: P({class_name}) = {:.3}; each substitution's change",

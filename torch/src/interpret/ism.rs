@@ -144,18 +144,23 @@ pub const TSV_HEADER: &str =
     "id\tposition\tref\talt\tclass\tp_ref\tp_alt\tdiff\tabs_diff\tlogit_diff\tlog2fc\n";
 
 /// Rows of `TSV_HEADER` (positions 1-based).
-pub fn tsv_rows(id: &str, class: &str, r: &Ism) -> String {
-    let mut s = String::new();
+pub fn tsv_rows(id: &str, class: &str, r: &Ism) -> Vec<u8> {
+    use genolm::numfmt::{push_fixed6, push_int};
+    let mut s = Vec::with_capacity(r.substitutions.len() * (id.len() + class.len() + 72));
     for m in &r.substitutions {
-        let [diff, abs, logit, log2fc] = effect_scores(r.p_ref, m.p_alt);
-        s.push_str(&format!(
-            "{id}\t{}\t{}\t{}\t{class}\t{:.6}\t{:.6}\t{diff:.6}\t{abs:.6}\t{logit:.6}\t{log2fc:.6}\n",
-            m.position + 1,
-            m.reference as char,
-            m.alt as char,
-            r.p_ref,
-            m.p_alt
-        ));
+        s.extend_from_slice(id.as_bytes());
+        s.push(b'\t');
+        push_int(&mut s, m.position as u64 + 1);
+        s.extend_from_slice(&[b'\t', m.reference, b'\t', m.alt, b'\t']);
+        s.extend_from_slice(class.as_bytes());
+        for v in [r.p_ref, m.p_alt]
+            .into_iter()
+            .chain(effect_scores(r.p_ref, m.p_alt))
+        {
+            s.push(b'\t');
+            push_fixed6(&mut s, v);
+        }
+        s.push(b'\n');
     }
     s
 }

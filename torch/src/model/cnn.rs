@@ -482,10 +482,8 @@ impl Cnn {
             .view([n, 1, 1])
             + Tensor::arange(width, (Kind::Int64, device)).view([1, 1, width]))
         .expand([n, c_out, width], false);
-        let x = reference
-            .expand([n, c_out, len_in], false)
-            .contiguous()
-            .scatter(2, &at, &window);
+        let mut x = reference.expand([n, c_out, len_in], false).contiguous();
+        let _ = x.scatter_(2, &at, &window);
         self.head(x, false, kind)
     }
 
@@ -540,7 +538,8 @@ impl Cnn {
             .to_device(device)
             .view([n, 1, cw])
             .expand([n, channels, cw], false);
-        w = w.scatter(2, &at, changed).narrow(2, 0, win);
+        let _ = w.scatter_(2, &at, changed);
+        let w = w.narrow(2, 0, win);
         let y = w.conv1d(
             &c.conv.ws.to_kind(kind),
             c.conv.bs.as_ref().map(|b| b.to_kind(kind)),
