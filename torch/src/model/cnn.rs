@@ -390,15 +390,33 @@ impl Cnn {
 
     /// Reduce, dense blocks and output layer on the last conv block's output.
     fn head(&self, x: Tensor, train: bool, kind: Kind) -> Tensor {
-        let mut x = match self.config.reduce {
+        let x = match self.config.reduce {
             // Keras flattens channels-last ([batch, length, channels]); the same order here keeps
             // weights portable between the two.
             Reduce::Flatten => x.transpose(1, 2).flatten(1, -1),
             Reduce::GlobalMax => x.amax([2].as_slice(), false),
             Reduce::GlobalAvg => x.mean_dim([2].as_slice(), false, kind),
         };
+        self.after_first_linear(Self::linear_in(self.first_linear(), &x, kind), train)
+    }
+
+    /// The linear layer the reduced conv output goes into: the first dense block's, or the
+    /// output layer's when there is none.
+    fn first_linear(&self) -> &nn::Linear {
+        self.dense.first().map_or(&self.out, |d| &d.linear)
+    }
+
+    /// Everything after [`Self::first_linear`], from its output `y`.
+    fn after_first_linear(&self, y: Tensor, train: bool) -> Tensor {
+        let Some(first) = self.dense.first() else {
+            return y.to_kind(Kind::Float);
+        };
+        let kind = y.kind();
         let base = self.convs.len();
-        for (j, d) in self.dense.iter().enumerate() {
+        let mut x = self.bn(&first.bn, base, y, train);
+        x = first.cfg.activation.apply(x);
+        x = dropout(&x, first.cfg.dropout, train);
+        for (j, d) in self.dense.iter().enumerate().skip(1) {
             x = Self::linear_in(&d.linear, &x, kind);
             x = self.bn(&d.bn, base + j, x, train);
             x = d.cfg.activation.apply(x);
@@ -482,9 +500,50 @@ impl Cnn {
             .view([n, 1, 1])
             + Tensor::arange(width, (Kind::Int64, device)).view([1, 1, width]))
         .expand([n, c_out, width], false);
+        if self.config.reduce == Reduce::Flatten {
+            return self.flatten_head_by_change(&reference, &window, &starts, kind);
+        }
         let mut x = reference.expand([n, c_out, len_in], false).contiguous();
         let _ = x.scatter_(2, &at, &window);
         self.head(x, false, kind)
+    }
+
+    /// The head of a flattening CNN from the change alone: the first linear layer of the
+    /// reference's flattened output, plus that layer applied to each substitution's change, which
+    /// lies in the columns of its window only (channels-last: positions `start..start + width` are
+    /// the contiguous columns `start * channels..`). Substitutions with the same window share one
+    /// matmul with those columns.
+    fn flatten_head_by_change(
+        &self,
+        reference: &Tensor,
+        window: &Tensor,
+        starts: &[i64],
+        kind: Kind,
+    ) -> Tensor {
+        let (n, channels, width) = (window.size()[0], window.size()[1], window.size()[2]);
+        let device = reference.device();
+        let linear = self.first_linear();
+        let flat_ref = reference.transpose(1, 2).flatten(1, -1);
+        let y_ref = Self::linear_in(linear, &flat_ref, kind);
+        let ref_windows = reference
+            .unfold(2, width, 1)
+            .index_select(2, &Tensor::from_slice(starts).to_device(device))
+            .squeeze_dim(0)
+            .permute([1, 0, 2]);
+        let delta = (window - ref_windows)
+            .transpose(1, 2)
+            .reshape([n, width * channels]);
+        let w = linear.ws.to_kind(kind);
+        let mut parts = Vec::new();
+        let mut a = 0usize;
+        while a < starts.len() {
+            let b = a + starts[a..].iter().take_while(|&&x| x == starts[a]).count();
+            let cols = w.narrow(1, starts[a] * channels, width * channels);
+            parts.push(delta.narrow(0, a as i64, (b - a) as i64).matmul(&cols.tr()));
+            a = b;
+        }
+        let y = y_ref + Tensor::cat(&parts, 0);
+        self.after_first_linear(y, false)
     }
 
     /// Outputs `out_starts[j]..+ width` of conv block `i` for each substitution: the conv without
