@@ -6,6 +6,9 @@ use plotters::prelude::*;
 use super::{Motif, BASES};
 use crate::plot::Figure;
 
+/// Sequences up to this length get their bases written under the axis (longer ones get positions).
+const WRITE_BASES_UP_TO: usize = 160;
+
 /// Letter colours, A C G T (the usual green, blue, orange, red).
 pub const BASE_COLORS: [RGBColor; 4] = [
     RGBColor(0, 150, 0),
@@ -202,7 +205,7 @@ impl Figure for SaliencyBars<'_> {
         let lo = self.scores.iter().fold(0.0f32, |a, &b| a.min(b)) as f64;
         let hi = self.scores.iter().fold(0.0f32, |a, &b| a.max(b)) as f64;
         let pad = ((hi - lo) * 0.05).max(1e-6);
-        let write_bases = n <= 160;
+        let write_bases = n <= WRITE_BASES_UP_TO;
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, ("sans-serif", 18))
             .margin(15)
@@ -276,7 +279,7 @@ impl Figure for IsmHeatmap<'_> {
             .iter()
             .flatten()
             .fold(1e-9f64, |a, &b| a.max(b.abs()));
-        let write_bases = n <= 160;
+        let write_bases = n <= WRITE_BASES_UP_TO;
         let mut chart = ChartBuilder::on(root)
             .caption(
                 format!("{} (colour scale +/- {scale:.3})", self.title),

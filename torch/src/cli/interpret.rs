@@ -78,11 +78,7 @@ pub fn ism_command(a: IsmArgs, stop: &AtomicBool) -> Result<()> {
         naive: a.naive,
     };
     let staging = StagingDir::create(&a.io.out, a.io.force)?;
-    let tsv_path = staging.path().join("ism.tsv");
-    let mut tsv = std::io::BufWriter::new(
-        std::fs::File::create(&tsv_path).with_context(|| tsv_path.display().to_string())?,
-    );
-    tsv.write_all(TSV_HEADER.as_bytes())?;
+    let mut tsv = create_tsv(&staging, "ism.tsv", TSV_HEADER.as_bytes())?;
     let (mut stream, tap, bar) = open_with_progress(&a.io.fasta, "interpret ism")?;
     let started = std::time::Instant::now();
     let (mut sequences, mut mutants) = (0usize, 0usize);
@@ -127,25 +123,15 @@ pub fn ism_command(a: IsmArgs, stop: &AtomicBool) -> Result<()> {
             ),
         );
     }
-    bar.finish();
-    if sequences == 0 {
-        bail!("{}: no sequences", a.io.fasta.display());
-    }
-    tsv.into_inner()?.sync_all()?;
+    finish_tsv(&bar, tsv, sequences, &a.io.fasta)?;
     let seconds = started.elapsed().as_secs_f64();
     let run = serde_json::json!({
-        "command": std::env::args().collect::<Vec<_>>(),
-        "models": a.io.models.model,
-        "fasta": a.io.fasta,
-        "fasta_sha256": genolm::genome::open::sha256_file(&a.io.fasta)?,
-        "class": class_name,
-        "strand": format!("{:?}", a.io.strand).to_lowercase(),
         "sequences": sequences,
         "substitutions": mutants,
         "seconds": seconds,
         "substitutions_per_s": mutants as f64 / seconds.max(1e-9),
     });
-    let out = commit_run(staging, &run)?;
+    let out = commit_run(staging, &a.io, &class_name, run)?;
     eprintln!(
         "interpret ism: {sequences} sequences, {mutants} substitutions in {seconds:.1} s ({:.0}/s) -> {}",
         mutants as f64 / seconds.max(1e-9),
@@ -190,11 +176,7 @@ pub fn saliency_command(a: SaliencyArgs, stop: &AtomicBool) -> Result<()> {
         batch_size: a.batch_size,
     };
     let staging = StagingDir::create(&a.io.out, a.io.force)?;
-    let tsv_path = staging.path().join("saliency.tsv");
-    let mut tsv = std::io::BufWriter::new(
-        std::fs::File::create(&tsv_path).with_context(|| tsv_path.display().to_string())?,
-    );
-    tsv.write_all(b"id\tposition\tbase\tscore\n")?;
+    let mut tsv = create_tsv(&staging, "saliency.tsv", b"id\tposition\tbase\tscore\n")?;
     let (mut stream, tap, bar) = open_with_progress(&a.io.fasta, "interpret saliency")?;
     let started = std::time::Instant::now();
     let mut sequences = 0usize;
@@ -259,34 +241,24 @@ pub fn saliency_command(a: SaliencyArgs, stop: &AtomicBool) -> Result<()> {
             ),
         );
     }
-    bar.finish();
-    if sequences == 0 {
-        bail!("{}: no sequences", a.io.fasta.display());
-    }
-    tsv.into_inner()?.sync_all()?;
+    finish_tsv(&bar, tsv, sequences, &a.io.fasta)?;
     if let Some((sum, n)) = &profile {
         write_profile(staging.path(), sum, *n, &a, &class_name)?;
     }
     let seconds = started.elapsed().as_secs_f64();
     let run = serde_json::json!({
-        "command": std::env::args().collect::<Vec<_>>(),
-        "models": a.io.models.model,
-        "fasta": a.io.fasta,
-        "fasta_sha256": genolm::genome::open::sha256_file(&a.io.fasta)?,
-        "class": class_name,
         "method": a.method,
         "score": "the class's log-odds (logit for a multi-label model)",
         "steps": a.steps,
         "references": a.references,
         "seed": a.seed,
-        "strand": format!("{:?}", a.io.strand).to_lowercase(),
         "sequences": sequences,
         "seconds": seconds,
         "sequences_per_s": sequences as f64 / seconds.max(1e-9),
         "compute_seconds": compute_seconds,
         "compute_sequences_per_s": sequences as f64 / compute_seconds.max(1e-9),
     });
-    let out = commit_run(staging, &run)?;
+    let out = commit_run(staging, &a.io, &class_name, run)?;
     eprintln!(
         "interpret saliency: {sequences} sequences in {seconds:.1} s ({:.0}/s) -> {}",
         sequences as f64 / seconds.max(1e-9),
@@ -435,11 +407,57 @@ fn check_record(
     Ok(())
 }
 
-/// Writes run.json into the staging directory and puts the directory in place.
-fn commit_run(staging: StagingDir, run: &serde_json::Value) -> Result<PathBuf> {
+/// `name` in the staging directory, its header written.
+fn create_tsv(
+    staging: &StagingDir,
+    name: &str,
+    header: &[u8],
+) -> Result<std::io::BufWriter<std::fs::File>> {
+    let path = staging.path().join(name);
+    let mut tsv = std::io::BufWriter::new(
+        std::fs::File::create(&path).with_context(|| path.display().to_string())?,
+    );
+    tsv.write_all(header)?;
+    Ok(tsv)
+}
+
+/// After the last sequence: the bar closed, an input without sequences refused, the table on disk.
+fn finish_tsv(
+    bar: &genolm::progress::Progress,
+    tsv: std::io::BufWriter<std::fs::File>,
+    sequences: usize,
+    fasta: &std::path::Path,
+) -> Result<()> {
+    bar.finish();
+    if sequences == 0 {
+        bail!("{}: no sequences", fasta.display());
+    }
+    tsv.into_inner()?.sync_all()?;
+    Ok(())
+}
+
+/// Writes run.json (what every interpret run records: command, models, input and its checksum,
+/// class, strand; then the command's own `fields`) and puts the directory in place.
+fn commit_run(
+    staging: StagingDir,
+    io: &InterpretIo,
+    class: &str,
+    fields: serde_json::Value,
+) -> Result<PathBuf> {
+    let mut run = serde_json::json!({
+        "command": std::env::args().collect::<Vec<_>>(),
+        "models": io.models.model,
+        "fasta": io.fasta,
+        "fasta_sha256": genolm::genome::open::sha256_file(&io.fasta)?,
+        "class": class,
+        "strand": format!("{:?}", io.strand).to_lowercase(),
+    });
+    if let (Some(all), serde_json::Value::Object(own)) = (run.as_object_mut(), fields) {
+        all.extend(own);
+    }
     std::fs::write(
         staging.path().join("run.json"),
-        serde_json::to_string_pretty(run)? + "\n",
+        serde_json::to_string_pretty(&run)? + "\n",
     )?;
     Ok(staging.commit()?)
 }

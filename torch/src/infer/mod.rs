@@ -87,6 +87,20 @@ pub trait Predictor {
     }
 }
 
+/// A [rows, classes] probability tensor as rows of f64, in row order.
+pub(crate) fn prob_rows(p: &tch::Tensor) -> Vec<Vec<f64>> {
+    let k = p.size()[1].max(1) as usize;
+    let flat: Vec<f32> = Vec::try_from(
+        p.to_device(tch::Device::Cpu)
+            .to_kind(tch::Kind::Float)
+            .flatten(0, -1),
+    )
+    .unwrap_or_default();
+    flat.chunks(k)
+        .map(|r| r.iter().map(|&v| f64::from(v)).collect())
+        .collect()
+}
+
 /// `a` becomes the mean of `a` and `b`, row by row (a sequence's two strands).
 pub(crate) fn average_rows(a: &mut [Vec<f64>], b: Vec<Vec<f64>>) {
     for (row, other) in a.iter_mut().zip(b) {

@@ -127,12 +127,7 @@ fn strand_substitution_probs(
             .model
             .substitution_logits(&reference, &x, &positions, m.kind);
         let p = crate::train::head_probs(&logits, m.spec.multi_label);
-        out.extend(
-            rows_of(&p)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|r| r.into_iter().map(f64::from).collect::<Vec<f64>>()),
-        );
+        out.extend(crate::infer::prob_rows(&p));
     }
     out
 }

@@ -44,6 +44,13 @@ pub struct Ism {
     pub substitutions: Vec<Substitution>,
 }
 
+/// `seq` with the substitution (position, new base) made.
+pub fn mutant(seq: &[u8], (i, a): (usize, u8)) -> Vec<u8> {
+    let mut m = seq.to_vec();
+    m[i] = a;
+    m
+}
+
 /// The substitutions of `seq`, position by position, bases in A, C, G, T order.
 pub fn substitutions_of(seq: &[u8]) -> Vec<(usize, u8)> {
     let mut out = Vec::with_capacity(seq.len() * 3);
@@ -110,14 +117,7 @@ fn naive_probs(
 ) -> Result<Vec<Vec<f64>>> {
     let mut out = Vec::with_capacity(subs.len());
     for part in subs.chunks(MUTANTS_PER_CALL) {
-        let mutants: Vec<Vec<u8>> = part
-            .iter()
-            .map(|&(i, a)| {
-                let mut m = seq.to_vec();
-                m[i] = a;
-                m
-            })
-            .collect();
+        let mutants: Vec<Vec<u8>> = part.iter().map(|&s| mutant(seq, s)).collect();
         out.extend(predict_sequences(
             p,
             &mutants,

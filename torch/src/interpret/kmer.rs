@@ -164,14 +164,7 @@ pub fn substitution_probs(
     {
         return Ok(None);
     }
-    let mutants: Vec<Vec<u8>> = subs
-        .iter()
-        .map(|&(i, a)| {
-            let mut s = seq.to_vec();
-            s[i] = a;
-            s
-        })
-        .collect();
+    let mutants: Vec<Vec<u8>> = subs.iter().map(|&s| super::ism::mutant(seq, s)).collect();
     let refs: Vec<&[u8]> = mutants.iter().map(Vec::as_slice).collect();
     let mutated = encode(m, &refs);
     let classes = m.saved.classes.len();
@@ -221,12 +214,7 @@ fn add(to: &mut [f64], p: &[f64], frames: usize) {
 }
 
 fn probs_of(m: &LoadedClassifier, logits: &Tensor) -> Vec<Vec<f64>> {
-    let p = crate::train::head_probs(logits, m.saved.multi_label);
-    rows_of(&p)
-        .unwrap_or_default()
-        .into_iter()
-        .map(|r| r.into_iter().map(f64::from).collect())
-        .collect()
+    crate::infer::prob_rows(&crate::train::head_probs(logits, m.saved.multi_label))
 }
 
 fn reference_probs(

@@ -100,13 +100,7 @@ pub(crate) fn cnn_probs(
             let refs: Vec<&[u8]> = rc.iter().map(Vec::as_slice).collect();
             p = (p + forward(one_hot(&refs, len, n_enc))) / 2.0;
         }
-        let k = p.size()[1] as usize;
-        let flat: Vec<f32> =
-            Vec::try_from(p.to_device(Device::Cpu).flatten(0, -1)).unwrap_or_default();
-        probs.extend(
-            flat.chunks(k)
-                .map(|r| r.iter().map(|&v| v as f64).collect()),
-        );
+        probs.extend(crate::infer::prob_rows(&p));
     }
     probs
 }
