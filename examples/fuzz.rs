@@ -1,25 +1,17 @@
-//! A stable-toolchain fuzzer for genolm's parsers of user files (issue #24): each target's seed
-//! inputs (built in, plus `tests/fuzz/<target>/*`) are mutated at random (bit flips, special bytes,
-//! inserted, deleted, duplicated and spliced ranges, truncation) and fed to the parser; a panic is
-//! a crash, an input that runs over `--timeout-ms` a hang. Both are saved to `tests/fuzz/crashes/`
-//! and stop nothing else. Errors are the expected outcome of bad input and count as passes.
+//! Fuzzes genolm's parsers of user files (issue #24) with the engine of `genolm::fuzz`: FASTA,
+//! GenBank, BED, region strings, VCF, MEME, corpus TOML, tokenizer.json and whole corpus
+//! directories.
 //!
 //!   cargo run --release --example fuzz -- [--inputs N] [--target NAME] [--seed S]
 //!
 //! Prints, per target, inputs run, distinct error messages seen, crashes and hangs; exits 1 if any.
 
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
+use genolm::fuzz::Target;
 use genolm::genome::{RecordStream, Result as GenomeResult};
-use genolm::rng::SplitMix64;
-
-/// Runs the parser on one input: true if it was accepted, false if refused with an error.
-type Target = fn(&[u8], &Path) -> bool;
 
 const FASTA: &str = ">chr1 first\nACGTNNacgtRYKM\nACGT\n>chr2\n\nGGGG\n>x y z\nACGT\r\nTTGA\n";
 const FASTA_BAD: &str = ">empty\n>x\nAC GT\n";
@@ -45,8 +37,9 @@ const MEME: &str = "MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\n\
 Background letter frequencies\nA 0.25 C 0.25 G 0.25 T 0.25\n\n\
 MOTIF m1 TATAAT\nletter-probability matrix: alength= 4 w= 2 nsites= 3 E= 0\n\
  0.1 0.2 0.3 0.4\n 0.25 0.25 0.25 0.25\n\n";
-const CORPUS_TOML: &str = "[tokenizer]\nk = 5\nstride = 2\n\n[[inputs]]\npath = \"a.fa\"\n\n\
-[split]\nvalid_frac = 0.1\nseed = 1\n";
+const CORPUS_TOML: &str = "[tokenizer]\nk = 5\nstride = 2\nmin_freq = 1\n\n[inputs]\n\
+fasta = [\"a.fa\"]\ngenbank = [\"b.gbk.gz\"]\n\n[documents]\ndoc_len = 1000\nn_run_split = 10\n\n\
+[split]\nvalid_frac = 0.1\nseed = 1\n\n[output]\ndir = \"out/c\"\n";
 
 fn drain(stream: &mut dyn RecordStream) -> GenomeResult<()> {
     let mut buf = Vec::new();
@@ -158,7 +151,76 @@ fn tokenizer(b: &[u8], scratch: &Path) -> bool {
     }
 }
 
-fn targets() -> Vec<(&'static str, Target, Vec<Vec<u8>>)> {
+const CORPUS_FILES: &[&str] = &[
+    "corpus.toml",
+    "documents.bin",
+    "tokens.bin",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "records.tsv",
+];
+
+/// A small valid corpus (3-mers, stride 2, 4 documents) built into `dir`.
+fn build_small_corpus(dir: &Path) {
+    let scratch = dir.with_extension("input");
+    std::fs::create_dir_all(&scratch).expect("scratch dir");
+    let fasta = scratch.join("g.fa");
+    let seq: String = (0..2400)
+        .map(|i| b"ACGTTGCA"[(i * 7 + i / 5) % 8] as char)
+        .collect();
+    std::fs::write(&fasta, format!(">a\n{seq}\n>b\n{}\n", &seq[..900])).expect("scratch file");
+    let cfg = format!(
+        "[tokenizer]\nk = 3\nstride = 2\n[inputs]\nfasta = [\"{}\"]\n[documents]\ndoc_len = 600\n\
+         [split]\nvalid_frac = 0.25\nseed = 1\n",
+        fasta.display()
+    );
+    let cfg_path = scratch.join("c.toml");
+    std::fs::write(&cfg_path, cfg).expect("scratch file");
+    let cfg: genolm::corpus::CorpusConfig =
+        genolm::config::load(Some(&cfg_path), &[]).expect("a valid corpus config");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    genolm::corpus::build::build_corpus(&cfg, dir, true, &stop, false).expect("the small corpus");
+}
+
+/// A whole corpus directory with one file damaged: opened, every document read, its tokenizer
+/// loaded, and LM batches drawn from it, as `pretrain` and `lm eval` do.
+fn corpus_dir(b: &[u8], scratch: &Path) -> bool {
+    let pristine = scratch.join("corpus-pristine");
+    if !pristine.is_dir() {
+        build_small_corpus(&pristine);
+    }
+    let work = scratch.join("corpus-work");
+    genolm::fuzz::lay_out(b, &pristine, &work, CORPUS_FILES);
+    let Ok(corpus) = genolm::corpus::Corpus::open(&work) else {
+        return false;
+    };
+    for d in &corpus.documents {
+        let _ = corpus.document_tokens(d);
+    }
+    if genolm::tokenize::hf::load(&work).is_err() {
+        return false;
+    }
+    let Ok(mut streams) = genolm::corpus::lm::LmStreams::new(&corpus, None, 2, 8, 1) else {
+        return false;
+    };
+    for _ in 0..4 {
+        match streams.next_batch() {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+fn targets() -> Vec<genolm::fuzz::Named> {
+    let corpus_seeds = {
+        let dir = std::env::temp_dir().join(format!("genolm-fuzz-seed-{}", std::process::id()));
+        build_small_corpus(&dir.join("c"));
+        let seeds = genolm::fuzz::dir_seeds(&dir.join("c"), CORPUS_FILES);
+        let _ = std::fs::remove_dir_all(&dir);
+        seeds
+    };
     let tok = genolm::tokenize::KmerTokenizer::complete(
         genolm::tokenize::KmerSpec::new(3, 1).expect("3-mers"),
     );
@@ -179,6 +241,7 @@ fn targets() -> Vec<(&'static str, Target, Vec<Vec<u8>>)> {
         ("vcf", vcf, vec![VCF.into()]),
         ("meme", meme, vec![MEME.into()]),
         ("corpus-toml", corpus_toml, vec![CORPUS_TOML.into()]),
+        ("corpus-dir", corpus_dir, corpus_seeds),
         (
             "tokenizer-json",
             tokenizer,
@@ -187,171 +250,6 @@ fn targets() -> Vec<(&'static str, Target, Vec<Vec<u8>>)> {
     ]
 }
 
-const SPECIAL: &[u8] = b"\0\xff\n\r\t >@:-+,.=;/#\"'[]{}09NnACGTacgt";
-
-/// One random edit of `b` (never longer than 64 KiB).
-fn mutate(b: &mut Vec<u8>, seeds: &[Vec<u8>], rng: &mut SplitMix64) {
-    let pick = |rng: &mut SplitMix64, n: usize| rng.below(n.max(1) as u64) as usize;
-    match rng.below(8) {
-        0 if !b.is_empty() => {
-            let i = pick(rng, b.len());
-            b[i] ^= 1 << rng.below(8);
-        }
-        1 if !b.is_empty() => {
-            let i = pick(rng, b.len());
-            b[i] = SPECIAL[pick(rng, SPECIAL.len())];
-        }
-        2 => {
-            let i = pick(rng, b.len() + 1);
-            let n = 1 + pick(rng, 8);
-            for _ in 0..n {
-                b.insert(i.min(b.len()), rng.below(256) as u8);
-            }
-        }
-        3 if !b.is_empty() => {
-            let i = pick(rng, b.len());
-            let n = 1 + pick(rng, 16);
-            b.drain(i..(i + n).min(b.len()));
-        }
-        4 if !b.is_empty() => {
-            let i = pick(rng, b.len());
-            let n = 1 + pick(rng, 64.min(b.len() - i));
-            let part: Vec<u8> = b[i..(i + n).min(b.len())].to_vec();
-            let at = pick(rng, b.len() + 1);
-            b.splice(
-                at..at,
-                part.iter()
-                    .copied()
-                    .cycle()
-                    .take(part.len() * (1 + pick(rng, 4))),
-            );
-        }
-        5 => {
-            let other = &seeds[pick(rng, seeds.len())];
-            if !other.is_empty() {
-                let i = pick(rng, other.len());
-                let n = 1 + pick(rng, other.len() - i);
-                let at = pick(rng, b.len() + 1);
-                b.splice(at..at, other[i..i + n].iter().copied());
-            }
-        }
-        6 if !b.is_empty() => b.truncate(pick(rng, b.len())),
-        _ => {
-            let i = pick(rng, b.len() + 1);
-            b.insert(i.min(b.len()), SPECIAL[pick(rng, SPECIAL.len())]);
-        }
-    }
-    b.truncate(64 << 10);
-}
-
-fn seeds_of(name: &str, builtin: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fuzz")
-        .join(name);
-    let mut seeds = builtin;
-    if let Ok(entries) = std::fs::read_dir(&dir) {
-        let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-        files.sort();
-        seeds.extend(files.iter().filter_map(|p| std::fs::read(p).ok()));
-    }
-    seeds
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let arg = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1).cloned())
-    };
-    let inputs: u64 = arg("--inputs").map_or(100_000, |v| v.parse().expect("--inputs N"));
-    let seed: u64 = arg("--seed").map_or(1, |v| v.parse().expect("--seed S"));
-    let timeout =
-        Duration::from_millis(arg("--timeout-ms").map_or(2_000, |v| v.parse().expect("ms")));
-    let only = arg("--target");
-    let crashes_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz/crashes");
-    let scratch = tempfile::tempdir().expect("scratch dir");
-    std::panic::set_hook(Box::new(|_| {}));
-    // Watchdog: an input running past the timeout is a hang; it is saved by the main loop's
-    // record of the current input and the process stops.
-    let started_ms = Arc::new(AtomicU64::new(u64::MAX));
-    let current: Arc<std::sync::Mutex<(String, Vec<u8>)>> = Arc::default();
-    let clock = Instant::now();
-    {
-        let (started_ms, current, crashes_dir) = (
-            Arc::clone(&started_ms),
-            Arc::clone(&current),
-            crashes_dir.clone(),
-        );
-        std::thread::spawn(move || loop {
-            std::thread::sleep(Duration::from_millis(100));
-            let s = started_ms.load(Ordering::Relaxed);
-            if s != u64::MAX && clock.elapsed().as_millis() as u64 > s + timeout.as_millis() as u64
-            {
-                let (name, input) = current.lock().map(|c| c.clone()).unwrap_or_default();
-                let _ = std::fs::create_dir_all(&crashes_dir);
-                let path = crashes_dir.join(format!("{name}-hang.bin"));
-                let _ = std::fs::write(&path, input);
-                eprintln!("HANG in {name}: input saved to {}", path.display());
-                std::process::exit(2);
-            }
-        });
-    }
-    let mut failed = false;
-    for (name, target, builtin) in targets() {
-        if only.as_deref().is_some_and(|o| o != name) {
-            continue;
-        }
-        let seeds = seeds_of(name, builtin);
-        let valid = seeds.iter().filter(|b| target(b, scratch.path())).count();
-        println!(
-            "{name}: {valid} of {} seeds accepted as they are",
-            seeds.len()
-        );
-        let mut rng = SplitMix64::new(seed ^ name.len() as u64);
-        let (mut crashes, mut accepted, t0) = (0u64, 0u64, Instant::now());
-        let mut messages = std::collections::BTreeSet::new();
-        for i in 0..inputs {
-            let mut b = seeds[rng.below(seeds.len() as u64) as usize].clone();
-            for _ in 0..1 + rng.below(4) {
-                mutate(&mut b, &seeds, &mut rng);
-            }
-            if let Ok(mut c) = current.lock() {
-                *c = (name.to_string(), b.clone());
-            }
-            started_ms.store(clock.elapsed().as_millis() as u64, Ordering::Relaxed);
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                target(&b, scratch.path())
-            }));
-            started_ms.store(u64::MAX, Ordering::Relaxed);
-            accepted += u64::from(matches!(r, Ok(true)));
-            if let Err(p) = r {
-                crashes += 1;
-                let text = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                if messages.insert(text.clone()) {
-                    std::fs::create_dir_all(&crashes_dir).expect("crashes dir");
-                    let path = crashes_dir.join(format!("{name}-{i}.bin"));
-                    std::fs::write(&path, &b).expect("save crash");
-                    eprintln!(
-                        "CRASH in {name} (input {i}): {text}; saved to {}",
-                        path.display()
-                    );
-                }
-            }
-        }
-        failed |= crashes > 0;
-        println!(
-            "{name}: {inputs} inputs in {:.1} s ({accepted} accepted, {} refused with an error), \
-             {crashes} crashes ({} distinct), 0 hangs (timeout {} ms)",
-            t0.elapsed().as_secs_f64(),
-            inputs - accepted - crashes,
-            messages.len(),
-            timeout.as_millis()
-        );
-    }
-    std::process::exit(i32::from(failed));
+    genolm::fuzz::main(targets(), Path::new(env!("CARGO_MANIFEST_DIR")))
 }

@@ -75,6 +75,23 @@ if [ "$FETCH_CORPORA" = 1 ]; then
   .venv/bin/python scripts/fetch_corpora.py
 fi
 
+# Gloo's headers, which c10d's ProcessGroupGloo.hpp includes and the torch wheel does not ship:
+# Debian's libgloo-dev, unpacked into .cache/gloo (no root; only its declarations are compiled
+# against, the code is libtorch's). Without them genolm builds without data-parallel training.
+if [ ! -f .cache/gloo/usr/include/gloo/context.h ] && command -v apt-get >/dev/null; then
+  if ! apt-cache show libgloo-dev >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+  fi
+  say "unpacking Gloo headers (Debian libgloo-dev) into .cache/gloo"
+  rm -rf .cache/gloo-dl && mkdir -p .cache/gloo-dl
+  if (cd .cache/gloo-dl && apt-get download libgloo-dev >/dev/null 2>&1); then
+    dpkg -x .cache/gloo-dl/libgloo-dev_*.deb .cache/gloo
+  else
+    say "libgloo-dev not available: building without data-parallel training (genolm launch)"
+  fi
+  rm -rf .cache/gloo-dl
+fi
+
 say "building (release)"
 export LIBTORCH_USE_PYTORCH=1 PATH="$ROOT/.venv/bin:$PATH"
 cargo build --release --workspace

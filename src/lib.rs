@@ -7,6 +7,7 @@ pub mod corpus;
 pub mod dataset;
 pub mod eval;
 pub mod fsutil;
+pub mod fuzz;
 pub mod genome;
 pub mod mem;
 pub mod motif;

@@ -3,6 +3,8 @@
 mod common;
 
 use common::*;
+use std::path::Path;
+
 use genolm::corpus::{Corpus, Split};
 use genolm::tokenize::{hf, KmerSpec};
 
@@ -680,4 +682,45 @@ fn test_lm_streams_cover_the_train_split_in_parallel_streams() {
     bk.reverse();
     assert_eq!(f.len(), bk.len());
     assert_eq!(f[1..], bk[..bk.len() - 1], "one stream, read in reverse");
+}
+
+/// kill -9 at moments spread over a rebuild (`--force`) of chr20's corpus: the output is always
+/// the earlier, whole corpus, and the next complete run leaves nothing beside it.
+#[test]
+fn test_killed_rebuilds_never_leave_a_partial_corpus() {
+    let Some(data) = shared_data() else { return };
+    let fasta = data.join("human_grch37_chr20/20.fa.gz");
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("c");
+    let args = |out: &Path| {
+        let mut c = genolm();
+        c.args(["corpus", "build", "--fasta"])
+            .arg(&fasta)
+            .args([
+                "--k",
+                "6",
+                "--stride",
+                "2",
+                "--doc-len",
+                "10000",
+                "--force",
+                "--quiet",
+            ])
+            .arg("--out")
+            .arg(out);
+        c
+    };
+    assert!(args(&out).status().unwrap().success());
+    let tokens = std::fs::read(out.join("tokens.bin")).unwrap();
+    for ms in [0u64, 3, 10, 25, 50, 80, 120] {
+        let mut child = args(&out).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let now = std::fs::read(out.join("tokens.bin")).unwrap();
+        assert!(now == tokens, "killed after {ms} ms: tokens.bin changed");
+        Corpus::open(&out).unwrap();
+    }
+    assert!(args(&out).status().unwrap().success());
+    assert_only(tmp.path(), &["c"]);
 }

@@ -5,9 +5,60 @@
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     let lib_dir = std::env::var("DEP_TCH_LIBTORCH_LIB").unwrap_or_default();
+    build_c10d_shim(&lib_dir);
     println!("cargo:rustc-env=GENOLM_LIBTORCH_DIR={lib_dir}");
     let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     if !lib_dir.is_empty() && target_os == "linux" {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{lib_dir}");
     }
+}
+
+/// Compiles csrc/c10d_shim.cpp (PyTorch's c10d process groups for data-parallel training) against
+/// the headers of the libtorch tch links. c10d's Gloo header includes Gloo's own headers, which the
+/// torch wheel does not ship: setup unpacks Debian's libgloo-dev into .cache/gloo (only its
+/// declarations are used; the code is libtorch's). Without them genolm builds without
+/// data-parallel training (cfg `genolm_c10d` unset) and says so when asked for it.
+fn build_c10d_shim(lib_dir: &str) {
+    println!("cargo::rustc-check-cfg=cfg(genolm_c10d)");
+    println!("cargo:rerun-if-changed=csrc/c10d_shim.cpp");
+    println!("cargo:rerun-if-env-changed=GENOLM_GLOO_INCLUDE");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    let manifest = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let torch_include = std::path::Path::new(lib_dir).join("../include");
+    let c10d_header = torch_include.join("torch/csrc/distributed/c10d/ProcessGroupGloo.hpp");
+    let gloo = std::env::var("GENOLM_GLOO_INCLUDE")
+        .map(std::path::PathBuf::from)
+        .ok()
+        .into_iter()
+        .chain([
+            manifest.join("../.cache/gloo/usr/include"),
+            std::path::PathBuf::from("/usr/include"),
+        ])
+        .find(|dir| dir.join("gloo/context.h").exists());
+    let Some(gloo) = gloo.filter(|_| c10d_header.exists()) else {
+        println!(
+            "cargo:warning=building without data-parallel training: c10d or Gloo headers not found \
+             (scripts/setup.sh unpacks libgloo-dev into .cache/gloo)"
+        );
+        return;
+    };
+    println!(
+        "cargo:rerun-if-changed={}",
+        gloo.join("gloo/context.h").display()
+    );
+    let abi = std::env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into());
+    cc::Build::new()
+        .cpp(true)
+        .file("csrc/c10d_shim.cpp")
+        .include(&torch_include)
+        .include(torch_include.join("torch/csrc/api/include"))
+        .include(&gloo)
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
+        .define("USE_C10D_GLOO", None)
+        .flag_if_supported("-Wno-unused-parameter")
+        .flag_if_supported("-Wno-deprecated-declarations")
+        .warnings(false)
+        .compile("genolm_c10d");
+    println!("cargo:rustc-cfg=genolm_c10d");
 }

@@ -2,6 +2,7 @@
 
 mod corpus;
 mod dataset;
+mod launch;
 mod motifs;
 mod tokenize;
 mod track;
@@ -66,6 +67,9 @@ enum Command {
     /// Motifs: discovered in attributions (seqlets), compared with known ones, drawn as logos.
     #[command(subcommand)]
     Motifs(motifs::MotifsCommand),
+    /// Data-parallel training on this machine: N ranks of a model command, started as torchrun
+    /// starts them (`genolm launch --nproc 2 -- pretrain --config lm.toml`).
+    Launch(launch::LaunchArgs),
     /// Model commands (info, and from later releases pretrain, classify, predict...) run in
     /// `genolm-torch`, the libtorch half of genolm, so data commands start instantly.
     #[command(external_subcommand)]
@@ -83,15 +87,19 @@ fn install_interrupt_handler(polls: bool) {
     });
 }
 
+/// `genolm-torch`, installed beside this binary, if it is.
+pub(crate) fn torch_exe() -> Option<std::path::PathBuf> {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("genolm-torch")))
+        .filter(|p| p.exists())
+}
+
 /// Hands a model command to `genolm-torch` (installed beside this binary), replacing this process so
 /// that signals and the exit code are the child's own.
 pub(crate) fn exec_torch(args: Vec<OsString>) -> i32 {
     use std::os::unix::process::CommandExt;
-    let exe = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join("genolm-torch")))
-        .filter(|p| p.exists());
-    let Some(exe) = exe else {
+    let Some(exe) = torch_exe() else {
         eprintln!(
             "genolm: error: '{}' is a model command, which needs genolm-torch beside the genolm binary; \
              run scripts/setup.sh (it builds both)",
@@ -120,7 +128,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     install_interrupt_handler(matches!(
         cli.command,
-        Command::Corpus(corpus::CorpusCommand::Build(_)) | Command::Merge(_)
+        Command::Corpus(corpus::CorpusCommand::Build(_)) | Command::Merge(_) | Command::Launch(_)
     ));
     let result = match cli.command {
         Command::Corpus(cmd) => corpus::run(cmd),
@@ -132,6 +140,12 @@ pub fn main() -> i32 {
         Command::Variants(cmd) => variants::run(cmd),
         Command::Motifs(cmd) => motifs::run(cmd),
         Command::Torch(args) => return exec_torch(args),
+        // The ranks' own statuses (130 after Ctrl-C, which they save a checkpoint for).
+        Command::Launch(args) => launch::run(args).map(|code| {
+            if code != 0 {
+                std::process::exit(code);
+            }
+        }),
     };
     match result {
         Ok(()) => 0,

@@ -49,6 +49,9 @@ pub struct LmStreams {
     docs: Vec<(u64, u64)>,
     tokens: u64,
     pub batch_size: usize,
+    /// The streams this process reads (all of them, or a data-parallel rank's share).
+    first_stream: usize,
+    n_streams: usize,
     pub bptt: usize,
     seed: u64,
     /// Training: shuffle documents each epoch and jitter window lengths.
@@ -113,6 +116,8 @@ impl LmStreams {
             docs,
             tokens,
             batch_size,
+            first_stream: 0,
+            n_streams: batch_size,
             bptt,
             seed,
             train: split == Some(Split::Train),
@@ -132,6 +137,20 @@ impl LmStreams {
     /// first (as fastai's `backwards=True` does), so `y` is the token *before* `x` in the genome.
     pub fn backwards(mut self, backwards: bool) -> Self {
         self.backwards = backwards;
+        self
+    }
+
+    /// Only the streams of data-parallel rank `rank` of `world`: a contiguous `batch_size / world`
+    /// of them, so the ranks' batches together are exactly the one-process batch (same windows,
+    /// same positions). `batch_size` must be a multiple of `world`.
+    pub fn shard(mut self, rank: usize, world: usize) -> Self {
+        assert!(
+            world > 0 && self.batch_size.is_multiple_of(world) && rank < world,
+            "a batch of {} streams cannot be shared by rank {rank} of {world}",
+            self.batch_size
+        );
+        self.n_streams = self.batch_size / world;
+        self.first_stream = rank * self.n_streams;
         self
     }
 
@@ -248,11 +267,11 @@ impl LmStreams {
         let Some((at, len)) = self.advance() else {
             return Ok(None);
         };
-        let bs = self.batch_size;
+        let bs = self.n_streams;
         let mut window = vec![0i64; len + 1];
         let mut x = Vec::with_capacity(bs * len);
         let mut y = Vec::with_capacity(bs * len);
-        for stream in 0..bs {
+        for stream in self.first_stream..self.first_stream + bs {
             self.read_stream(stream as u64 * self.stream_len + at, &mut window)?;
             x.extend_from_slice(&window[..len]);
             y.extend_from_slice(&window[1..]);

@@ -289,7 +289,8 @@ impl TrackSink {
         for mut t in std::mem::take(&mut self.tracks) {
             let tmp = t.file.staged().map_err(io_err(&t.path))?.to_path_buf();
             if self.opts.bigwig {
-                let bw = StagedPath::new(&t.path.with_extension("bw"));
+                let bw_path = t.path.with_extension("bw");
+                let bw = StagedPath::create(&bw_path).map_err(io_err(&bw_path))?;
                 if super::bigwig::bedgraph_to_bigwig(&tmp, bw.tmp(), &sizes, self.opts.zooms)? {
                     bigwigs.push(bw);
                 } else {

@@ -116,24 +116,19 @@ pub fn assert_only(dir: &Path, names: &[&str]) {
     assert_eq!(found, want, "unexpected files in {}", dir.display());
 }
 
-/// `../shared/data`. When it is missing: a clear skip message on a user's machine, a failure in CI
-/// (CI=true or GENOLM_REQUIRE_SHARED_DATA=1), where the data must be present.
+mod skip;
+pub use skip::missing;
+
+/// `../shared/data`, or None after a SKIPPED line where it is missing (a failure in CI, which must
+/// have it).
 pub fn shared_data() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
     if dir.is_dir() {
         return Some(dir);
     }
-    let required = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-        || std::env::var("GENOLM_REQUIRE_SHARED_DATA").is_ok_and(|v| v == "1");
-    if required {
-        panic!(
-            "{} is missing: CI must have the shared real data beside the checkout",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: real-data test needs {} (the project's shared data, present in CI); not found on this machine",
-        dir.display()
+    missing(
+        &dir.display().to_string(),
+        "the project's shared real data, present in CI",
     );
     None
 }

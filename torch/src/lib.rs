@@ -5,6 +5,7 @@ pub mod alloc;
 pub mod cli;
 pub mod config;
 pub mod device;
+pub mod dist;
 pub mod features;
 pub mod infer;
 pub mod interpret;

@@ -72,38 +72,42 @@ fn read_config_value(dir: &Path) -> Result<(PathBuf, serde_json::Value)> {
     let json = dir.join(CONFIG_FILE);
     if json.exists() {
         let text = std::fs::read_to_string(&json).map_err(io_err(&json))?;
-        let value = serde_json::from_str(&text)
-            .map_err(|e| Error::Invalid(format!("{}: not valid JSON: {e}", json.display())))?;
+        let value = serde_json::from_str(&text).map_err(|e| Error::Damaged {
+            path: json.clone(),
+            problem: format!("not valid JSON: {e}"),
+        })?;
         return Ok((json, value));
     }
     let toml_path = dir.join(LEGACY_LM_CONFIG);
     if toml_path.exists() {
         let text = std::fs::read_to_string(&toml_path).map_err(io_err(&toml_path))?;
-        let value: toml::Value = toml::from_str(&text)
-            .map_err(|e| Error::Invalid(format!("{}: {e}", toml_path.display())))?;
-        let value = serde_json::to_value(value).map_err(|e| Error::Invalid(e.to_string()))?;
+        let damaged = |problem: String| Error::Damaged {
+            path: toml_path.clone(),
+            problem,
+        };
+        let value: toml::Value =
+            toml::from_str(&text).map_err(|e| damaged(format!("not valid TOML: {e}")))?;
+        let value = serde_json::to_value(value).map_err(|e| damaged(e.to_string()))?;
         return Ok((toml_path, value));
     }
-    if !dir.is_dir() {
-        return Err(Error::Invalid(format!(
-            "{}: no such model directory",
-            dir.display()
-        )));
-    }
-    Err(Error::Invalid(format!(
-        "{}: not a genolm model directory (no {CONFIG_FILE})",
-        dir.display()
-    )))
+    Err(Error::Missing {
+        path: dir.to_path_buf(),
+        what: if dir.is_dir() {
+            format!("not a genolm model directory (no {CONFIG_FILE})")
+        } else {
+            "no such model directory".into()
+        },
+    })
 }
 
 fn kind_in(path: &Path, value: &serde_json::Value) -> Result<ModelKind> {
     let tag = value.get("kind").and_then(|k| k.as_str()).unwrap_or("");
-    ModelKind::from_tag(tag).ok_or_else(|| {
-        Error::Invalid(format!(
-            "{}: unknown model kind {tag:?} (expected one of {:?})",
-            path.display(),
+    ModelKind::from_tag(tag).ok_or_else(|| Error::Damaged {
+        path: path.to_path_buf(),
+        problem: format!(
+            "unknown model kind {tag:?} (expected one of {:?})",
             ModelKind::ALL.map(ModelKind::tag)
-        ))
+        ),
     })
 }
 
@@ -120,24 +124,35 @@ pub fn read_spec<S: DeserializeOwned>(dir: &Path, want: &[ModelKind]) -> Result<
     let kind = kind_in(&path, &value)?;
     if !want.contains(&kind) {
         let wanted: Vec<&str> = want.iter().map(|k| k.describe()).collect();
-        return Err(Error::Invalid(format!(
-            "{}: {}, but this needs {}",
-            dir.display(),
-            kind.describe(),
-            wanted.join(" or ")
-        )));
+        return Err(Error::WrongKind {
+            path: dir.to_path_buf(),
+            found: kind.describe(),
+            needed: wanted.join(" or "),
+        });
     }
-    let spec = serde_json::from_value(value)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+    let spec = serde_json::from_value(value).map_err(|e| Error::Damaged {
+        path: path.clone(),
+        problem: format!("not {}'s config: {e}", kind.describe()),
+    })?;
     Ok((kind, spec))
+}
+
+/// `check` of the model a directory's config describes (its sizes), run before the model is built:
+/// a config whose model cannot be built (a size of 0, edited by hand or damaged) is named as the
+/// damaged file it is, instead of failing inside libtorch.
+pub fn check_buildable(dir: &Path, check: impl FnOnce() -> Result<()>) -> Result<()> {
+    check().map_err(|e| Error::Damaged {
+        path: dir.join(CONFIG_FILE),
+        problem: format!("its model cannot be built: {e}"),
+    })
 }
 
 /// Writes `dir/config.json` (atomically): `spec` with its kind.
 pub fn write_spec<S: Serialize>(dir: &Path, kind: ModelKind, spec: &S) -> Result<()> {
-    let mut value = serde_json::to_value(spec).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut value = serde_json::to_value(spec).map_err(|e| Error::Internal(e.to_string()))?;
     let object = value
         .as_object_mut()
-        .ok_or_else(|| Error::Invalid("a model spec must be a JSON object".into()))?;
+        .ok_or_else(|| Error::Internal("a model spec must be a JSON object".into()))?;
     let mut tagged = serde_json::Map::new();
     tagged.insert("kind".into(), kind.tag().into());
     tagged.extend(std::mem::take(object));
@@ -158,7 +173,10 @@ pub struct PartialLoad {
 /// their values. A head swap or an encoder transfer says exactly what it takes.
 pub fn load_prefixes(vs: &nn::VarStore, file: &Path, prefixes: &[&str]) -> Result<PartialLoad> {
     let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(file)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))?
+        .map_err(|source| Error::Weights {
+            path: file.to_path_buf(),
+            source,
+        })?
         .into_iter()
         .collect();
     let mut names: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
@@ -174,34 +192,34 @@ pub fn load_prefixes(vs: &nn::VarStore, file: &Path, prefixes: &[&str]) -> Resul
             continue;
         }
         let Some(src) = tensors.get(&name) else {
-            return Err(Error::Invalid(format!(
-                "{}: lacks {name} (loading {prefixes:?})",
-                file.display()
-            )));
+            return Err(Error::Damaged {
+                path: file.to_path_buf(),
+                problem: format!("lacks {name} (loading {prefixes:?})"),
+            });
         };
         if src.size() != var.size() {
-            return Err(Error::Invalid(format!(
-                "{}: {name} has shape {:?}, the model needs {:?}",
-                file.display(),
-                src.size(),
-                var.size()
-            )));
+            return Err(Error::Mismatch {
+                subject: format!("{}: {name}", file.display()),
+                found: format!("shape {:?}", src.size()),
+                expected: format!("the model needs {:?}", var.size()),
+            });
         }
         var.copy_(src);
         out.loaded.push(name);
     }
     if out.loaded.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{}: no tensor of the model starts with {prefixes:?}",
-            file.display()
-        )));
+        return Err(Error::Mismatch {
+            subject: file.display().to_string(),
+            found: format!("no tensor of the model starts with {prefixes:?}"),
+            expected: "an encoder transfer or head swap needs the layers it names".into(),
+        });
     }
     Ok(out)
 }
 
 /// sha256 of a file, hex.
 pub fn sha256(path: &Path) -> Result<String> {
-    genolm::genome::open::sha256_file(path).map_err(|e| Error::Invalid(e.to_string()))
+    Ok(genolm::genome::open::sha256_file(path)?)
 }
 
 /// What a model was made from: the sha256 of each of its data files and of the weights it
@@ -283,7 +301,7 @@ mod tests {
         let err = load_prefixes(&bad, &file, &["encoder."])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("encoder.w has shape [2, 3]"), "{err}");
+        assert!(err.contains("encoder.w: shape [2, 3]"), "{err}");
         let err = load_prefixes(&dst, &file, &["decoder."])
             .unwrap_err()
             .to_string();

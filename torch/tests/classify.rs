@@ -140,7 +140,7 @@ fn test_naive_classifier_learns_a_motif() {
     assert!(
         !o.status.success()
             && String::from_utf8_lossy(&o.stderr)
-                .contains("\"unknown\" is not one of the model's classes")
+                .contains("label \"unknown\": not one of the model's classes")
     );
     // predict: probabilities per class for a FASTA, with and without reverse-complement averaging.
     let fa = tmp.path().join("q.fa");

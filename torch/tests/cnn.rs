@@ -383,7 +383,7 @@ fn test_bad_cnn_configs_are_refused() {
                 "{ epochs = 1, lr = 1e-2, freeze_through = \"conv7\" }",
             )
         }),
-        ("reads exactly model.input_len = 60", &|t: String| {
+        ("reads exactly 60 (its model.input_len)", &|t: String| {
             t.replace("input_len = 50", "input_len = 60")
         }),
     ];

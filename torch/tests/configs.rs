@@ -147,3 +147,43 @@ fn test_out_of_range_values_are_refused_when_read() {
     }
     assert!(!out.exists(), "nothing written");
 }
+
+/// The model-directory fuzzer's finds (tests/fuzz/regressions/model-dir-*.bin: the first byte
+/// names the damaged file, 0 = config.json, the rest is its contents): a saved config whose model
+/// has a size of 0 made libtorch's weight initialisation throw (a panic) before the weights were
+/// read. Each must now be refused as a damaged config.json.
+#[test]
+fn test_model_dirs_whose_config_cannot_be_built_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fasta = tmp.path().join("q.fa");
+    std::fs::write(&fasta, format!(">q\n{}\n", "ACGT".repeat(20))).unwrap();
+    let regressions =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fuzz/regressions");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(regressions).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.starts_with("model-dir-") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes[0], 0, "{name}: a damaged config.json");
+        let dir = tmp.path().join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.json"), &bytes[1..]).unwrap();
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_genolm-torch"))
+            .args(["predict", "--model", dir.to_str().unwrap(), "--fasta"])
+            .arg(&fasta)
+            .args(["--out", tmp.path().join("p.tsv").to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.contains("config.json") && err.contains("cannot be built"),
+            "{name}: {err}"
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 6, "the six model-dir regressions");
+}

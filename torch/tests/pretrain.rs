@@ -207,6 +207,67 @@ fn test_resumed_run_ends_with_the_same_weights() {
     );
 }
 
+/// kill -9 (no chance to save anything) twice mid-run: each restart resumes from the last periodic
+/// checkpoint, and the run ends with the weights and metrics of an uninterrupted one.
+#[test]
+fn test_killed_runs_resume_to_the_same_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = random_corpus(tmp.path(), "k", 40_000, 5, 4, 2);
+    let cfg = config(
+        tmp.path(),
+        "k",
+        &c,
+        TINY,
+        "batch_size = 8\nbptt = 20\nepochs = 2\nmax_steps = 200\nlr = 1e-2\nlog_every = 1\ncheckpoint_every = 7",
+    );
+    let whole = tmp.path().join("whole");
+    pretrain(&cfg, &whole, &[]);
+    let out = tmp.path().join("killed");
+    let mut child = pretrain_cmd(torch_bin(), &cfg, &out)
+        .arg("--quiet")
+        .spawn()
+        .unwrap();
+    let metrics = out.join("metrics.jsonl");
+    signal_after_lines(&mut child, &metrics, 40, libc::SIGKILL);
+    child.wait().unwrap();
+    let mut child = torch_bin()
+        .args(["pretrain", "--resume", out.to_str().unwrap(), "--quiet"])
+        .spawn()
+        .unwrap();
+    signal_after_lines(&mut child, &metrics, 110, libc::SIGKILL);
+    child.wait().unwrap();
+    let pos: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("train_state/position.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(pos["step"].as_u64().unwrap() >= 35, "{pos}");
+    let o = torch_bin()
+        .args(["pretrain", "--resume", out.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    check(o, "resume after kill -9");
+    let a = std::fs::read(whole.join("model.safetensors")).unwrap();
+    let b = std::fs::read(out.join("model.safetensors")).unwrap();
+    assert!(
+        a == b,
+        "the resumed run's weights differ from the uninterrupted run's"
+    );
+    let steps = |d: &Path| {
+        std::fs::read_to_string(d.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(steps(&whole), steps(&out), "each step logged once");
+    let names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(names.is_empty(), "left behind: {names:?}");
+}
+
 #[test]
 fn test_ctrl_c_saves_a_checkpoint_and_exits_130() {
     let tmp = tempfile::tempdir().unwrap();

@@ -46,6 +46,10 @@ pub(super) fn report(
     json: bool,
     r: Option<classify::ClassifyReport>,
 ) -> Result<()> {
+    // A data-parallel job reports once, from rank 0.
+    if !crate::dist::is_main() {
+        return Ok(());
+    }
     let Some(r) = r else {
         eprintln!(
             "{label}: stopped with a checkpoint; continue with --resume {}",

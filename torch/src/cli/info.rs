@@ -30,6 +30,7 @@ pub fn run(args: InfoArgs) -> Result<()> {
             None => "unknown",
         },
         "precision_auto": format!("{:?}", Precision::Auto.resolve(resolved)?).to_lowercase(),
+        "data_parallel": crate::dist::backends(),
         "gpu_compute_capability": match resolved {
             tch::Device::Cuda(i) => device::cuda_compute_capability(i).map(|(a, b)| format!("{a}.{b}")),
             _ => None,

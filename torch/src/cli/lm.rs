@@ -30,6 +30,10 @@ pub fn pretrain(args: PretrainArgs, interrupted: &AtomicBool) -> Result<()> {
         stop_after: run.stop_after,
     };
     let report = lm::pretrain(&cfg, &out, &opts)?;
+    // A data-parallel job reports once, from rank 0.
+    if !crate::dist::is_main() {
+        return Ok(());
+    }
     if run.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
@@ -190,6 +194,9 @@ pub fn finetune(args: FinetuneArgs, interrupted: &AtomicBool) -> Result<()> {
         stop_after: None,
     };
     let report = lm::pretrain(&cfg, &args.out, &opts)?;
+    if !crate::dist::is_main() {
+        return Ok(());
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

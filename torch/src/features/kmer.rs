@@ -140,9 +140,10 @@ pub(crate) fn tokenizer_for(cfg: &ClassifyConfig) -> Result<KmerTokenizer> {
     }
     match (cfg.k, cfg.stride) {
         (Some(k), Some(s)) => Ok(KmerTokenizer::complete(KmerSpec::new(k, s)?)),
-        _ => Err(Error::Invalid(
-            "give `lm` (a language-model dir), `tokenizer`, or `k` and `stride`".into(),
-        )),
+        _ => Err(Error::Setting {
+            key: "lm, tokenizer, k and stride".into(),
+            problem: "give `lm` (a language-model dir), `tokenizer`, or `k` and `stride`".into(),
+        }),
     }
 }
 
@@ -168,10 +169,9 @@ pub(crate) fn load_task(
     classes: Option<&[String]>,
     split: &crate::config::classify::SplitConfig,
 ) -> Result<LabelledSet> {
-    let mut set = data.load().map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut set = data.load()?;
     if let Some(order) = classes {
-        set.order_classes(order)
-            .map_err(|e| Error::Invalid(e.to_string()))?;
+        set.order_classes(order)?;
     }
     if set.splits.is_none() {
         set.split_stratified(split.valid_frac, split.test_frac, split.seed);

@@ -22,6 +22,7 @@ pub struct LoadedCnn {
 
 pub fn load_cnn(dir: &Path, device: Device, precision: Precision) -> Result<LoadedCnn> {
     let spec = CnnSpec::read(dir)?;
+    crate::modeldir::check_buildable(dir, || Ok(spec.model.validate()?))?;
     let mut vs = nn::VarStore::new(device);
     let model = Cnn::new(&vs.root(), &spec.model, spec.classes.len() as i64);
     crate::train::load_weights(&mut vs, &dir.join(MODEL_FILE))?;
@@ -37,14 +38,38 @@ pub fn load_cnn(dir: &Path, device: Device, precision: Precision) -> Result<Load
 
 impl LoadedCnn {
     fn check_lengths(&self, seqs: &[&[u8]]) -> Result<()> {
-        let len = self.spec.model.input_len as usize;
-        match seqs.iter().find(|s| s.len() != len) {
-            Some(s) => Err(Error::Invalid(format!(
-                "a sequence of {} bases: this CNN reads exactly {len} (its model.input_len)",
-                s.len()
-            ))),
+        let len = self.spec.model.input_len;
+        match seqs.iter().find(|s| s.len() as i64 != len) {
+            Some(s) => Err(wrong_length("a sequence".into(), s.len(), len)),
             None => Ok(()),
         }
+    }
+}
+
+/// A sequence (`what`) of `got` bases where a CNN reads exactly `len`.
+pub(crate) fn wrong_length(what: String, got: usize, len: i64) -> Error {
+    Error::Mismatch {
+        subject: what,
+        found: format!("{got} bases"),
+        expected: format!(
+            "this CNN reads exactly {len} (its model.input_len): cut the sequences to that length"
+        ),
+    }
+}
+
+/// The first of `set`'s sequences that is not `len` bases long, named, from `data`.
+pub(crate) fn check_set_lengths(
+    set: &genolm::corpus::labelled::LabelledSet,
+    len: i64,
+    data: &str,
+) -> Result<()> {
+    match set.sequences.iter().position(|s| s.len() as i64 != len) {
+        Some(i) => Err(wrong_length(
+            format!("{data}: sequence {:?}", set.ids[i]),
+            set.sequences[i].len(),
+            len,
+        )),
+        None => Ok(()),
     }
 }
 
@@ -114,7 +139,7 @@ impl Predictor for LoadedCnn {
     fn predict_features(&self, features: Features, batch_size: usize) -> Result<Vec<Vec<f64>>> {
         let seqs = features
             .downcast::<Vec<Vec<u8>>>()
-            .map_err(|_| Error::Invalid("features of another model".into()))?;
+            .map_err(|_| Error::Internal("features of another model".into()))?;
         let refs: Vec<&[u8]> = seqs.iter().map(Vec::as_slice).collect();
         self.check_lengths(&refs)?;
         Ok(cnn_probs(

@@ -63,9 +63,10 @@ pub trait Predictor {
         o: &crate::interpret::attribution::AttributionOptions,
     ) -> Result<Vec<Vec<f32>>> {
         let _ = (seqs, o);
-        Err(crate::train::Error::Invalid(
-            "this model family has no gradient attributions".into(),
-        ))
+        Err(crate::train::Error::Setting {
+            key: "--model".into(),
+            problem: "this model family has no gradient attributions".into(),
+        })
     }
 
     /// Class probabilities of single-base substitutions (position, new base) of `seq`, computed
@@ -144,23 +145,28 @@ impl Ensemble {
     pub fn new(members: Vec<Box<dyn Predictor>>) -> Result<Self> {
         let first = members
             .first()
-            .ok_or_else(|| crate::train::Error::Invalid("no classifier given".into()))?;
+            .ok_or_else(|| crate::train::Error::Setting {
+                key: "--model".into(),
+                problem: "no classifier given".into(),
+            })?;
         if let Some(m) = members.iter().find(|m| m.classes() != first.classes()) {
-            return Err(crate::train::Error::Invalid(format!(
-                "classifiers of an ensemble must share their classes: {:?} vs {:?}",
-                first.classes(),
-                m.classes()
-            )));
+            return Err(crate::train::Error::Mismatch {
+                subject: "an ensemble (repeated --model)".into(),
+                found: format!("classes {:?} and {:?}", first.classes(), m.classes()),
+                expected: "its models must share their classes".into(),
+            });
         }
         if members
             .iter()
             .any(|m| m.multi_label() != first.multi_label())
         {
-            return Err(crate::train::Error::Invalid(
-                "an ensemble cannot mix multi-label models (a probability per label) with \
-                 single-label ones (probabilities over classes)"
+            return Err(crate::train::Error::Mismatch {
+                subject: "an ensemble (repeated --model)".into(),
+                found: "multi-label models (a probability per label) and single-label ones \
+                        (probabilities over classes)"
                     .into(),
-            ));
+                expected: "its models must all be one or the other".into(),
+            });
         }
         Ok(Self { members })
     }
@@ -267,7 +273,7 @@ impl Predictor for Ensemble {
     fn predict_features(&self, features: Features, batch_size: usize) -> Result<Vec<Vec<f64>>> {
         let parts = features
             .downcast::<Vec<Features>>()
-            .map_err(|_| crate::train::Error::Invalid("features of another model".into()))?;
+            .map_err(|_| crate::train::Error::Internal("features of another model".into()))?;
         let mut sum: Option<Vec<Vec<f64>>> = None;
         for (m, f) in self.members.iter().zip(*parts) {
             let probs = m.predict_features(f, batch_size)?;

@@ -71,6 +71,10 @@ pub fn load_classifier(
     precision: Precision,
 ) -> Result<LoadedClassifier> {
     let saved = SavedClassifier::read(dir)?;
+    crate::modeldir::check_buildable(dir, || {
+        saved.encoder.validate()?;
+        crate::train::classify::check_head(&saved.head)
+    })?;
     let tokenizer = hf::load(dir)?;
     let mut vs = nn::VarStore::new(device);
     let model = Classifier::new(
@@ -189,7 +193,7 @@ impl Predictor for LoadedClassifier {
     fn predict_features(&self, features: Features, batch_size: usize) -> Result<Vec<Vec<f64>>> {
         let e = features
             .downcast::<Encoded>()
-            .map_err(|_| Error::Invalid("features of another model".into()))?;
+            .map_err(|_| Error::Internal("features of another model".into()))?;
         Ok(encoded_probs(
             &self.model,
             &e,
@@ -316,7 +320,11 @@ fn truth_in(p: &dyn Predictor, set: &LabelledSet) -> Result<Truth> {
     let position = |name: &String, of: &[String], whose: &str| {
         of.iter()
             .position(|c| c == name)
-            .ok_or_else(|| Error::Invalid(format!("label {name:?} is not one of {whose} {of:?}")))
+            .ok_or_else(|| Error::Mismatch {
+                subject: format!("label {name:?}"),
+                found: format!("not one of {whose}"),
+                expected: format!("those are {of:?}"),
+            })
     };
     match (p.multi_label(), &set.label_sets) {
         (true, Some(sets)) => {
@@ -337,12 +345,17 @@ fn truth_in(p: &dyn Predictor, set: &LabelledSet) -> Result<Truth> {
                 .map(|i| i.map(|i| i as u32))
                 .collect::<Result<_>>()?,
         )),
-        (true, None) => Err(Error::Invalid(
-            "a multi-label model needs multi-label data (a table with label_columns)".into(),
-        )),
-        (false, Some(_)) => Err(Error::Invalid(
-            "multi-label data needs a multi-label model".into(),
-        )),
+        (true, None) => Err(Error::Mismatch {
+            subject: "the data".into(),
+            found: "single-label".into(),
+            expected: "a multi-label model needs multi-label data (a table with label_columns)"
+                .into(),
+        }),
+        (false, Some(_)) => Err(Error::Mismatch {
+            subject: "the data".into(),
+            found: "multi-label (label_columns)".into(),
+            expected: "multi-label data needs a multi-label model".into(),
+        }),
     }
 }
 

@@ -86,25 +86,25 @@ impl GenomeInfo {
                 .collect());
         }
         if !self.indexed && is_gzip(&self.path)? {
-            return Err(Error::Invalid(format!(
-                "{}: regions need random access, and this compressed FASTA has no index: recompress \
-                 it with bgzip and index it (`zcat {0} | bgzip -@4 > genome.fa.gz && samtools faidx \
-                 genome.fa.gz`, which writes .fai and .gzi), or scan it whole",
-                self.path.display()
-            )));
+            return Err(Error::Setting {
+                key: "--region".into(),
+                problem: format!(
+                    "{}: regions need random access, and this compressed FASTA has no index: \
+                     recompress it with bgzip and index it (`zcat {0} | bgzip -@4 > genome.fa.gz \
+                     && samtools faidx genome.fa.gz`, which writes .fai and .gzi), or scan it whole",
+                    self.path.display()
+                ),
+            });
         }
         let order = |name: &str| self.sequences.iter().position(|(n, _)| n == name);
         let mut spans = Vec::new();
         for r in regions {
             let length = self.length(&r.name)?;
             if r.end > length || r.start >= r.end {
-                return Err(Error::Invalid(format!(
-                    "region {}:{}-{} is outside {} (length {length})",
-                    r.name,
-                    r.start + 1,
-                    r.end,
-                    r.name
-                )));
+                return Err(Error::Setting {
+                    key: format!("region {}:{}-{}", r.name, r.start + 1, r.end),
+                    problem: format!("outside {} (length {length})", r.name),
+                });
             }
             spans.push((
                 order(&r.name).unwrap_or(0),
@@ -210,10 +210,12 @@ impl Bases {
                         *carry_start = 0;
                     }
                     None => {
-                        return Err(Error::Invalid(format!(
-                            "sequence '{}' ended before the scan reached it",
-                            t.name
-                        )))
+                        return Err(Error::Mismatch {
+                            subject: format!("sequence '{}'", t.name),
+                            found: "the genome ended before the scan reached it".into(),
+                            expected: "it was there when the scan started: was the file changed?"
+                                .into(),
+                        })
                     }
                 }
             }
@@ -248,10 +250,14 @@ impl Bases {
                     if carry.is_empty() {
                         let n = stream.read_bases(carry, CHUNK as usize)? as u64;
                         if n == 0 {
-                            return Err(Error::Invalid(format!(
-                                "sequence '{}' is shorter than its {} bases counted before",
-                                t.name, t.length
-                            )));
+                            return Err(Error::Mismatch {
+                                subject: format!("sequence '{}'", t.name),
+                                found: "shorter than when the scan started".into(),
+                                expected: format!(
+                                    "{} bases were counted before: was the file changed?",
+                                    t.length
+                                ),
+                            });
                         }
                     }
                     // Bases before the buffer's end are not wanted; those past the target wait.
@@ -437,7 +443,7 @@ pub fn scan(
     let handle = std::thread::Builder::new()
         .name("genolm-scan-windows".into())
         .spawn(move || producer.run(tx))
-        .map_err(|e| Error::Invalid(format!("cannot start the window thread: {e}")))?;
+        .map_err(|e| Error::Internal(format!("cannot start the window thread: {e}")))?;
     let result = consume(p, layout, rx, class_idx, sink, progress, stop, out, started);
     let _ = handle.join();
     result
@@ -474,15 +480,14 @@ fn consume(
             let scores = if scored {
                 let row = rows
                     .next()
-                    .ok_or_else(|| Error::Invalid("a batch lost rows".into()))?;
+                    .ok_or_else(|| Error::Internal("a batch lost rows".into()))?;
                 scored_n += 1;
                 Some(class_idx.iter().map(|&c| row[c] as f32).collect())
             } else {
                 skipped_n += 1;
                 None
             };
-            sink.accept(&ScoredWindow { window: *w, scores })
-                .map_err(|e| Error::Invalid(e.to_string()))?;
+            sink.accept(&ScoredWindow { window: *w, scores })?;
         }
         let secs = started.elapsed().as_secs_f64().max(1e-9);
         bar.set_bases(

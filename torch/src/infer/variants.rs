@@ -69,13 +69,11 @@ struct Windowed {
 }
 
 fn record_error(vcf: &Path, v: &Variant, message: String) -> Error {
-    Error::Invalid(format!(
-        "{}: line {}: {} {}: {message}",
-        vcf.display(),
-        v.line,
-        v.chrom,
-        v.pos
-    ))
+    Error::Variants(variants::Error::Line {
+        path: vcf.to_path_buf(),
+        line: v.line,
+        message: format!("{} {}: {message}", v.chrom, v.pos),
+    })
 }
 
 /// Scores every ALT allele of `vcf` into the TSV `out` (written whole or not at all); `stop`
@@ -90,7 +88,7 @@ pub fn score_vcf(
 ) -> Result<ScoreSummary> {
     let started = Instant::now();
     let mut genome = Genome::open(genome_path)?;
-    let mut reader = VcfReader::open(vcf).map_err(|e| Error::Invalid(e.to_string()))?;
+    let mut reader = VcfReader::open(vcf)?;
     let mut file = AtomicFile::create(out).map_err(io_err(out))?;
     file.write_all(HEADER.as_bytes()).map_err(io_err(out))?;
     let bar = genolm::progress::Progress::bytes_with_bp(None, "variants", o.progress);
@@ -101,10 +99,8 @@ pub fn score_vcf(
         let next = reader.next();
         let done = next.is_none();
         if let Some(v) = next {
-            let v = v.map_err(|e| Error::Invalid(e.to_string()))?;
-            match variants::windows_sized(&mut genome, &v, left, o.window)
-                .map_err(|e| Error::Invalid(e.to_string()))?
-            {
+            let v = v?;
+            match variants::windows_sized(&mut genome, &v, left, o.window)? {
                 Ok(w) => chunk.push(Windowed {
                     ref_match: w.ref_matches.unwrap_or(true),
                     reference: w.reference,
@@ -112,11 +108,7 @@ pub fn score_vcf(
                     v,
                 }),
                 Err(Skip::NearEnd) => s.near_chromosome_end += 1,
-                Err(Skip::BeyondEnd) => {
-                    return Err(Error::Invalid(
-                        variants::beyond_end(&genome, &v, vcf).to_string(),
-                    ))
-                }
+                Err(Skip::BeyondEnd) => return Err(variants::beyond_end(&genome, &v, vcf).into()),
                 Err(Skip::NotInGenome) => {
                     let names: Vec<&str> = genome
                         .sequences()

@@ -66,8 +66,7 @@ fn gradients(x: &Tensor, rows: usize, score: &dyn Fn(&Tensor) -> Tensor) -> Resu
         let len = (rows as i64).min(n - start);
         let part = x.narrow(0, start, len).detach().set_requires_grad(true);
         let s = score(&part).sum(Kind::Float);
-        let g = Tensor::f_run_backward(&[s], &[&part], false, false)
-            .map_err(|e| Error::Invalid(format!("gradient: {e}")))?;
+        let g = Tensor::f_run_backward(&[s], &[&part], false, false)?;
         parts.push(g[0].detach());
         start += len;
     }
@@ -89,7 +88,7 @@ pub fn input_attributions(
         Method::GradXInput => Ok(gradients(&x, o.batch_size, score)? * &x),
         Method::Integrated => {
             let refs = references
-                .ok_or_else(|| Error::Invalid("integrated gradients need references".into()))?
+                .ok_or_else(|| Error::Internal("integrated gradients need references".into()))?
                 .to_kind(Kind::Float);
             let (n_refs, steps) = (refs.size()[0], o.steps.max(1) as i64);
             let alphas: Vec<f32> = (0..steps)

@@ -81,8 +81,7 @@ fn channels_last(x: Tensor) -> Tensor {
 pub(crate) fn rows_of(t: &Tensor) -> Result<Vec<Vec<f32>>> {
     let len = t.size()[1] as usize;
     let flat: Vec<f32> =
-        Vec::try_from(t.to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1))
-            .map_err(|e| crate::train::Error::Invalid(format!("attributions: {e}")))?;
+        Vec::try_from(t.to_device(Device::Cpu).to_kind(Kind::Float).flatten(0, -1))?;
     Ok(flat.chunks(len.max(1)).map(<[f32]>::to_vec).collect())
 }
 

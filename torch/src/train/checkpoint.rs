@@ -61,7 +61,7 @@ pub fn save(
     let ppath = staging.path().join(POSITION);
     let text = serde_json::to_string_pretty(pos).expect("position serializes");
     write_atomic(&ppath, text.as_bytes()).map_err(io_err(&ppath))?;
-    staging.commit().map_err(|e| Error::Invalid(e.to_string()))
+    Ok(staging.commit()?)
 }
 
 /// Loads a checkpoint into `vs` and `opt`; returns the loop position and every tensor saved beside
@@ -72,12 +72,14 @@ pub fn load<P: serde::de::DeserializeOwned>(
     opt: &mut AdamW,
 ) -> Result<(P, std::collections::HashMap<String, Tensor>)> {
     let state = dir.join(TRAIN_STATE_DIR);
+    // A save killed mid-swap (on a filesystem without atomic exchange) left the previous
+    // checkpoint aside: it comes back.
+    genolm::fsutil::recover(&state).map_err(io_err(&state))?;
     if !state.is_dir() {
-        return Err(Error::Invalid(format!(
-            "{}: no checkpoint to resume from (expected {}/)",
-            dir.display(),
-            TRAIN_STATE_DIR
-        )));
+        return Err(Error::Missing {
+            path: dir.to_path_buf(),
+            what: format!("no checkpoint to resume from (expected {TRAIN_STATE_DIR}/)"),
+        });
     }
     crate::train::load_weights(vs, &state.join(WEIGHTS))?;
     let tensors: std::collections::HashMap<String, Tensor> =
@@ -88,7 +90,10 @@ pub fn load<P: serde::de::DeserializeOwned>(
         tensors
             .get(name)
             .map(|t| t.shallow_clone())
-            .ok_or_else(|| Error::Invalid(format!("{}: checkpoint lacks {name}", state.display())))
+            .ok_or_else(|| Error::Damaged {
+                path: state.join(OPTIMIZER),
+                problem: format!("the checkpoint lacks {name}"),
+            })
     };
     let _guard = tch::no_grad_guard();
     for p in &mut opt.params {
@@ -108,8 +113,10 @@ pub fn load<P: serde::de::DeserializeOwned>(
     }
     let ppath = state.join(POSITION);
     let text = std::fs::read_to_string(&ppath).map_err(io_err(&ppath))?;
-    let position = serde_json::from_str(&text)
-        .map_err(|e| Error::Invalid(format!("{}: {e}", ppath.display())))?;
+    let position = serde_json::from_str(&text).map_err(|e| Error::Damaged {
+        path: ppath.clone(),
+        problem: format!("not a training position: {e}"),
+    })?;
     Ok((position, tensors))
 }
 

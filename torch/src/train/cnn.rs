@@ -59,19 +59,6 @@ impl Split {
     }
 }
 
-/// Every sequence must be the model's input length: the first that is not is named.
-fn check_lengths(set: &LabelledSet, len: i64, data: &str) -> Result<()> {
-    if let Some(i) = set.sequences.iter().position(|s| s.len() as i64 != len) {
-        return Err(Error::Invalid(format!(
-            "{data}: sequence {:?} has {} bases; this CNN reads exactly model.input_len = {len} \
-             (cut the data to that length, or set model.input_len)",
-            set.ids[i],
-            set.sequences[i].len()
-        )));
-    }
-    Ok(())
-}
-
 /// Class probabilities (multi-label: each label's) of `seqs`, RC-averaged when asked, in order,
 /// in batches.
 pub(crate) fn cnn_probs(
@@ -197,23 +184,21 @@ impl Task for CnnTask<'_> {
     }
 }
 
-fn validate_config(cfg: &CnnRunConfig) -> Result<()> {
-    cfg.model
-        .validate()
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+pub fn validate_config(cfg: &CnnRunConfig) -> Result<()> {
+    cfg.model.validate()?;
     let t = &cfg.train;
-    if t.batch_size < 2 {
-        return Err(Error::Invalid(format!(
-            "train.batch_size = {}: a CNN batch needs at least 2 sequences (BatchNorm)",
-            t.batch_size
-        )));
-    }
-    if t.stages.is_empty() {
-        return Err(Error::Invalid(
-            "train.stages is empty: nothing to train".into(),
-        ));
-    }
-    Ok(())
+    crate::train::require(
+        t.batch_size >= 2,
+        "train.batch_size",
+        t.batch_size,
+        "a CNN batch needs at least 2 sequences (BatchNorm)",
+    )?;
+    crate::train::require(
+        !t.stages.is_empty(),
+        "train.stages",
+        "[]",
+        "at least one stage: nothing to train",
+    )
 }
 
 /// The pretrained CNN must read this run's input length (checked before any data is read).
@@ -223,12 +208,14 @@ fn check_pretrained(cfg: &CnnRunConfig) -> Result<()> {
     };
     let theirs = CnnSpec::read(&init.model)?;
     if theirs.model.input_len != cfg.model.input_len {
-        return Err(Error::Invalid(format!(
-            "{}: the pretrained CNN reads {} bases, this run's model {} (model.input_len)",
-            init.model.display(),
-            theirs.model.input_len,
-            cfg.model.input_len
-        )));
+        return Err(Error::Mismatch {
+            subject: init.model.display().to_string(),
+            found: format!("the pretrained CNN reads {} bases", theirs.model.input_len),
+            expected: format!(
+                "this run's model reads {} (model.input_len)",
+                cfg.model.input_len
+            ),
+        });
     }
     Ok(())
 }
@@ -240,7 +227,10 @@ fn init_from(vs: &nn::VarStore, model: &Cnn, cfg: &CnnRunConfig) -> Result<()> {
     };
     let groups = LayerGroups::new(model.layer_groups());
     for name in &init.reinit {
-        groups.find(name).map_err(Error::Invalid)?;
+        groups.find(name).map_err(|problem| Error::Setting {
+            key: "init.reinit".into(),
+            problem,
+        })?;
     }
     let keep: Vec<String> = groups
         .names()
@@ -268,9 +258,15 @@ pub fn train(cfg: &CnnRunConfig, out: &Path, opts: &FitOptions) -> Result<Option
     let started = Instant::now();
     validate_config(cfg)?;
     check_pretrained(cfg)?;
-    // Held for the whole run: a second run on the same --out refuses.
-    let _lock = genolm::fsutil::OutputLock::acquire(out)?;
     let t = &cfg.train;
+    // A data-parallel job: each rank trains on its share of every batch; rank 0 writes.
+    let ((rank, world), _lock) = trainer::join_job(&t.device, out)?;
+    crate::train::require(
+        t.batch_size >= 2 * world,
+        "train.batch_size",
+        t.batch_size,
+        "at least 2 sequences per data-parallel rank (BatchNorm)",
+    )?;
     let Runtime {
         device,
         precision,
@@ -282,19 +278,18 @@ pub fn train(cfg: &CnnRunConfig, out: &Path, opts: &FitOptions) -> Result<Option
         .files()
         .first()
         .map_or("data".to_string(), |f| f.display().to_string());
-    check_lengths(&set, cfg.model.input_len, &data_name)?;
+    crate::infer::cnn::check_set_lengths(&set, cfg.model.input_len, &data_name)?;
     let (tr, va, te) = (
         Split::of(&set, SetSplit::Train),
         Split::of(&set, SetSplit::Valid),
         Split::of(&set, SetSplit::Test),
     );
     if tr.seqs.len() < 2 || va.seqs.is_empty() || te.seqs.is_empty() {
-        return Err(Error::Invalid(format!(
-            "splits too small: train {}, valid {}, test {}",
-            tr.seqs.len(),
-            va.seqs.len(),
-            te.seqs.len()
-        )));
+        return Err(Error::SplitsTooSmall {
+            train: tr.seqs.len(),
+            valid: va.seqs.len(),
+            test: te.seqs.len(),
+        });
     }
     let classes = set.classes.clone();
     let mut vs = nn::VarStore::new(device);
@@ -304,7 +299,7 @@ pub fn train(cfg: &CnnRunConfig, out: &Path, opts: &FitOptions) -> Result<Option
     let per_epoch =
         (tr.seqs.len() / t.batch_size + usize::from(tr.seqs.len() % t.batch_size > 1)) as u64;
     let stages = stage_plans(&t.stages, &groups, per_epoch)?;
-    if !opts.resume {
+    if !opts.resume && rank == 0 {
         trainer::refuse_existing(out, "model")?;
         std::fs::create_dir_all(out).map_err(io_err(out))?;
         let mut recorded = cfg.clone();
@@ -320,7 +315,7 @@ pub fn train(cfg: &CnnRunConfig, out: &Path, opts: &FitOptions) -> Result<Option
             )?,
         };
         modeldir::write_spec(out, ModelKind::Cnn, &spec)?;
-    } else {
+    } else if opts.resume {
         CnnSpec::read(out)?;
     }
     let mut opt = trainer::optimizer(
@@ -373,7 +368,8 @@ pub fn train(cfg: &CnnRunConfig, out: &Path, opts: &FitOptions) -> Result<Option
         };
         fit(&mut task, trainee, &plan, out, opts)?
     };
-    if end.outcome == Outcome::Stopped {
+    // The other ranks' part ends with training; rank 0 keeps the best weights and tests them.
+    if end.outcome == Outcome::Stopped || rank != 0 {
         return Ok(None);
     }
     keep_best(&mut vs, out, &best)?;

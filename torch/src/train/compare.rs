@@ -300,21 +300,25 @@ fn run_classes(o: &CompareOptions, spec: &CnnSpec) -> Result<Vec<String>> {
         None => vec!["0".into(), "1".into()],
     };
     if classes.len() != 2 {
-        return Err(Error::Invalid(format!(
-            "cnn compare scores a binary task; --classes names {} classes",
-            classes.len()
-        )));
+        return Err(Error::Setting {
+            key: "--classes".into(),
+            problem: format!(
+                "cnn compare scores a binary task; {} classes given",
+                classes.len()
+            ),
+        });
     }
     if let Some(m) = o.methods.iter().find(|m| m.keeps_output_layer()) {
         if !pretrained_binary || spec.classes != classes {
-            return Err(Error::Invalid(format!(
-                "{}: method {} predicts with the pretrained output layer, which has classes {:?} \
-                 (multi-label: {}); the data's are {classes:?}. Use self, tl and ft for a new task",
-                o.pretrained.display(),
-                m.name(),
-                spec.classes,
-                spec.multi_label
-            )));
+            return Err(Error::Mismatch {
+                subject: format!("{}: method {}", o.pretrained.display(), m.name()),
+                found: format!(
+                    "it predicts with the pretrained output layer, whose classes are {:?} \
+                     (multi-label: {})",
+                    spec.classes, spec.multi_label
+                ),
+                expected: format!("the data's are {classes:?}: use self, tl and ft for a new task"),
+            });
         }
     }
     Ok(classes)
@@ -332,21 +336,13 @@ fn data_name(data: &LabelledSource) -> String {
 fn load_data(data: &LabelledSource, classes: &[String], input_len: i64) -> Result<LabelledSet> {
     let set = load_task(data, Some(classes), &SplitConfig::default())?;
     if set.is_multi_label() {
-        return Err(Error::Invalid(
-            "cnn compare reads single-label data (a label column, not label_columns)".into(),
-        ));
+        return Err(Error::Setting {
+            key: "--data".into(),
+            problem: "cnn compare reads single-label data (a label column, not label_columns)"
+                .into(),
+        });
     }
-    if let Some(i) = set
-        .sequences
-        .iter()
-        .position(|s| s.len() as i64 != input_len)
-    {
-        return Err(Error::Invalid(format!(
-            "sequence {:?} has {} bases; the pretrained CNN reads {input_len}",
-            set.ids[i],
-            set.sequences[i].len(),
-        )));
-    }
+    crate::infer::cnn::check_set_lengths(&set, input_len, &data_name(data))?;
     Ok(set)
 }
 
@@ -364,10 +360,10 @@ pub fn compare(o: &CompareOptions, interrupted: &AtomicBool) -> Result<Vec<Score
         .map(|g| g.name)
         .collect();
     if !groups.contains(&o.freeze_through) {
-        return Err(Error::Invalid(format!(
-            "--freeze-through {:?}: the pretrained CNN's layer groups are {groups:?}",
-            o.freeze_through
-        )));
+        return Err(Error::Setting {
+            key: format!("--freeze-through {:?}", o.freeze_through),
+            problem: format!("the pretrained CNN's layer groups are {groups:?}"),
+        });
     }
     // Every dataset is checked before the first (long) run starts.
     let sets = o

@@ -89,9 +89,10 @@ pub trait Task {
     /// Validation at the end of an epoch: fills the row's `valid_*` fields and returns the score
     /// that picks the kept weights (higher is better); None without validation data.
     fn validate(&mut self, row: &mut MetricsRow) -> Result<Option<f64>>;
-    /// Tensors beyond weights and optimizer that a checkpoint carries (an LM's hidden state).
-    fn extra_state(&self) -> Vec<(String, Tensor)> {
-        Vec::new()
+    /// Tensors beyond weights and optimizer that a checkpoint carries (an LM's hidden state). In
+    /// a data-parallel job every rank calls it (it may gather the ranks' shares); rank 0 saves.
+    fn extra_state(&self) -> Result<Vec<(String, Tensor)>> {
+        Ok(Vec::new())
     }
     /// Takes back what [`Self::extra_state`] saved, from the checkpoint's tensors.
     fn restore_extra_state(&mut self, _saved: &HashMap<String, Tensor>) -> Result<()> {
@@ -115,10 +116,20 @@ impl BatchCursor {
         self.next = skip as usize;
     }
 
+    /// The next batch's rows; in a data-parallel job, this rank's contiguous share of them (a
+    /// batch too small to give every rank a row is skipped by all ranks alike).
     pub fn next_batch(&mut self) -> Option<Vec<usize>> {
-        let rows = self.batches.get(self.next).cloned();
-        self.next += 1;
-        rows
+        loop {
+            let rows = self.batches.get(self.next).cloned();
+            self.next += 1;
+            let (Some(rows), Some(d)) = (rows.as_ref(), crate::dist::current()) else {
+                return rows;
+            };
+            if rows.len() >= d.world {
+                let share = |r: usize| r * rows.len() / d.world;
+                return Some(rows[share(d.rank)..share(d.rank + 1)].to_vec());
+            }
+        }
     }
 }
 
@@ -228,6 +239,18 @@ pub fn fit<T: Task>(
         task.restore_extra_state(&extra)?;
         pos = saved;
     }
+    if let Some(d) = crate::dist::current() {
+        // Every rank starts from rank 0's weights (and BatchNorm statistics).
+        let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut tensors: Vec<Tensor> = named.into_iter().map(|(_, t)| t).collect();
+        d.broadcast(&mut tensors)?;
+    }
+    // Rank 0 alone writes the metrics (and checkpoints, kept weights).
+    let log = match crate::dist::is_main() {
+        true => Some(MetricsLog::open(out, opts.resume.then_some(pos.step))?),
+        false => None,
+    };
     let mut run = Run {
         task,
         vs,
@@ -235,15 +258,17 @@ pub fn fit<T: Task>(
         plan,
         out,
         opts,
-        log: MetricsLog::open(out, opts.resume.then_some(pos.step))
-            .map_err(|e| Error::Invalid(e.to_string()))?,
+        log,
+        stop_agreed: false,
         timing: StepTiming::default(),
         started: Instant::now(),
         last_validation: None,
         bar: indicatif::ProgressBar::hidden(),
     };
     let total: u64 = plan.stages.iter().map(|s| s.schedule_steps).sum();
-    run.bar = crate::progress::counting_bar(plan.label, "steps", total, pos.step, opts.progress);
+    // One progress bar for a data-parallel job: rank 0's.
+    let progress = opts.progress && crate::dist::is_main();
+    run.bar = crate::progress::counting_bar(plan.label, "steps", total, pos.step, progress);
     let outcome = run.stages(&mut pos);
     run.bar.finish_and_clear();
     Ok(FitEnd {
@@ -261,7 +286,9 @@ struct Run<'a, T: Task> {
     plan: &'a FitPlan,
     out: &'a Path,
     opts: &'a FitOptions<'a>,
-    log: MetricsLog,
+    log: Option<MetricsLog>,
+    /// Data-parallel: a stop (Ctrl-C) any rank asked for, agreed by all at the last step.
+    stop_agreed: bool,
     timing: StepTiming,
     started: Instant,
     last_validation: Option<MetricsRow>,
@@ -270,14 +297,27 @@ struct Run<'a, T: Task> {
 
 impl<T: Task> Run<'_, T> {
     fn checkpoint(&self, pos: &Position) -> Result<()> {
-        checkpoint::save(self.out, self.vs, self.opt, &self.task.extra_state(), pos)?;
+        let extra = self.task.extra_state()?;
+        if crate::dist::is_main() {
+            checkpoint::save(self.out, self.vs, self.opt, &extra, pos)?;
+        }
         Ok(())
     }
 
     fn log(&mut self, row: &MetricsRow) -> Result<()> {
-        self.log
-            .append(row)
-            .map_err(|e| Error::Invalid(e.to_string()))
+        match self.log.as_mut() {
+            Some(log) => Ok(log.append(row)?),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether to stop for Ctrl-C now. In a data-parallel job the ranks agree on it at each
+    /// step (see [`Self::step`]), so all of them stop, and checkpoint, at the same one.
+    fn stop_requested(&self) -> bool {
+        match crate::dist::current() {
+            Some(_) => self.stop_agreed,
+            None => self.opts.interrupted.load(Ordering::SeqCst),
+        }
     }
 
     /// A metrics row at `pos` with what every row has.
@@ -348,7 +388,7 @@ impl<T: Task> Run<'_, T> {
     fn epoch(&mut self, pos: &mut Position, schedule: &OneCycle) -> Result<Option<EpochEnd>> {
         let plan = self.plan;
         loop {
-            if self.opts.interrupted.load(Ordering::SeqCst) {
+            if self.stop_requested() {
                 self.bar.finish_and_clear();
                 self.checkpoint(pos)?;
                 return Err(Error::Interrupted {
@@ -366,7 +406,7 @@ impl<T: Task> Run<'_, T> {
             let Some(batch) = self.task.next_batch()? else {
                 return Ok(Some(EpochEnd::Exhausted));
             };
-            let (lr, mom) = self.step(pos, schedule, &batch);
+            let (lr, mom) = self.step(pos, schedule, &batch)?;
             if plan.log_every > 0 && pos.step.is_multiple_of(plan.log_every) {
                 let mut row = self.row(pos);
                 row.train_loss = pos.close_window();
@@ -386,17 +426,35 @@ impl<T: Task> Run<'_, T> {
     }
 
     /// One optimizer step; returns its learning rate and momentum.
-    fn step(&mut self, pos: &mut Position, schedule: &OneCycle, batch: &T::Batch) -> (f64, f64) {
+    fn step(
+        &mut self,
+        pos: &mut Position,
+        schedule: &OneCycle,
+        batch: &T::Batch,
+    ) -> Result<(f64, f64)> {
         let started = Instant::now();
-        trainer::seed_step(self.plan.seed, pos.step);
+        // Each rank of a data-parallel job draws its own dropout masks (rank 0 the one-process ones).
+        let rank = crate::dist::current().map_or(0, |d| d.rank as u64);
+        trainer::seed_step(self.plan.seed ^ rank.wrapping_mul(0x9E37_79B9), pos.step);
         let loss = self.task.train_loss(batch);
         let (lr, mom) = schedule.at(pos.step - pos.stage_start_step);
-        trainer::minimize(self.opt, &loss.minimise, self.plan.clip, lr, mom);
-        let reported = loss.report.double_value(&[]);
-        self.timing.record(pos.step, started, loss.items);
+        trainer::minimize(self.opt, &loss.minimise, self.plan.clip, lr, mom)?;
+        let mut reported = loss.report.double_value(&[]);
+        if let Some(d) = crate::dist::current() {
+            // The batch's loss is the mean of the ranks' (equal shares); a stop any rank was
+            // asked for travels in the same allreduce.
+            let stop = self.opts.interrupted.load(Ordering::SeqCst);
+            let (mean, any) = d.mean_and_any(reported, stop)?;
+            reported = mean;
+            self.stop_agreed = any;
+        }
+        // Counted for the whole job (the ranks' shares are equal, to a row), so positions and
+        // throughput mean the same whatever the number of ranks.
+        let items = loss.items * crate::dist::current().map_or(1, |d| d.world as u64);
+        self.timing.record(pos.step, started, items);
         pos.step += 1;
         pos.batch_in_epoch += 1;
-        pos.items_seen += loss.items;
+        pos.items_seen += items;
         pos.window_loss += reported;
         pos.window_steps += 1;
         self.bar.set_position(pos.step);
@@ -412,7 +470,7 @@ impl<T: Task> Run<'_, T> {
             pos.window_loss / pos.window_steps as f64,
             self.timing.per_second()
         ));
-        (lr, mom)
+        Ok((lr, mom))
     }
 
     /// Validation, the kept weights, the next epoch's position and a checkpoint. Returns whether
@@ -432,7 +490,9 @@ impl<T: Task> Run<'_, T> {
             if improved {
                 pos.best = Some(score);
                 pos.since_best = 0;
-                checkpoint::save_weights(self.vs, path)?;
+                if crate::dist::is_main() {
+                    checkpoint::save_weights(self.vs, path)?;
+                }
             } else {
                 pos.since_best += 1;
             }

@@ -36,6 +36,9 @@ pub struct PretrainReport {
     pub completed: bool,
     /// Peak resident memory of the process (VmHWM), MB.
     pub peak_rss_mb: f64,
+    /// Data-parallel jobs: ranks, and rank 0's gradient averaging per step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_parallel: Option<crate::dist::AllreduceStats>,
 }
 
 /// The process's peak resident set (Linux VmHWM), in MB; 0 where /proc is unavailable.
@@ -51,7 +54,8 @@ pub struct EvalResult {
     pub tokens: u64,
 }
 
-fn validate(cfg: &PretrainConfig) -> Result<()> {
+/// Every check of a pretraining config that needs no data: what `pretrain` refuses first.
+pub fn validate(cfg: &PretrainConfig) -> Result<()> {
     use crate::train::require;
     cfg.model.validate()?;
     let t = &cfg.train;
@@ -171,31 +175,14 @@ fn init_from_pretrained(
     corpus: &Corpus,
     cfg: &PretrainConfig,
 ) -> Result<()> {
-    let theirs = hf::load(init)?;
-    let ours = hf::load(&corpus.dir)?;
-    if theirs.tokens() != ours.tokens() || theirs.spec() != ours.spec() {
-        return Err(Error::Invalid(format!(
-            "{}: built with a different tokenizer than the pretrained model {} (k={} stride={} vocab={} vs k={} stride={} \
-             vocab={}); rebuild the corpus with --tokenizer {}",
-            corpus.dir.display(),
-            init.display(),
-            ours.k(),
-            ours.stride(),
-            ours.vocab_size(),
-            theirs.k(),
-            theirs.stride(),
-            theirs.vocab_size(),
-            init.display()
-        )));
-    }
+    same_tokenizer(&corpus.dir, init)?;
     let saved = load_model_config(init)?;
     if saved.pretrain.model != cfg.model {
-        return Err(Error::Invalid(format!(
-            "{}: the pretrained model is {:?}, this config's model is {:?}",
-            init.display(),
-            saved.pretrain.model,
-            cfg.model
-        )));
+        return Err(Error::Mismatch {
+            subject: init.display().to_string(),
+            found: format!("the pretrained model is {:?}", saved.pretrain.model),
+            expected: format!("this config's model is {:?}", cfg.model),
+        });
     }
     crate::train::load_weights(vs, &init.join(MODEL_FILE))?;
     Ok(())
@@ -239,17 +226,38 @@ fn step_budget(t: &TrainSection, per_epoch: u64) -> u64 {
     }
 }
 
+/// A corpus read by a model must use the model's tokenizer: other ids would mean other k-mers.
+fn same_tokenizer(corpus: &Path, model: &Path) -> Result<()> {
+    let (theirs, ours) = (hf::load(corpus)?, hf::load(model)?);
+    if theirs.tokens() == ours.tokens() && theirs.spec() == ours.spec() {
+        return Ok(());
+    }
+    let describe = |t: &genolm::tokenize::KmerTokenizer| {
+        format!("k={} stride={} vocab={}", t.k(), t.stride(), t.vocab_size())
+    };
+    Err(Error::Mismatch {
+        subject: format!("corpus {}", corpus.display()),
+        found: format!("built with a different tokenizer ({})", describe(&theirs)),
+        expected: format!(
+            "the model {0} has {1}: rebuild the corpus with --tokenizer {0}",
+            model.display(),
+            describe(&ours)
+        ),
+    })
+}
+
 /// A checkpoint in `out` continues only a run of this config's model.
 fn check_resumable(out: &Path, cfg: &PretrainConfig, vocab: i64) -> Result<()> {
     let saved = load_model_config(out)?;
     if saved.pretrain.model != cfg.model || saved.vocab_size != vocab {
-        return Err(Error::Invalid(format!(
-            "{}: the checkpoint's model (vocab {}, {:?}) differs from this config's (vocab {vocab}, {:?})",
-            out.display(),
-            saved.vocab_size,
-            saved.pretrain.model,
-            cfg.model
-        )));
+        return Err(Error::Mismatch {
+            subject: out.display().to_string(),
+            found: format!(
+                "the checkpoint's model is vocab {}, {:?}",
+                saved.vocab_size, saved.pretrain.model
+            ),
+            expected: format!("this config's is vocab {vocab}, {:?}", cfg.model),
+        });
     }
     Ok(())
 }
@@ -310,21 +318,37 @@ impl Task for LmTask {
         Ok(Some(-e.loss))
     }
 
-    fn extra_state(&self) -> Vec<(String, Tensor)> {
+    fn extra_state(&self) -> Result<Vec<(String, Tensor)>> {
+        // The whole batch's state (a data-parallel job's ranks each hold their streams' rows), so
+        // a run resumes with the same or another number of ranks.
+        let whole = |t: &Tensor| -> Result<Tensor> {
+            let t = t.to_kind(Kind::Float);
+            match crate::dist::current() {
+                Some(d) => Ok(d.gather_rows(&t, 1)?),
+                None => Ok(t),
+            }
+        };
         let mut named = Vec::new();
         for (l, (h, c)) in self.hidden.iter().enumerate() {
-            named.push((format!("hidden.{l}.h"), h.to_kind(Kind::Float)));
-            named.push((format!("hidden.{l}.c"), c.to_kind(Kind::Float)));
+            named.push((format!("hidden.{l}.h"), whole(h)?));
+            named.push((format!("hidden.{l}.c"), whole(c)?));
         }
-        named
+        Ok(named)
     }
 
     fn restore_extra_state(&mut self, saved: &HashMap<String, Tensor>) -> Result<()> {
         let get = |name: String| {
             saved
                 .get(&name)
+                .map(|t| match crate::dist::current() {
+                    Some(d) => d.own_rows(t, 1),
+                    None => t.shallow_clone(),
+                })
                 .map(|t| t.to_device(self.device).to_kind(self.kind))
-                .ok_or_else(|| Error::Invalid(format!("checkpoint lacks {name}")))
+                .ok_or_else(|| Error::Damaged {
+                    path: std::path::PathBuf::from(crate::modeldir::TRAIN_STATE_DIR),
+                    problem: format!("the checkpoint lacks the LSTM state {name}"),
+                })
         };
         self.hidden = (0..self.hidden.len())
             .map(|l| Ok((get(format!("hidden.{l}.h"))?, get(format!("hidden.{l}.c"))?)))
@@ -337,16 +361,25 @@ impl Task for LmTask {
 pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: &FitOptions) -> Result<PretrainReport> {
     let started = Instant::now();
     validate(cfg)?;
-    // Held for the whole run: a second run on the same --out refuses.
-    let _lock = genolm::fsutil::OutputLock::acquire(out)?;
     let t = &cfg.train;
-    let corpus = Corpus::open(&cfg.corpus)?;
-    let vocab = corpus.manifest.tokenizer.vocab_size as i64;
+    // A data-parallel job: each rank reads its share of the batch's streams; rank 0 writes.
+    let ((rank, world), _lock) = trainer::join_job(&t.device, out)?;
     let Runtime {
         device,
         precision,
         kind,
     } = Runtime::new(&t.device, t.precision, t.threads, t.seed)?;
+    if !t.batch_size.is_multiple_of(world) {
+        return Err(Error::Setting {
+            key: "train.batch_size".into(),
+            problem: format!(
+                "{} streams cannot be shared equally by {world} data-parallel ranks",
+                t.batch_size
+            ),
+        });
+    }
+    let corpus = Corpus::open(&cfg.corpus)?;
+    let vocab = corpus.manifest.tokenizer.vocab_size as i64;
     let mut vs = nn::VarStore::new(device);
     let model = LanguageModel::new(&vs.root(), vocab, &cfg.model);
     if let Some(init) = &cfg.init_from {
@@ -364,24 +397,26 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: &FitOptions) -> Result<P
     )?;
     let backwards = cfg.model.backwards;
     let train = LmStreams::new(&corpus, Some(Split::Train), t.batch_size, t.bptt, t.seed)?
-        .backwards(backwards);
+        .backwards(backwards)
+        .shard(rank, world);
     let valid = validation_streams(&corpus, t, backwards)?;
     let total_steps = step_budget(t, train.approx_batches_per_epoch());
     if opts.resume {
         check_resumable(out, cfg, vocab)?;
-    } else {
+    } else if rank == 0 {
         trainer::refuse_existing(out, "model")?;
         // The model dir records the precision used, "auto" decided.
         let mut recorded = cfg.clone();
         recorded.train.precision = precision;
         write_model_dir_header(out, &corpus, &recorded, vocab)?;
     }
+    let local_batch = (t.batch_size / world) as i64;
     let mut task = LmTask {
-        hidden: model.encoder.zero_hidden(t.batch_size as i64, kind),
+        hidden: model.encoder.zero_hidden(local_batch, kind),
         model,
         train,
         valid,
-        batch_size: t.batch_size as i64,
+        batch_size: local_batch,
         valid_max_batches: t.valid_max_batches,
         baseline: corpus.manifest.tokenizer.stride as f64 * 4f64.ln(),
         device,
@@ -414,10 +449,12 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: &FitOptions) -> Result<P
         opt: &mut opt,
     };
     let mut end = fit::fit(&mut task, trainee, &plan, out, opts)?;
-    checkpoint::save_weights(&vs, &out.join(MODEL_FILE))?;
+    if rank == 0 {
+        checkpoint::save_weights(&vs, &out.join(MODEL_FILE))?;
+    }
     let completed = end.outcome == Outcome::Completed;
     // A plot that cannot be drawn (no font installed) is worth a warning, not a lost run.
-    if completed {
+    if completed && rank == 0 {
         if let Err(e) = genolm::plot::training_curves(out, Some(task.baseline)) {
             eprintln!("genolm: warning: training curves not drawn: {e}");
         }
@@ -436,12 +473,22 @@ pub fn pretrain(cfg: &PretrainConfig, out: &Path, opts: &FitOptions) -> Result<P
         seconds: started.elapsed().as_secs_f64(),
         completed,
         peak_rss_mb: peak_rss_mb(),
+        data_parallel: crate::dist::current().map(|d| d.stats()),
     })
 }
 
 /// Loads a language model directory for evaluation (weights + config).
 pub fn load_model(dir: &Path, device: Device) -> Result<(nn::VarStore, LanguageModel, LmSpec)> {
     let cfg = load_model_config(dir)?;
+    modeldir::check_buildable(dir, || {
+        cfg.pretrain.model.validate()?;
+        crate::train::require(
+            cfg.vocab_size >= 1,
+            "vocab_size",
+            cfg.vocab_size,
+            "at least 1",
+        )
+    })?;
     let mut vs = nn::VarStore::new(device);
     let model = LanguageModel::new(&vs.root(), cfg.vocab_size, &cfg.pretrain.model);
     crate::train::load_weights(&mut vs, &dir.join(MODEL_FILE))?;
@@ -468,23 +515,7 @@ pub fn eval_command(model_dir: &Path, corpus_dir: &Path, o: &EvalOptions) -> Res
     let (_vs, model, cfg) = load_model(model_dir, device)?;
     let corpus = Corpus::open(corpus_dir)?;
     if corpus.manifest.tokenizer.sha256 != cfg.tokenizer_sha256 {
-        let theirs = hf::load(&corpus.dir)?;
-        let ours = hf::load(model_dir)?;
-        if theirs.tokens() != ours.tokens() || theirs.spec() != ours.spec() {
-            return Err(Error::Invalid(format!(
-                "{}: built with a different tokenizer than the model {} (k={} stride={} vocab={} vs k={} stride={} vocab={}); \
-                 rebuild the corpus with --tokenizer {}",
-                corpus_dir.display(),
-                model_dir.display(),
-                theirs.k(),
-                theirs.stride(),
-                theirs.vocab_size(),
-                ours.k(),
-                ours.stride(),
-                ours.vocab_size(),
-                model_dir.display()
-            )));
-        }
+        same_tokenizer(&corpus.dir, model_dir)?;
     }
     let mut streams = LmStreams::new(&corpus, o.split, o.batch_size, o.bptt, 0)?
         .backwards(cfg.pretrain.model.backwards);

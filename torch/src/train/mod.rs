@@ -17,7 +17,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Torch(#[from] tch::TchError),
+    Torch(tch::TchError),
     #[error(transparent)]
     Corpus(#[from] genolm::corpus::Error),
     #[error(transparent)]
@@ -36,14 +36,62 @@ pub enum Error {
     Config(#[from] genolm::config::Error),
     #[error(transparent)]
     Output(#[from] genolm::fsutil::StagingError),
+    #[error(transparent)]
+    Labelled(#[from] genolm::corpus::labelled::Error),
+    #[error(transparent)]
+    Variants(#[from] genolm::variants::Error),
+    #[error(transparent)]
+    Track(#[from] genolm::track::Error),
+    #[error(transparent)]
+    MetricsLog(#[from] genolm::eval::training_log::LogError),
+    #[error(transparent)]
+    CnnConfig(#[from] crate::model::cnn::CnnConfigError),
+    #[error(transparent)]
+    Dist(#[from] crate::dist::Error),
     #[error("{path}: {source}", path = path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Invalid(String),
+    /// A file or directory that is not what its name promises: cut short, damaged, or not genolm's.
+    #[error("{path}: {problem}", path = path.display())]
+    Damaged { path: PathBuf, problem: String },
+    /// A path that should hold a model, a checkpoint or a genome part and does not.
+    #[error("{path}: {what}", path = path.display())]
+    Missing { path: PathBuf, what: String },
+    /// A fresh run refuses to overwrite a model or a checkpoint.
+    #[error("{path}: already holds a {what}; continue it with --resume {path}, or choose another --out", path = path.display())]
+    Exists { path: PathBuf, what: &'static str },
+    /// A model directory of another kind than the command needs.
+    #[error("{path}: {found}, but this needs {needed}", path = path.display())]
+    WrongKind {
+        path: PathBuf,
+        found: &'static str,
+        needed: String,
+    },
+    /// Two things that must agree do not (a model and its data, a checkpoint and its config, the
+    /// members of an ensemble): `subject` names what, `found` and `expected` the two sides.
+    #[error("{subject}: {found}; {expected}")]
+    Mismatch {
+        subject: String,
+        found: String,
+        expected: String,
+    },
+    /// A config key or command-line option whose value cannot be used as given (beyond a plain
+    /// range, which is [`Error::Value`]).
+    #[error("{key}: {problem}")]
+    Setting { key: String, problem: String },
+    /// Train/validation/test splits too small to train on.
+    #[error("splits too small: train {train}, valid {valid}, test {test} (train needs at least 2 sequences, valid and test at least 1)")]
+    SplitsTooSmall {
+        train: usize,
+        valid: usize,
+        test: usize,
+    },
+    /// A broken invariant of genolm itself (a bug to report), not of the input.
+    #[error("internal error: {0}")]
+    Internal(String),
     /// A weights file that does not load into the model built from its directory's config.
     #[error("{path}: cannot load these weights (truncated, damaged, or another model's): {source}", path = path.display())]
     Weights {
@@ -65,6 +113,23 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<tch::TchError> for Error {
+    /// A safetensors file that could not be written or read for an I/O reason (a full disk) is
+    /// an I/O error naming the file, not a library error.
+    fn from(e: tch::TchError) -> Self {
+        match e {
+            tch::TchError::SafeTensorError {
+                path,
+                err: safetensors::SafeTensorError::IoError(source),
+            } => Error::Io {
+                path: path.into(),
+                source,
+            },
+            e => Error::Torch(e),
+        }
+    }
+}
 
 /// Loads `path` (safetensors) into `vs`, every variable by name; a failure names the file.
 pub(crate) fn load_weights(vs: &mut tch::nn::VarStore, path: &std::path::Path) -> Result<()> {
@@ -173,9 +238,11 @@ impl Precision {
                 Ok(Precision::Bf16)
             }
             Precision::Auto => Ok(Precision::Fp32),
-            Precision::Fp16 if !device.is_cuda() => Err(Error::Invalid(
-                "precision fp16 needs a CUDA device; use bf16 (or auto) on the CPU".into(),
-            )),
+            Precision::Fp16 if !device.is_cuda() => Err(Error::Value {
+                key: "precision",
+                value: "fp16".into(),
+                want: "fp16 needs a CUDA device; use bf16 (or auto) on the CPU",
+            }),
             Precision::Bf16 if crate::device::native_bf16(device) == Some(false) => {
                 warn_emulated_bf16(device);
                 Ok(self)

@@ -40,6 +40,22 @@ impl Runtime {
     }
 }
 
+/// Joins the data-parallel job this process was launched into, if any (torchrun, srun,
+/// `genolm launch`), and takes the output's lock on rank 0, which alone writes: a second run on
+/// the same --out refuses. Returns (rank, world) and the lock, held for the whole run.
+pub fn join_job(
+    device: &str,
+    out: &Path,
+) -> Result<((usize, usize), Option<genolm::fsutil::OutputLock>)> {
+    let device = crate::device::resolve(device.parse()?)?;
+    let place = crate::dist::init(device)?.map_or((0, 1), |d| (d.rank, d.world));
+    let lock = match place.0 {
+        0 => Some(genolm::fsutil::OutputLock::for_dir(out)?),
+        _ => None,
+    };
+    Ok((place, lock))
+}
+
 /// AdamW over the model's layer groups. Variables without gradients (BatchNorm's running
 /// statistics) are buffers, not parameters.
 /// With `loss_scaler`, every step scales its loss (see [`minimize`]).
@@ -54,7 +70,7 @@ pub fn optimizer(
         .into_iter()
         .filter(|(_, t)| t.requires_grad())
         .collect();
-    let named = groups.assign(trainable).map_err(Error::Invalid)?;
+    let named = groups.assign(trainable).map_err(Error::Internal)?;
     let mut opt = AdamW::new(named, groups.len(), config);
     opt.loss_scaler = loss_scaler;
     Ok(opt)
@@ -72,8 +88,9 @@ pub fn seed_step(seed: u64, step: u64) {
 
 /// Gradients of `loss`, clipped to a global norm of `clip`, then one AdamW update. With a loss
 /// scaler the loss is scaled for the backward pass and the gradients unscaled before clipping; a
-/// step whose gradients overflowed updates nothing (and lowers the scale).
-pub fn minimize(opt: &mut AdamW, loss: &Tensor, clip: f64, lr: f64, mom: f64) {
+/// step whose gradients overflowed updates nothing (and lowers the scale). In a data-parallel job
+/// the gradients are first averaged over the ranks, so every rank takes the same step.
+pub fn minimize(opt: &mut AdamW, loss: &Tensor, clip: f64, lr: f64, mom: f64) -> Result<()> {
     let scale = opt.loss_scaler.map_or(1.0, |s| s.scale);
     let mut grads = if scale == 1.0 {
         opt.backward(loss)
@@ -85,14 +102,19 @@ pub fn minimize(opt: &mut AdamW, loss: &Tensor, clip: f64, lr: f64, mom: f64) {
         }
         grads
     };
+    if let Some(d) = crate::dist::current() {
+        let mut live: Vec<Tensor> = grads.iter().flatten().map(Tensor::shallow_clone).collect();
+        d.average(&mut live)?;
+    }
     // The norm that clipping computes anyway tells whether any gradient overflowed.
     let norm = AdamW::clip_grad_norm(&mut grads, clip);
     if let Some(scaler) = opt.loss_scaler.as_mut() {
         if !scaler.update(norm.is_finite()) {
-            return;
+            return Ok(());
         }
     }
     opt.step(&grads, lr, mom);
+    Ok(())
 }
 
 /// Training throughput (tokens or sequences per second of forward, backward and update), over the
@@ -120,12 +142,12 @@ impl StepTiming {
 }
 
 /// A fresh run never overwrites a model or a checkpoint in `out`.
-pub fn refuse_existing(out: &Path, what: &str) -> Result<()> {
+pub fn refuse_existing(out: &Path, what: &'static str) -> Result<()> {
     if out.join(TRAIN_STATE_DIR).exists() || out.join(MODEL_FILE).exists() {
-        return Err(Error::Invalid(format!(
-            "{}: already holds a {what}; continue it with --resume {0}, or choose another --out",
-            out.display()
-        )));
+        return Err(Error::Exists {
+            path: out.to_path_buf(),
+            what,
+        });
     }
     Ok(())
 }
@@ -162,8 +184,8 @@ mod tests {
         let (plain, mut p_opt) = one_param(None);
         let (scaled, mut s_opt) = one_param(Some(LossScaler::default()));
         for _ in 0..3 {
-            minimize(&mut p_opt, &quadratic(&plain), 0.0, 0.1, 0.9);
-            minimize(&mut s_opt, &quadratic(&scaled), 0.0, 0.1, 0.9);
+            minimize(&mut p_opt, &quadratic(&plain), 0.0, 0.1, 0.9).unwrap();
+            minimize(&mut s_opt, &quadratic(&scaled), 0.0, 0.1, 0.9).unwrap();
         }
         assert!(plain.equal(&scaled), "power-of-two scaling is exact");
         assert_eq!(s_opt.loss_scaler.unwrap().good_steps, 3);
@@ -175,7 +197,8 @@ mod tests {
             0.0,
             0.1,
             0.9,
-        );
+        )
+        .unwrap();
         assert!(scaled.equal(&before), "an overflowed step updates nothing");
         assert_eq!(s_opt.step, 3);
         assert_eq!(s_opt.loss_scaler.unwrap().scale, 32768.0);

@@ -85,7 +85,12 @@ pub fn run_front(args: &[&str]) -> String {
 /// Waits until `log` has `lines` lines (training has started and logged), then sends Ctrl-C (SIGINT)
 /// to the child, as a user at the terminal would.
 pub fn interrupt_after_lines(child: &mut std::process::Child, log: &Path, lines: usize) {
-    interrupt_when(child, "training", || {
+    signal_after_lines(child, log, lines, libc::SIGINT);
+}
+
+/// Waits until `log` has `lines` lines, then sends the child `signal`.
+pub fn signal_after_lines(child: &mut std::process::Child, log: &Path, lines: usize, signal: i32) {
+    signal_when(child, "training", signal, || {
         std::fs::read_to_string(log)
             .map(|s| s.lines().count())
             .unwrap_or(0)
@@ -95,28 +100,36 @@ pub fn interrupt_after_lines(child: &mut std::process::Child, log: &Path, lines:
 
 /// Waits until `ready()` (the child is at work), then sends it Ctrl-C (SIGINT).
 pub fn interrupt_when(child: &mut std::process::Child, what: &str, ready: impl Fn() -> bool) {
+    signal_when(child, what, libc::SIGINT, ready);
+}
+
+/// Waits until `ready()` (the child is at work), then sends it `signal`.
+pub fn signal_when(
+    child: &mut std::process::Child,
+    what: &str,
+    signal: i32,
+    ready: impl Fn() -> bool,
+) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while !ready() {
         assert!(std::time::Instant::now() < deadline, "{what} did not start");
         assert!(child.try_wait().unwrap().is_none(), "{what} exited early");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    // SAFETY: sending SIGINT to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, signal) };
 }
 
-/// `path` when `present`; otherwise None with a SKIPPED line saying `why` it is needed and where it
-/// comes from, or a failure in CI, which must always have it.
+#[path = "../../../tests/common/skip.rs"]
+mod skip;
+
+/// `path` when `present`; otherwise None after a SKIPPED line saying `why` it is needed and where
+/// it comes from (a failure in CI, which must always have it).
 pub fn required(path: PathBuf, present: bool, why: &str) -> Option<PathBuf> {
     if present {
         return Some(path);
     }
-    assert!(
-        std::env::var("CI").is_err(),
-        "{} missing in CI: {why}",
-        path.display()
-    );
-    eprintln!("SKIPPED: needs {} ({why})", path.display());
+    skip::missing(&path.display().to_string(), why);
     None
 }
 

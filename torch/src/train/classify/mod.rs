@@ -88,14 +88,21 @@ fn with_classifier_dropouts(
 
 /// `[model]` gives a naive encoder's shape only: its dropouts would be silently replaced by the
 /// classifier's, and with `lm` the shape is the LM's.
+/// Every check of a classifier config that needs no data: what `classify train` refuses first.
+pub fn validate_config(cfg: &ClassifyConfig) -> Result<()> {
+    check_model_section(cfg)?;
+    check_ranges(cfg)
+}
+
 fn check_model_section(cfg: &ClassifyConfig) -> Result<()> {
     let d = AwdLstmConfig::default();
     let m = &cfg.model;
     if cfg.lm.is_some() && *m != d {
-        return Err(Error::Invalid(
-            "[model] is taken from the language model given by `lm`; remove the [model] section"
+        return Err(Error::Setting {
+            key: "[model]".into(),
+            problem: "taken from the language model given by `lm`; remove the [model] section"
                 .into(),
-        ));
+        });
     }
     let dropouts = |c: &AwdLstmConfig| {
         [
@@ -108,11 +115,12 @@ fn check_model_section(cfg: &ClassifyConfig) -> Result<()> {
         ]
     };
     if dropouts(m) != dropouts(&d) {
-        return Err(Error::Invalid(
-            "model.drop_mult and model.*_p do not apply to classifiers: they use fastai's classifier \
-             dropouts scaled by the top-level `drop_mult` (default 0.5); set that instead"
+        return Err(Error::Setting {
+            key: "model.drop_mult, model.*_p".into(),
+            problem: "do not apply to classifiers: they use fastai's classifier dropouts scaled \
+                      by the top-level `drop_mult` (default 0.5); set that instead"
                 .into(),
-        ));
+        });
     }
     Ok(())
 }
@@ -133,6 +141,12 @@ fn check_ranges(cfg: &ClassifyConfig) -> Result<()> {
         "[]",
         "nothing to train",
     )?;
+    check_head(h)
+}
+
+/// A classifier head that can be built: what a config is checked for, and a saved model dir too.
+pub(crate) fn check_head(h: &crate::model::classifier::HeadConfig) -> Result<()> {
+    use crate::train::require;
     require(h.bptt >= 1, "head.bptt", h.bptt, "must be at least 1 token")?;
     require(
         h.max_len >= 1,
@@ -182,12 +196,11 @@ fn task_data(cfg: &ClassifyConfig, tok: &KmerTokenizer, backwards: bool) -> Resu
         split(SetSplit::Test),
     );
     if tr.len() < 2 || va.len() == 0 || te.len() == 0 {
-        return Err(Error::Invalid(format!(
-            "splits too small: train {}, valid {}, test {}",
-            tr.len(),
-            va.len(),
-            te.len()
-        )));
+        return Err(Error::SplitsTooSmall {
+            train: tr.len(),
+            valid: va.len(),
+            test: te.len(),
+        });
     }
     let te_ids = set
         .rows_in(SetSplit::Test)
@@ -210,6 +223,7 @@ fn setup(
     cfg: &ClassifyConfig,
     out: &Path,
     resume: bool,
+    writes: bool,
 ) -> Result<(Run, nn::VarStore, AdamW, SavedClassifier)> {
     let t = &cfg.train;
     let Runtime {
@@ -218,8 +232,7 @@ fn setup(
         kind,
     } = Runtime::new(&t.device, t.precision, t.threads, t.seed)?;
     let tok = tokenizer_for(cfg)?;
-    check_model_section(cfg)?;
-    check_ranges(cfg)?;
+    validate_config(cfg)?;
     let shape = match &cfg.lm {
         Some(lm) => crate::train::lm::load_model_config(lm)?.pretrain.model,
         None => cfg.model.clone(),
@@ -257,7 +270,7 @@ fn setup(
         inputs_sha256: Default::default(),
         train_len: Some(data.train_len),
     };
-    if !resume {
+    if !resume && writes {
         trainer::refuse_existing(out, "classifier")?;
         std::fs::create_dir_all(out).map_err(io_err(out))?;
         hf::save(&tok, out)?;
@@ -378,7 +391,12 @@ pub(crate) fn stage_plans(
         .iter()
         .map(|s| {
             let trainable = match &s.freeze_through {
-                Some(name) => Trainable::After(groups.find(name).map_err(Error::Invalid)?),
+                Some(name) => {
+                    Trainable::After(groups.find(name).map_err(|problem| Error::Setting {
+                        key: "freeze_through".into(),
+                        problem,
+                    })?)
+                }
                 None => Trainable::Top(s.unfreeze),
             };
             Ok(StagePlan {
@@ -417,19 +435,22 @@ fn fit_plan(
     })
 }
 
-/// The best weights become the model and the checkpoint goes: what every classifier family
-/// does when its run completes.
+/// The best weights become the model: what every classifier family does when its run completes.
+/// A run killed after the rename (its checkpoint still there) resumes to here and finds them
+/// already in place.
 pub(crate) fn keep_best(vs: &mut nn::VarStore, out: &Path, best_path: &Path) -> Result<()> {
-    crate::train::load_weights(vs, best_path)?;
-    std::fs::rename(best_path, out.join(MODEL_FILE)).map_err(io_err(out))?;
-    let state = out.join(TRAIN_STATE_DIR);
-    if state.exists() {
-        std::fs::remove_dir_all(&state).map_err(io_err(&state))?;
+    let model = out.join(MODEL_FILE);
+    if best_path.exists() {
+        crate::train::load_weights(vs, best_path)?;
+        std::fs::rename(best_path, &model).map_err(io_err(out))?;
+    } else {
+        crate::train::load_weights(vs, &model)?;
     }
     Ok(())
 }
 
 /// Test predictions, metrics and plots of a finished classifier (any family), and its report.
+/// The checkpoint goes last: a run killed before then can still be resumed to this point.
 pub(crate) fn write_test_results(
     out: &Path,
     ids: &[String],
@@ -444,6 +465,8 @@ pub(crate) fn write_test_results(
     let tsv_path = out.join("test_predictions.tsv");
     write_atomic(&tsv_path, tsv.as_bytes()).map_err(io_err(&tsv_path))?;
     write_outputs(out, classes, &r, truth, probs)?;
+    let state = out.join(TRAIN_STATE_DIR);
+    genolm::fsutil::remove_dir_atomic(&state).map_err(io_err(&state))?;
     Ok(ClassifyReport {
         dir: out.to_path_buf(),
         test: BinaryMetrics {
@@ -496,9 +519,9 @@ pub fn train(
 ) -> Result<Option<ClassifyReport>> {
     let started = Instant::now();
     let t = &cfg.train;
-    // Held for the whole run: a second run on the same --out refuses.
-    let _lock = genolm::fsutil::OutputLock::acquire(out)?;
-    let (run, mut vs, mut opt, saved) = setup(cfg, out, opts.resume)?;
+    // A data-parallel job: each rank trains on its share of every batch; rank 0 writes.
+    let ((rank, _), _lock) = trainer::join_job(&t.device, out)?;
+    let (run, mut vs, mut opt, saved) = setup(cfg, out, opts.resume, rank == 0)?;
     let best_path = out.join(".best.safetensors");
     let groups = LayerGroups::new(run.clf.layer_groups());
     let plan = fit_plan(t, &groups, run.per_epoch, best_path.clone())?;
@@ -515,7 +538,8 @@ pub fn train(
         opt: &mut opt,
     };
     let end = fit(&mut task, trainee, &plan, out, opts)?;
-    if end.outcome == Outcome::Stopped {
+    // The other ranks' part ends with training; rank 0 keeps the best weights and tests them.
+    if end.outcome == Outcome::Stopped || rank != 0 {
         return Ok(None);
     }
     let rate = end.timing.per_second();

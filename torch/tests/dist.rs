@@ -1,0 +1,280 @@
+//! Data-parallel training on c10d (Gloo over loopback): two ranks at batch B/2 follow one rank at
+//! batch B; a killed rank makes the other exit with a clear error, not hang; a two-rank checkpoint
+//! resumes on one rank; `genolm launch` stops its ranks when one fails.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// This build's c10d backends (`genolm-torch info`); None with a SKIPPED line if it has none.
+fn c10d() -> Option<()> {
+    let info = run_torch(&["info", "--device", "cpu", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(info.trim()).unwrap();
+    let present = v["data_parallel"]
+        .as_str()
+        .is_some_and(|b| b.contains("gloo"));
+    required(
+        PathBuf::from(".cache/gloo"),
+        present,
+        "Gloo headers for the c10d shim: scripts/setup.sh unpacks Debian's libgloo-dev there",
+    )
+    .map(|_| ())
+}
+
+/// A corpus of random bases (3-mers, stride 3) and a dropout-free LM config over it.
+fn setup(dir: &Path, max_steps: u64, extra: &str) -> PathBuf {
+    let fa = dir.join("g.fa");
+    std::fs::write(&fa, format!(">g\n{}\n", random_bases(60_000, 11))).unwrap();
+    let corpus = dir.join("corpus");
+    let o = front_bin()
+        .args(["corpus", "build", "--fasta"])
+        .arg(&fa)
+        .args([
+            "--k",
+            "3",
+            "--stride",
+            "3",
+            "--doc-len",
+            "1000",
+            "--valid-frac",
+            "0.1",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&corpus)
+        .output()
+        .unwrap();
+    check(o, "corpus build");
+    let cfg = dir.join("lm.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "corpus = \"{}\"\n[model]\nemb_size = 16\nhidden_size = 32\nn_layers = 2\ndrop_mult = 0.0\n\
+             [train]\nbatch_size = 8\nbptt = 20\nepochs = 2\nmax_steps = {max_steps}\nlr = 1e-2\nseed = 5\n\
+             threads = 1\nprecision = \"fp32\"\nlog_every = 1\ncheckpoint_every = 10\nvalid_max_batches = 4\n{extra}",
+            corpus.display()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+fn launch(nproc: u32, args: &[&str]) -> std::process::Output {
+    front_bin()
+        .env("GENOLM_DIST_TIMEOUT", "30")
+        .args([
+            "launch",
+            "--nproc",
+            &nproc.to_string(),
+            "--threads",
+            "1",
+            "--",
+        ])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn losses(dir: &Path) -> Vec<f64> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["train_loss"].as_f64()
+        })
+        .collect()
+}
+
+fn max_weight_diff(a: &Path, b: &Path) -> f64 {
+    let a = tch::Tensor::read_safetensors(a.join("model.safetensors")).unwrap();
+    let b: std::collections::HashMap<String, tch::Tensor> =
+        tch::Tensor::read_safetensors(b.join("model.safetensors"))
+            .unwrap()
+            .into_iter()
+            .collect();
+    a.iter()
+        .map(|(name, t)| (t - &b[name]).abs().max().double_value(&[]))
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn test_two_ranks_follow_one_rank_and_resume_on_one() {
+    let Some(()) = c10d() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = setup(tmp.path(), 60, "");
+    let cfg_s = cfg.to_str().unwrap();
+    let one = tmp.path().join("one");
+    check(
+        pretrain_cmd(torch_bin(), &cfg, &one)
+            .arg("--quiet")
+            .output()
+            .unwrap(),
+        "one rank",
+    );
+    let two = tmp.path().join("two");
+    let o = launch(
+        2,
+        &[
+            "pretrain",
+            "--config",
+            cfg_s,
+            "--out",
+            two.to_str().unwrap(),
+            "--quiet",
+            "--json",
+        ],
+    );
+    let stdout = check(o, "two ranks");
+    assert_eq!(stdout.lines().count(), 1, "rank 0 alone reports: {stdout}");
+    let (a, b) = (losses(&one), losses(&two));
+    assert_eq!(a.len(), b.len());
+    for (step, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert!(
+            (x - y).abs() < 1e-4,
+            "row {step}: one rank {x}, two ranks {y}"
+        );
+    }
+    let d = max_weight_diff(&one, &two);
+    assert!(d < 1e-4, "the two runs' weights differ by {d}");
+    // A two-rank run stopped at step 25 (a checkpoint), then resumed by one rank.
+    let split = tmp.path().join("split");
+    let o = launch(
+        2,
+        &[
+            "pretrain",
+            "--config",
+            cfg_s,
+            "--out",
+            split.to_str().unwrap(),
+            "--quiet",
+            "--stop-after",
+            "25",
+        ],
+    );
+    check(o, "two ranks, stopped");
+    let o = torch_bin()
+        .args(["pretrain", "--resume", split.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    check(o, "resume on one rank");
+    let d = max_weight_diff(&one, &split);
+    assert!(d < 1e-4, "resumed on one rank, the weights differ by {d}");
+}
+
+#[test]
+fn test_a_killed_rank_stops_the_other_with_an_error() {
+    let Some(()) = c10d() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = setup(tmp.path(), 1_000_000, "");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = tmp.path().join("m");
+    let rank = |r: u32| {
+        let mut c: Command = pretrain_cmd(torch_bin(), &cfg, &out);
+        c.arg("--quiet")
+            .env("RANK", r.to_string())
+            .env("WORLD_SIZE", "2")
+            .env("MASTER_ADDR", "127.0.0.1")
+            .env("MASTER_PORT", port.to_string())
+            .env("GENOLM_DIST_TIMEOUT", "20")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut r0 = rank(0);
+    let mut r1 = rank(1);
+    signal_after_lines(&mut r1, &out.join("metrics.jsonl"), 15, libc::SIGKILL);
+    r1.wait().unwrap();
+    let killed = Instant::now();
+    let deadline = killed + Duration::from_secs(60);
+    while r0.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "rank 0 still running 60 s after rank 1 died"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = r0.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "rank 0 must fail");
+    assert!(err.contains("c10d") && err.contains("rank 0 of 2"), "{err}");
+    // The last checkpoint is whole: one rank resumes it.
+    let o = torch_bin()
+        .args([
+            "pretrain",
+            "--resume",
+            out.to_str().unwrap(),
+            "--quiet",
+            "--set",
+            "train.max_steps=30",
+        ])
+        .output()
+        .unwrap();
+    check(o, "resume after a rank died");
+}
+
+#[test]
+fn test_launch_stops_the_ranks_when_one_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("missing.toml");
+    let o = launch(
+        2,
+        &[
+            "pretrain",
+            "--config",
+            missing.to_str().unwrap(),
+            "--out",
+            "x",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("launch: failed: rank"), "{err}");
+    assert!(err.contains("missing.toml"), "{err}");
+}
+
+/// A ULMFiT classifier trained by 2 ranks (each half of every batch) learns the motif as one
+/// rank does, and rank 0 alone writes the model directory and reports.
+#[test]
+fn test_two_ranks_train_a_classifier() {
+    let Some(()) = c10d() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let table = motif_table(tmp.path(), 240);
+    let cfg = tmp.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "k = 3\nstride = 1\ndrop_mult = 0.1\n[data]\nformat = \"table\"\npath = \"{}\"\n[split]\nvalid_frac = 0.15\n\
+             test_frac = 0.25\n[model]\nemb_size = 16\nhidden_size = 32\nn_layers = 2\n[train]\nbatch_size = 16\n\
+             threads = 1\nstages = [{{ unfreeze = 0, epochs = 8, lr = 1e-2 }}]\n",
+            table.display()
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("clf");
+    let o = launch(
+        2,
+        &[
+            "classify",
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+            "--quiet",
+        ],
+    );
+    let stdout = check(o, "two-rank classifier");
+    assert_eq!(stdout.lines().count(), 1, "rank 0 alone reports: {stdout}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert!(v["accuracy"].as_f64().unwrap() > 0.9, "{v}");
+    assert!(out.join("model.safetensors").exists() && !out.join("train_state").exists());
+}
