@@ -22,7 +22,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 GENOLM = ROOT / "target/release/genolm"
@@ -64,6 +63,9 @@ def torch_worker(rank, world, port, shape, steps, result):
     from fastai.text.models.awdlstm import AWD_LSTM, awd_lstm_lm_config
     from fastai.text.models.core import get_language_model
 
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from bench_pretrain import fastai_step
+
     emb, hid, layers, bs, bptt = shape
     torch.set_num_threads(max(1, CORES // world))
     if world > 1:
@@ -89,16 +91,7 @@ def torch_worker(rank, world, port, shape, steps, result):
         i = step * bptt
         x, y = data[:, i:i + bptt], data[:, i + 1:i + 1 + bptt]
         t0 = time.perf_counter()
-        decoded, raw, dropped = wrapped(x)
-        loss = F.cross_entropy(decoded.reshape(-1, vocab), y.reshape(-1))
-        loss = loss + 2.0 * dropped.pow(2).mean() + 1.0 * (raw[:, 1:] - raw[:, :-1]).pow(2).mean()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
-        opt.step()
-        for layer_hidden in model[0].hidden:
-            for h in layer_hidden:
-                h.detach_()
+        fastai_step(model, wrapped, opt, x, y, vocab)
         if step >= WARMUP:
             elapsed += time.perf_counter() - t0
     if rank == 0:

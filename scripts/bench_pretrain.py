@@ -31,6 +31,24 @@ CORPUS = ROOT / "out/corpus-ecoli"
 WARMUP = 3
 
 
+def fastai_step(model, wrapped, opt, x, y, vocab, bf16=False):
+    """One training step of fastai's AWD-LSTM as genolm trains: cross-entropy + AR (alpha 2) + TAR
+    (beta 1), clip 0.25, the optimizer's step, hidden state detached. `wrapped` runs the forward
+    (the model itself, or a DistributedDataParallel around it)."""
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        decoded, raw, dropped = wrapped(x)
+        loss = F.cross_entropy(decoded.float().reshape(-1, vocab), y.reshape(-1))
+        loss = loss + 2.0 * dropped.float().pow(2).mean()
+        loss = loss + 1.0 * (raw[:, 1:] - raw[:, :-1]).float().pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
+    opt.step()
+    for layer_hidden in model[0].hidden:
+        for h in layer_hidden:
+            h.detach_()
+
+
 def fastai_tokens_per_s(vocab, emb, hid, layers, bs, bptt, steps, bf16):
     torch.manual_seed(0)
     cfg = dict(awd_lstm_lm_config)
@@ -47,18 +65,7 @@ def fastai_tokens_per_s(vocab, emb, hid, layers, bs, bptt, steps, bf16):
         i = step * bptt
         x, y = data[:, i:i + bptt], data[:, i + 1:i + 1 + bptt]
         t0 = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            decoded, raw, dropped = model(x)
-            loss = F.cross_entropy(decoded.float().reshape(-1, vocab), y.reshape(-1))
-            loss = loss + 2.0 * dropped.float().pow(2).mean()
-            loss = loss + 1.0 * (raw[:, 1:] - raw[:, :-1]).float().pow(2).mean()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
-        opt.step()
-        for layer_hidden in model[0].hidden:
-            for h in layer_hidden:
-                h.detach_()
+        fastai_step(model, model, opt, x, y, vocab, bf16)
         if step >= WARMUP:
             elapsed += time.perf_counter() - t0
             counted += bs * bptt

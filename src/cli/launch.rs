@@ -129,7 +129,11 @@ pub fn run(a: LaunchArgs) -> Result<i32> {
         None => 0,
         Some((rank, status)) => {
             use std::os::unix::process::ExitStatusExt;
-            eprintln!("launch: failed: rank {rank} ended with {status}");
+            match status.code() {
+                // Ctrl-C: each rank saved the checkpoint at the step they agreed on.
+                Some(130) => eprintln!("launch: interrupted; the ranks stopped with a checkpoint"),
+                _ => eprintln!("launch: failed: rank {rank} ended with {status}"),
+            }
             status
                 .code()
                 .unwrap_or_else(|| 128 + status.signal().unwrap_or(1))

@@ -268,6 +268,49 @@ fn test_killed_runs_resume_to_the_same_weights() {
     assert!(names.is_empty(), "left behind: {names:?}");
 }
 
+/// A `train_state/` copied from another run (same config, so every shape agrees) is refused as
+/// the other run's, not silently continued.
+#[test]
+fn test_a_checkpoint_from_another_run_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = random_corpus(tmp.path(), "o", 20_000, 8, 4, 2);
+    let cfg = config(
+        tmp.path(),
+        "o",
+        &c,
+        TINY,
+        "batch_size = 8\nbptt = 20\nmax_steps = 40\ncheckpoint_every = 5",
+    );
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for out in [&a, &b] {
+        let first = pretrain(&cfg, out, &["--stop-after", "10"]);
+        assert_eq!(first["completed"], false);
+    }
+    std::fs::remove_dir_all(b.join("train_state")).unwrap();
+    copy_dir(&a.join("train_state"), &b.join("train_state"));
+    let o = torch_bin()
+        .args(["pretrain", "--resume", b.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("from another run's directory"), "{err}");
+    // Its own run's checkpoint resumes.
+    let o = torch_bin()
+        .args(["pretrain", "--resume", a.to_str().unwrap(), "--quiet"])
+        .output()
+        .unwrap();
+    check(o, "resume of the checkpoint's own run");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
 #[test]
 fn test_ctrl_c_saves_a_checkpoint_and_exits_130() {
     let tmp = tempfile::tempdir().unwrap();

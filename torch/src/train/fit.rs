@@ -53,6 +53,10 @@ pub struct Position {
     /// Epochs of this stage since the score last improved (early stopping).
     #[serde(default)]
     pub since_best: u64,
+    /// The run this checkpoint belongs to (the directory's `run_id`): a `train_state/` copied
+    /// from another run is refused. Absent in checkpoints of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 impl Position {
@@ -236,8 +240,11 @@ pub fn fit<T: Task>(
     let mut pos = Position::default();
     if opts.resume {
         let (saved, extra) = checkpoint::load::<Position>(out, vs, opt)?;
+        check_same_run(out, &saved)?;
         task.restore_extra_state(&extra)?;
         pos = saved;
+    } else {
+        pos.run = Some(start_run(out)?);
     }
     if let Some(d) = crate::dist::current() {
         // Every rank starts from rank 0's weights (and BatchNorm statistics).
@@ -277,6 +284,47 @@ pub fn fit<T: Task>(
         last_validation: run.last_validation,
         timing: run.timing,
     })
+}
+
+/// The file naming a training directory's run (written when the run starts).
+pub const RUN_ID_FILE: &str = "run_id";
+
+/// A new run's id, recorded in `out` (by rank 0) and in every checkpoint it saves.
+fn start_run(out: &Path) -> Result<String> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let id = format!(
+        "{:016x}",
+        genolm::rng::SplitMix64::new(nanos ^ ((std::process::id() as u64) << 32)).next_u64()
+    );
+    if crate::dist::is_main() {
+        let path = out.join(RUN_ID_FILE);
+        std::fs::create_dir_all(out).map_err(super::io_err(out))?;
+        genolm::fsutil::write_atomic(&path, id.as_bytes()).map_err(super::io_err(&path))?;
+    }
+    Ok(id)
+}
+
+/// A checkpoint continues only the run that saved it: one copied into another run's directory
+/// would mix that run's weights and position with this one's metrics and config.
+fn check_same_run(out: &Path, saved: &Position) -> Result<()> {
+    let path = out.join(RUN_ID_FILE);
+    let (Some(theirs), Ok(ours)) = (&saved.run, std::fs::read_to_string(&path)) else {
+        return Ok(()); // a checkpoint or directory from before run ids
+    };
+    if theirs != ours.trim() {
+        return Err(Error::Mismatch {
+            subject: out.join(checkpoint::TRAIN_STATE_DIR).display().to_string(),
+            found: format!("a checkpoint of run {theirs}, from another run's directory"),
+            expected: format!(
+                "this directory's run is {} ({}); resume the run the checkpoint came from",
+                ours.trim(),
+                path.display()
+            ),
+        });
+    }
+    Ok(())
 }
 
 struct Run<'a, T: Task> {
