@@ -6,8 +6,8 @@
 #   examples/fuzz.rs (data crate): FASTA, GenBank sequence and features, BED, region strings, VCF,
 #     MEME, corpus TOML, tokenizer.json, whole corpus directories;
 #   torch/examples/fuzz_models.rs: pretraining, classifier and CNN TOML configs, whole model
-#     directories (ULMFiT classifier, CNN).
-# 1,000,000 inputs per target take about 35 min in all.
+#     directories (ULMFiT classifier, CNN, language model).
+# 1,000,000 inputs per target take about 40 min in all.
 # Usage: scripts/fuzz.sh [INPUTS_PER_TARGET] [--target NAME]
 set -euo pipefail
 cd "$(dirname "$0")/.."

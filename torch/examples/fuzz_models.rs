@@ -1,7 +1,8 @@
 //! Fuzzes what the model commands read (issue #24) with the engine of `genolm::fuzz`: the
 //! pretraining, classifier and CNN TOML configs (parsed and checked as the commands check them
-//! before reading data), and whole model directories (a ULMFiT classifier and a CNN, one file
-//! damaged per input: loaded as `predict` loads them, then asked for a prediction).
+//! before reading data), and whole model directories, one file damaged per input: a ULMFiT
+//! classifier and a CNN (loaded as `predict` loads them, then asked for a prediction) and a
+//! language model (evaluated on its corpus as `lm eval` does).
 //!
 //!   cargo run --release -p genolm-torch --example fuzz_models -- [--inputs N] [--target NAME] [--seed S]
 
@@ -65,6 +66,7 @@ const ULMFIT_FILES: &[&str] = &[
     "tokenizer_config.json",
 ];
 const CNN_FILES: &[&str] = &["config.json", "model.safetensors"];
+const LM_FILES: &[&str] = ULMFIT_FILES;
 
 /// 60 labelled 50 bp sequences (`sequence`, `label`), half of them carrying a motif.
 fn write_task(dir: &Path) -> std::path::PathBuf {
@@ -82,9 +84,12 @@ fn write_task(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-/// Trains the two tiny models whose directories the model-dir targets damage (once, in `root`).
+/// Trains the three tiny models whose directories the model-dir targets damage (once, in
+/// `root`): a CNN, a ULMFiT classifier, and a language model with the corpus it read.
 fn train_models(root: &Path) {
-    if root.join("cnn/model.safetensors").exists() && root.join("ulmfit/model.safetensors").exists()
+    if ["cnn", "ulmfit", "lm"]
+        .iter()
+        .all(|m| root.join(m).join("model.safetensors").exists())
     {
         return;
     }
@@ -121,6 +126,45 @@ fn train_models(root: &Path) {
     let cfg: ClassifyConfig = genolm::config::load(Some(&clf_cfg), &[]).expect("ULMFiT config");
     let _ = std::fs::remove_dir_all(root.join("ulmfit"));
     genolm_torch::train::classify::train(&cfg, &root.join("ulmfit"), &opts).expect("tiny ULMFiT");
+    train_lm(root, &opts);
+}
+
+/// A 3-mer corpus of 6 kbp and a tiny LM pretrained on it for 20 steps.
+fn train_lm(root: &Path, opts: &FitOptions) {
+    let mut rng = genolm::rng::SplitMix64::new(3);
+    let seq: String = (0..6000)
+        .map(|_| b"ACGT"[rng.below(4) as usize] as char)
+        .collect();
+    let fasta = root.join("g.fa");
+    std::fs::write(&fasta, format!(">g\n{seq}\n")).expect("scratch file");
+    let corpus_cfg = root.join("corpus.toml");
+    std::fs::write(
+        &corpus_cfg,
+        format!(
+            "[tokenizer]\nk = 3\nstride = 3\n[inputs]\nfasta = [\"{}\"]\n[documents]\ndoc_len = 500\n\
+             [split]\nvalid_frac = 0.25\nseed = 1\n",
+            fasta.display()
+        ),
+    )
+    .expect("scratch file");
+    let cfg: genolm::corpus::CorpusConfig =
+        genolm::config::load(Some(&corpus_cfg), &[]).expect("corpus config");
+    let stop = AtomicBool::new(false);
+    genolm::corpus::build::build_corpus(&cfg, &root.join("corpus"), true, &stop, false)
+        .expect("tiny corpus");
+    let lm_cfg = root.join("lm.toml");
+    std::fs::write(
+        &lm_cfg,
+        format!(
+            "corpus = \"{}\"\n[model]\nemb_size = 8\nhidden_size = 16\nn_layers = 2\n[train]\n\
+             batch_size = 4\nbptt = 10\nmax_steps = 20\nthreads = 1\ncheckpoint_every = 0\n",
+            root.join("corpus").display()
+        ),
+    )
+    .expect("scratch file");
+    let cfg: PretrainConfig = genolm::config::load(Some(&lm_cfg), &[]).expect("LM config");
+    let _ = std::fs::remove_dir_all(root.join("lm"));
+    genolm_torch::train::lm::pretrain(&cfg, &root.join("lm"), opts).expect("tiny LM");
 }
 
 /// Loads the damaged copy of `which` as `predict` does and predicts two sequences.
@@ -149,6 +193,24 @@ fn model_dir_ulmfit(b: &[u8], scratch: &Path) -> bool {
     model_dir(b, scratch, "ulmfit", ULMFIT_FILES)
 }
 
+/// A damaged copy of the language model, evaluated on its corpus as `lm eval` does.
+fn model_dir_lm(b: &[u8], scratch: &Path) -> bool {
+    let root = scratch.join("models");
+    train_models(&root);
+    let work = scratch.join("lm-work");
+    genolm::fuzz::lay_out(b, &root.join("lm"), &work, LM_FILES);
+    let o = genolm_torch::train::lm::EvalOptions {
+        split: None,
+        device: "cpu".into(),
+        batch_size: 2,
+        bptt: 8,
+        precision: genolm_torch::train::Precision::Fp32,
+        max_batches: 3,
+        progress: false,
+    };
+    genolm_torch::train::lm::eval_command(&work, &root.join("corpus"), &o).is_ok()
+}
+
 fn main() {
     tch::set_num_threads(1);
     let seeds_root =
@@ -167,6 +229,11 @@ fn main() {
             "model-dir-ulmfit",
             model_dir_ulmfit,
             genolm::fuzz::dir_seeds(&seeds_root.join("ulmfit"), ULMFIT_FILES),
+        ),
+        (
+            "model-dir-lm",
+            model_dir_lm,
+            genolm::fuzz::dir_seeds(&seeds_root.join("lm"), LM_FILES),
         ),
     ];
     let _ = std::fs::remove_dir_all(&seeds_root);
