@@ -3,8 +3,9 @@ DistributedDataParallel (Gloo) on fastai 2.8's AWD-LSTM, same shape, same corpus
 
 Each side runs one process with every core, and two processes with half the cores each (the global
 batch B split B/2 per rank), all in fp32, dropout-free so the two sides do the same arithmetic.
-genolm reports its gradient-averaging cost per step (bytes and ms); PyTorch's DDP overlaps its
-bucketed allreduce with the backward pass, genolm's starts after it (see BENCHMARKS.md).
+genolm reports its gradient-averaging cost per step (bytes and ms: the wait left after the
+backward pass, since each bucket's allreduce starts during it, as DDP's do); genolm with the
+averaging after the backward pass (GENOLM_DIST_NO_OVERLAP=1) is timed too.
 Usage: scripts/bench-dist.sh [--steps N] [--repeats R]      Results: out/bench/dist.json
 """
 import argparse
@@ -36,7 +37,7 @@ def free_port():
         return s.getsockname()[1]
 
 
-def genolm_run(shape, steps, nproc, workdir):
+def genolm_run(shape, steps, nproc, workdir, overlap=True):
     emb, hid, layers, bs, bptt = shape
     cfg = Path(workdir) / "lm.toml"
     cfg.write_text(
@@ -52,7 +53,7 @@ def genolm_run(shape, steps, nproc, workdir):
         env = dict(os.environ, OMP_NUM_THREADS=str(CORES))
     else:
         cmd = [str(GENOLM), "launch", "--nproc", str(nproc), "--threads", str(max(1, CORES // nproc)), "--", *args]
-        env = dict(os.environ)
+        env = dict(os.environ, GENOLM_DIST_NO_OVERLAP="0" if overlap else "1")
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         sys.exit(f"genolm failed: {r.stderr}")
@@ -124,7 +125,7 @@ def main():
     results = {}
     with tempfile.TemporaryDirectory() as work:
         for name, shape in shapes.items():
-            runs = {k: [] for k in ("genolm_1", "genolm_2", "torch_1", "torch_2")}
+            runs = {k: [] for k in ("genolm_1", "genolm_2", "genolm_2_after_backward", "torch_1", "torch_2")}
             stats = []
             for _ in range(args.repeats):
                 # Interleaved, so drifts of this VM's speed hit every variant alike.
@@ -132,6 +133,7 @@ def main():
                 r2 = genolm_run(shape, args.steps, 2, work)
                 runs["genolm_2"].append(r2["tokens_per_s"])
                 stats.append(r2["data_parallel"])
+                runs["genolm_2_after_backward"].append(genolm_run(shape, args.steps, 2, work, overlap=False)["tokens_per_s"])
                 runs["torch_1"].append(torch_run(shape, args.steps, 1))
                 runs["torch_2"].append(torch_run(shape, args.steps, 2))
             med = {k: statistics.median(v) for k, v in runs.items()}
@@ -141,6 +143,7 @@ def main():
                 "tokens_per_s_median": med,
                 "runs": runs,
                 "genolm_2_over_1": med["genolm_2"] / med["genolm_1"],
+                "overlap_gain": med["genolm_2"] / med["genolm_2_after_backward"],
                 "torch_2_over_1": med["torch_2"] / med["torch_1"],
                 "genolm_over_torch_1proc": med["genolm_1"] / med["torch_1"],
                 "genolm_over_torch_2proc": med["genolm_2"] / med["torch_2"],
@@ -151,7 +154,7 @@ def main():
             }
             r = results[name]
             print(f"{name}: genolm 1 proc {med['genolm_1']:.0f} tok/s, 2 procs {med['genolm_2']:.0f} "
-                  f"({r['genolm_2_over_1']:.2f}x); PyTorch DDP 1 proc {med['torch_1']:.0f}, 2 procs "
+                  f"({r['genolm_2_over_1']:.2f}x; overlapped/after-backward {r['overlap_gain']:.2f}x); PyTorch DDP 1 proc {med['torch_1']:.0f}, 2 procs "
                   f"{med['torch_2']:.0f} ({r['torch_2_over_1']:.2f}x); genolm/PyTorch {r['genolm_over_torch_1proc']:.2f}x "
                   f"(1 proc), {r['genolm_over_torch_2proc']:.2f}x (2 procs); allreduce {r['allreduce_bytes_per_step']/1e6:.1f} MB "
                   f"in {ms:.1f} ms/step = {100*r['allreduce_share_of_step']:.0f} % of a step", flush=True)

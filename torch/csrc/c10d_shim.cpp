@@ -152,6 +152,147 @@ int genolm_c10d_barrier(genolm_c10d_group* group, char** error) {
              : 0;
 }
 
+// Gradient averaging overlapped with the backward pass, as DDP's reducer does: a hook on each
+// parameter copies its gradient into its bucket's flat buffer the moment autograd computes it,
+// and a bucket's allreduce starts as soon as its last gradient is in, while the backward pass goes
+// on with the layers below. Buckets are filled in reverse parameter order (the order gradients
+// arrive in); every rank runs the same graph, so the allreduces start in the same order on all.
+struct Reducer {
+  Group* group;
+  std::vector<at::Tensor> params;
+  std::vector<std::vector<int>> buckets;
+  std::vector<int> bucket_of;
+  std::vector<int64_t> offset_of;
+  std::vector<at::Tensor> flats;
+  std::vector<int> live_in_bucket;
+  std::vector<int> pending;
+  std::vector<c10::intrusive_ptr<c10d::Work>> works;
+  std::vector<bool> live;
+  std::string error;
+  bool armed = false;
+
+  void ready(int i, const at::Tensor& grad) {
+    if (!armed || !live[i] || !error.empty()) {
+      return;
+    }
+    try {
+      int b = bucket_of[i];
+      flats[b].narrow(0, offset_of[i], grad.numel()).copy_(grad.reshape(-1));
+      if (--pending[b] == 0) {
+        launch(b);
+      }
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+
+  void launch(int b) {
+    std::vector<at::Tensor> ts = {flats[b]};
+    c10d::AllreduceOptions o;
+    o.reduceOp = c10d::ReduceOp::SUM;
+    works[b] = group->backend->allreduce(ts, o);
+  }
+};
+
+typedef struct genolm_c10d_reducer genolm_c10d_reducer;
+
+// A reducer over `params` (float tensors), buckets of at most `bucket_bytes`.
+genolm_c10d_reducer* genolm_c10d_new_reducer(genolm_c10d_group* group, at::Tensor** params, int n,
+                                             int64_t bucket_bytes, char** error) {
+  Reducer* r = nullptr;
+  guarded(error, [&] {
+    auto red = std::make_unique<Reducer>();
+    red->group = reinterpret_cast<Group*>(group);
+    red->params = tensors_of(params, n);
+    red->bucket_of.assign(n, 0);
+    red->offset_of.assign(n, 0);
+    int64_t bytes = 0, numel = 0;
+    for (int i = n - 1; i >= 0; --i) {
+      const auto& p = red->params[i];
+      if (p.scalar_type() != at::kFloat) {
+        throw std::runtime_error("overlapped gradient averaging needs fp32 parameters");
+      }
+      int64_t size = p.numel() * 4;
+      if (red->buckets.empty() || bytes + size > bucket_bytes) {
+        if (!red->buckets.empty()) {
+          red->flats.push_back(at::zeros({numel}, p.options()));
+        }
+        red->buckets.emplace_back();
+        bytes = 0;
+        numel = 0;
+      }
+      red->bucket_of[i] = static_cast<int>(red->buckets.size()) - 1;
+      red->offset_of[i] = numel;
+      red->buckets.back().push_back(i);
+      bytes += size;
+      numel += p.numel();
+    }
+    if (!red->buckets.empty()) {
+      red->flats.push_back(at::zeros({numel}, red->params[0].options()));
+    }
+    red->works.resize(red->buckets.size());
+    red->pending.assign(red->buckets.size(), 0);
+    red->live_in_bucket.assign(red->buckets.size(), 0);
+    red->live.assign(n, false);
+    Reducer* raw = red.get();
+    for (int i = 0; i < n; ++i) {
+      red->params[i].register_hook([raw, i](const at::Tensor& grad) { raw->ready(i, grad); });
+    }
+    r = red.release();
+  });
+  return reinterpret_cast<genolm_c10d_reducer*>(r);
+}
+
+// Before a backward pass: `live[i]` says whether parameter i gets a gradient this step (frozen
+// ones do not, alike on every rank).
+void genolm_c10d_reducer_prepare(genolm_c10d_reducer* reducer, const uint8_t* live) {
+  auto* r = reinterpret_cast<Reducer*>(reducer);
+  for (size_t b = 0; b < r->buckets.size(); ++b) {
+    r->flats[b].zero_();
+    r->works[b].reset();
+    r->live_in_bucket[b] = 0;
+    for (int i : r->buckets[b]) {
+      r->live[i] = live[i] != 0;
+      r->live_in_bucket[b] += r->live[i] ? 1 : 0;
+    }
+    r->pending[b] = r->live_in_bucket[b];
+  }
+  r->error.clear();
+  r->armed = true;
+}
+
+// After the backward pass: waits for every bucket and writes the ranks' mean gradient into
+// `grads[i]` (null for parameters without one). False, with the message, on any failure.
+int genolm_c10d_reducer_finish(genolm_c10d_reducer* reducer, at::Tensor** grads, int world,
+                               char** error) {
+  auto* r = reinterpret_cast<Reducer*>(reducer);
+  r->armed = false;
+  return guarded(error, [&] {
+           if (!r->error.empty()) {
+             throw std::runtime_error(r->error);
+           }
+           for (size_t b = 0; b < r->buckets.size(); ++b) {
+             if (r->live_in_bucket[b] == 0) {
+               continue;
+             }
+             if (r->pending[b] != 0) {
+               throw std::runtime_error(
+                   "a parameter's gradient never arrived (the ranks would fall out of step)");
+             }
+             r->works[b]->wait();
+             r->flats[b].div_(static_cast<double>(world));
+             for (int i : r->buckets[b]) {
+               if (grads[i] != nullptr && r->live[i]) {
+                 auto part = r->flats[b].narrow(0, r->offset_of[i], grads[i]->numel());
+                 grads[i]->copy_(part.view_as(*grads[i]));
+               }
+             }
+           }
+         })
+             ? 1
+             : 0;
+}
+
 void genolm_c10d_free_error(char* error) { std::free(error); }
 
 }  // extern "C"

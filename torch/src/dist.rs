@@ -1,12 +1,13 @@
 //! Data-parallel training on PyTorch's own c10d (issue #25): the process group is c10d's
-//! (Gloo on CPU; NCCL on CUDA), reached through `csrc/c10d_shim.cpp`, and a run joins it the way
+//! (Gloo on CPU; NCCL on CUDA not built yet), reached through `csrc/c10d_shim.cpp`, and a run joins it the way
 //! PyTorch jobs do: torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
 //! MASTER_PORT), Slurm's (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, with MASTER_ADDR and
 //! MASTER_PORT from the job script), or `genolm launch`, which sets torchrun's.
 //!
-//! Every rank holds the same weights (broadcast from rank 0 at the start); each step, after the
-//! backward pass, the gradients are averaged across ranks in buckets of at most
-//! [`BUCKET_BYTES`], the buckets' allreduces in flight together. Rank 0 alone writes.
+//! Every rank holds the same weights (broadcast from rank 0 at the start); each step the gradients
+//! are averaged across ranks in buckets of at most [`BUCKET_BYTES`]: hooks start each bucket's
+//! allreduce during the backward pass as soon as its gradients exist ([`Dist::before_backward`]),
+//! or, for parameters that are not fp32, after it ([`Dist::average`]). Rank 0 alone writes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -125,6 +126,9 @@ pub struct Dist {
     group: ffi::Group,
     /// Gradient averaging so far: calls, bytes sent into allreduces, nanoseconds spent.
     averaged: [AtomicU64; 3],
+    /// The overlapped averaging of the model being trained (its parameters' addresses), or None
+    /// where it cannot be (parameters not fp32): then [`Dist::average`] runs after the backward.
+    reducer: std::sync::Mutex<Option<(Vec<usize>, Option<ffi::Reducer>)>>,
 }
 
 /// What averaging the gradients cost this rank, per training step.
@@ -134,7 +138,8 @@ pub struct AllreduceStats {
     pub steps: u64,
     /// Gradient bytes each step allreduces.
     pub bytes_per_step: f64,
-    /// Wall time of the flattening, allreduces and copy-back per step.
+    /// Time per step spent on the averaging beyond the backward pass: waiting for the overlapped
+    /// allreduces and copying back (or all of it, where it runs after the backward).
     pub ms_per_step: f64,
 }
 
@@ -187,6 +192,7 @@ impl Dist {
             local_rank: launch.local_rank,
             group,
             averaged: Default::default(),
+            reducer: Default::default(),
         })
     }
 
@@ -253,6 +259,63 @@ impl Dist {
             bytes_per_step: per(bytes),
             ms_per_step: per(ns) / 1e6,
         }
+    }
+
+    /// Before a backward pass over `params` (`live[i]`: parameter i gets a gradient this step):
+    /// arms the hooks that start each bucket's allreduce as soon as its gradients are computed,
+    /// overlapping communication with the rest of the backward pass. Returns whether it did
+    /// (false: average after the backward with [`Self::average`]).
+    pub fn before_backward(&self, params: &[&Tensor], live: &[bool]) -> Result<bool> {
+        // GENOLM_DIST_NO_OVERLAP=1: average after the backward (to measure what overlap gains).
+        if std::env::var_os("GENOLM_DIST_NO_OVERLAP").is_some_and(|v| v == "1") {
+            return Ok(false);
+        }
+        let key: Vec<usize> = params.iter().map(|p| p.data_ptr() as usize).collect();
+        let mut slot = self.reducer.lock().expect("reducer lock");
+        if slot.as_ref().is_none_or(|(k, _)| *k != key) {
+            let fp32 = params.iter().all(|p| p.kind() == Kind::Float);
+            let reducer = match fp32 {
+                true => Some(
+                    self.group
+                        .reducer(params, BUCKET_BYTES)
+                        .map_err(self.err("reducer"))?,
+                ),
+                false => None,
+            };
+            *slot = Some((key, reducer));
+        }
+        match slot.as_ref().and_then(|(_, r)| r.as_ref()) {
+            Some(r) => {
+                r.prepare(live);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// After the backward pass armed by [`Self::before_backward`]: waits for the buckets and
+    /// writes the ranks' mean into `grads` (None where a parameter had no gradient).
+    pub fn after_backward(&self, grads: &mut [Option<Tensor>]) -> Result<()> {
+        let started = std::time::Instant::now();
+        let slot = self.reducer.lock().expect("reducer lock");
+        let Some(r) = slot.as_ref().and_then(|(_, r)| r.as_ref()) else {
+            return Err(Error::C10d {
+                op: "reducer",
+                rank: self.rank,
+                world: self.world,
+                message: "after_backward without before_backward".into(),
+            });
+        };
+        let bytes: usize = grads
+            .iter()
+            .flatten()
+            .map(|g| g.numel() * g.kind().elt_size_in_bytes())
+            .sum();
+        r.finish(grads, self.world).map_err(self.err("allreduce"))?;
+        self.averaged[0].fetch_add(1, Ordering::Relaxed);
+        self.averaged[1].fetch_add(bytes as u64, Ordering::Relaxed);
+        self.averaged[2].fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        Ok(())
     }
 
     /// The mean over ranks of one number (a loss), and whether any rank's `flag` is set: one
@@ -356,6 +419,10 @@ mod ffi {
     struct RawWork {
         _private: [u8; 0],
     }
+    #[repr(C)]
+    struct RawReducer {
+        _private: [u8; 0],
+    }
     type CTensor = torch_sys::C_tensor;
 
     extern "C" {
@@ -384,6 +451,20 @@ mod ffi {
             error: *mut *mut c_char,
         ) -> c_int;
         fn genolm_c10d_barrier(group: *mut RawGroup, error: *mut *mut c_char) -> c_int;
+        fn genolm_c10d_new_reducer(
+            group: *mut RawGroup,
+            params: *mut *mut CTensor,
+            n: c_int,
+            bucket_bytes: i64,
+            error: *mut *mut c_char,
+        ) -> *mut RawReducer;
+        fn genolm_c10d_reducer_prepare(reducer: *mut RawReducer, live: *const u8);
+        fn genolm_c10d_reducer_finish(
+            reducer: *mut RawReducer,
+            grads: *mut *mut CTensor,
+            world: c_int,
+            error: *mut *mut c_char,
+        ) -> c_int;
         fn genolm_c10d_free_error(error: *mut c_char);
     }
 
@@ -410,6 +491,37 @@ mod ffi {
     unsafe impl Sync for Group {}
 
     pub struct Work(*mut RawWork);
+
+    /// Hooks on a model's parameters that average their gradients during the backward pass.
+    /// Never freed: the hooks it registered stay on the parameters for the process's life.
+    pub struct Reducer(*mut RawReducer);
+
+    // SAFETY: used under the Dist's mutex, from the training thread.
+    unsafe impl Send for Reducer {}
+
+    impl Reducer {
+        pub fn prepare(&self, live: &[bool]) {
+            let live: Vec<u8> = live.iter().map(|&l| u8::from(l)).collect();
+            // SAFETY: one flag per parameter the reducer was made with.
+            unsafe { genolm_c10d_reducer_prepare(self.0, live.as_ptr()) };
+        }
+
+        pub fn finish(&self, grads: &mut [Option<Tensor>], world: usize) -> Result<(), String> {
+            let mut ptrs: Vec<*mut CTensor> = grads
+                .iter_mut()
+                .map(|g| g.as_mut().map_or(std::ptr::null_mut(), |t| t.as_mut_ptr()))
+                .collect();
+            let mut error = std::ptr::null_mut();
+            // SAFETY: one (possibly null) live tensor handle per parameter.
+            let ok = unsafe {
+                genolm_c10d_reducer_finish(self.0, ptrs.as_mut_ptr(), world as c_int, &mut error)
+            };
+            if ok == 0 {
+                return Err(take(error));
+            }
+            Ok(())
+        }
+    }
 
     impl Group {
         pub fn new(launch: &super::Launch, nccl: bool) -> Result<Self, String> {
@@ -457,6 +569,26 @@ mod ffi {
                 return Err(take(error));
             }
             Ok(())
+        }
+
+        pub fn reducer(&self, params: &[&Tensor], bucket_bytes: usize) -> Result<Reducer, String> {
+            let mut ptrs: Vec<*mut CTensor> =
+                params.iter().map(|p| p.as_ptr() as *mut CTensor).collect();
+            let mut error = std::ptr::null_mut();
+            // SAFETY: live tensor handles; the shim keeps its own references to them.
+            let r = unsafe {
+                genolm_c10d_new_reducer(
+                    self.0,
+                    ptrs.as_mut_ptr(),
+                    ptrs.len() as c_int,
+                    bucket_bytes as i64,
+                    &mut error,
+                )
+            };
+            if r.is_null() {
+                return Err(take(error));
+            }
+            Ok(Reducer(r))
         }
 
         pub fn barrier(&self) -> Result<(), String> {
@@ -508,6 +640,14 @@ mod ffi {
 
     pub struct Group;
     pub struct Work;
+    pub struct Reducer;
+
+    impl Reducer {
+        pub fn prepare(&self, _: &[bool]) {}
+        pub fn finish(&self, _: &mut [Option<Tensor>], _: usize) -> Result<(), String> {
+            Err(WHY.into())
+        }
+    }
 
     pub const HAS_NCCL: bool = false;
 
@@ -522,6 +662,9 @@ mod ffi {
             Err(WHY.into())
         }
         pub fn barrier(&self) -> Result<(), String> {
+            Err(WHY.into())
+        }
+        pub fn reducer(&self, _: &[&Tensor], _: usize) -> Result<Reducer, String> {
             Err(WHY.into())
         }
     }

@@ -92,19 +92,38 @@ pub fn seed_step(seed: u64, step: u64) {
 /// the gradients are first averaged over the ranks, so every rank takes the same step.
 pub fn minimize(opt: &mut AdamW, loss: &Tensor, clip: f64, lr: f64, mom: f64) -> Result<()> {
     let scale = opt.loss_scaler.map_or(1.0, |s| s.scale);
+    let dist = crate::dist::current();
+    // Data-parallel: the gradients' allreduces start during the backward pass where they can.
+    let overlapped = match dist {
+        Some(d) => {
+            let params: Vec<&Tensor> = opt.params.iter().map(|p| &p.param).collect();
+            let live: Vec<bool> = opt
+                .params
+                .iter()
+                .map(|p| !opt.group_frozen[p.group])
+                .collect();
+            d.before_backward(&params, &live)?
+        }
+        None => false,
+    };
     let mut grads = if scale == 1.0 {
         opt.backward(loss)
     } else {
-        let mut grads = opt.backward(&(loss * scale));
+        opt.backward(&(loss * scale))
+    };
+    if let Some(d) = dist {
+        if overlapped {
+            d.after_backward(&mut grads)?;
+        } else {
+            let mut live: Vec<Tensor> = grads.iter().flatten().map(Tensor::shallow_clone).collect();
+            d.average(&mut live)?;
+        }
+    }
+    if scale != 1.0 {
         let _guard = tch::no_grad_guard();
         for g in grads.iter_mut().flatten() {
             let _ = g.g_mul_scalar_(1.0 / scale);
         }
-        grads
-    };
-    if let Some(d) = crate::dist::current() {
-        let mut live: Vec<Tensor> = grads.iter().flatten().map(Tensor::shallow_clone).collect();
-        d.average(&mut live)?;
     }
     // The norm that clipping computes anyway tells whether any gradient overflowed.
     let norm = AdamW::clip_grad_norm(&mut grads, clip);
