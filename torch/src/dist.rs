@@ -210,10 +210,6 @@ impl Dist {
     pub fn average(&self, grads: &mut [Tensor]) -> Result<()> {
         let started = std::time::Instant::now();
         let _guard = tch::no_grad_guard();
-        let bytes: usize = grads
-            .iter()
-            .map(|g| g.numel() * g.kind().elt_size_in_bytes())
-            .sum();
         let buckets = buckets(grads);
         let flats: Vec<Tensor> = buckets
             .iter()
@@ -243,10 +239,18 @@ impl Dist {
                 at += n;
             }
         }
+        self.record(grads.iter(), started);
+        Ok(())
+    }
+
+    /// One step's averaging of `grads`, begun at `started`, in [`Self::stats`].
+    fn record<'a>(&self, grads: impl Iterator<Item = &'a Tensor>, started: std::time::Instant) {
+        let bytes: usize = grads
+            .map(|g| g.numel() * g.kind().elt_size_in_bytes())
+            .sum();
         self.averaged[0].fetch_add(1, Ordering::Relaxed);
         self.averaged[1].fetch_add(bytes as u64, Ordering::Relaxed);
         self.averaged[2].fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        Ok(())
     }
 
     /// Gradient averaging so far, per step.
@@ -306,15 +310,8 @@ impl Dist {
                 message: "after_backward without before_backward".into(),
             });
         };
-        let bytes: usize = grads
-            .iter()
-            .flatten()
-            .map(|g| g.numel() * g.kind().elt_size_in_bytes())
-            .sum();
         r.finish(grads, self.world).map_err(self.err("allreduce"))?;
-        self.averaged[0].fetch_add(1, Ordering::Relaxed);
-        self.averaged[1].fetch_add(bytes as u64, Ordering::Relaxed);
-        self.averaged[2].fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.record(grads.iter().flatten(), started);
         Ok(())
     }
 
