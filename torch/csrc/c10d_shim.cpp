@@ -13,6 +13,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -155,8 +156,9 @@ int genolm_c10d_barrier(genolm_c10d_group* group, char** error) {
 // Gradient averaging overlapped with the backward pass, as DDP's reducer does: a hook on each
 // parameter copies its gradient into its bucket's flat buffer the moment autograd computes it,
 // and a bucket's allreduce starts as soon as its last gradient is in, while the backward pass goes
-// on with the layers below. Buckets are filled in reverse parameter order (the order gradients
-// arrive in); every rank runs the same graph, so the allreduces start in the same order on all.
+// on with the layers below. The caller assigns the buckets (one dtype each, filled in the order
+// gradients arrive); every rank runs the same graph, so the allreduces start in the same order on
+// all. Without overlap the hooks only fill the buckets, and every allreduce starts at the end.
 struct Reducer {
   Group* group;
   std::vector<at::Tensor> params;
@@ -170,6 +172,7 @@ struct Reducer {
   std::vector<bool> live;
   std::string error;
   bool armed = false;
+  bool overlap = true;
 
   void ready(int i, const at::Tensor& grad) {
     if (!armed || !live[i] || !error.empty()) {
@@ -178,7 +181,7 @@ struct Reducer {
     try {
       int b = bucket_of[i];
       flats[b].narrow(0, offset_of[i], grad.numel()).copy_(grad.reshape(-1));
-      if (--pending[b] == 0) {
+      if (--pending[b] == 0 && overlap) {
         launch(b);
       }
     } catch (const std::exception& e) {
@@ -196,43 +199,32 @@ struct Reducer {
 
 typedef struct genolm_c10d_reducer genolm_c10d_reducer;
 
-// A reducer over `params` (float tensors), buckets of at most `bucket_bytes`.
+// A reducer over `params`; `bucket_of[i]` is parameter i's bucket (0 .. n_buckets - 1, each
+// bucket's parameters of one dtype).
 genolm_c10d_reducer* genolm_c10d_new_reducer(genolm_c10d_group* group, at::Tensor** params, int n,
-                                             int64_t bucket_bytes, char** error) {
+                                             const int* bucket_of, char** error) {
   Reducer* r = nullptr;
   guarded(error, [&] {
     auto red = std::make_unique<Reducer>();
     red->group = reinterpret_cast<Group*>(group);
     red->params = tensors_of(params, n);
-    red->bucket_of.assign(n, 0);
+    red->bucket_of.assign(bucket_of, bucket_of + n);
     red->offset_of.assign(n, 0);
-    int64_t bytes = 0, numel = 0;
-    for (int i = n - 1; i >= 0; --i) {
-      const auto& p = red->params[i];
-      if (p.scalar_type() != at::kFloat) {
-        throw std::runtime_error("overlapped gradient averaging needs fp32 parameters");
-      }
-      int64_t size = p.numel() * 4;
-      if (red->buckets.empty() || bytes + size > bucket_bytes) {
-        if (!red->buckets.empty()) {
-          red->flats.push_back(at::zeros({numel}, p.options()));
-        }
-        red->buckets.emplace_back();
-        bytes = 0;
-        numel = 0;
-      }
-      red->bucket_of[i] = static_cast<int>(red->buckets.size()) - 1;
-      red->offset_of[i] = numel;
-      red->buckets.back().push_back(i);
-      bytes += size;
-      numel += p.numel();
+    int n_buckets = n == 0 ? 0 : *std::max_element(bucket_of, bucket_of + n) + 1;
+    red->buckets.resize(n_buckets);
+    std::vector<int64_t> numel(n_buckets, 0);
+    for (int i = 0; i < n; ++i) {
+      int b = bucket_of[i];
+      red->buckets[b].push_back(i);
+      red->offset_of[i] = numel[b];
+      numel[b] += red->params[i].numel();
     }
-    if (!red->buckets.empty()) {
-      red->flats.push_back(at::zeros({numel}, red->params[0].options()));
+    for (int b = 0; b < n_buckets; ++b) {
+      red->flats.push_back(at::zeros({numel[b]}, red->params[red->buckets[b].at(0)].options()));
     }
-    red->works.resize(red->buckets.size());
-    red->pending.assign(red->buckets.size(), 0);
-    red->live_in_bucket.assign(red->buckets.size(), 0);
+    red->works.resize(n_buckets);
+    red->pending.assign(n_buckets, 0);
+    red->live_in_bucket.assign(n_buckets, 0);
     red->live.assign(n, false);
     Reducer* raw = red.get();
     for (int i = 0; i < n; ++i) {
@@ -244,8 +236,8 @@ genolm_c10d_reducer* genolm_c10d_new_reducer(genolm_c10d_group* group, at::Tenso
 }
 
 // Before a backward pass: `live[i]` says whether parameter i gets a gradient this step (frozen
-// ones do not, alike on every rank).
-void genolm_c10d_reducer_prepare(genolm_c10d_reducer* reducer, const uint8_t* live) {
+// ones do not, alike on every rank); `overlap`: start each bucket's allreduce as soon as it is full.
+void genolm_c10d_reducer_prepare(genolm_c10d_reducer* reducer, const uint8_t* live, int overlap) {
   auto* r = reinterpret_cast<Reducer*>(reducer);
   for (size_t b = 0; b < r->buckets.size(); ++b) {
     r->flats[b].zero_();
@@ -258,11 +250,13 @@ void genolm_c10d_reducer_prepare(genolm_c10d_reducer* reducer, const uint8_t* li
     r->pending[b] = r->live_in_bucket[b];
   }
   r->error.clear();
+  r->overlap = overlap != 0;
   r->armed = true;
 }
 
-// After the backward pass: waits for every bucket and writes the ranks' mean gradient into
-// `grads[i]` (null for parameters without one). False, with the message, on any failure.
+// After the backward pass: starts the allreduces not started yet, waits for every bucket and
+// writes the ranks' mean gradient into `grads[i]` (null for parameters without one). False, with
+// the message, on any failure.
 int genolm_c10d_reducer_finish(genolm_c10d_reducer* reducer, at::Tensor** grads, int world,
                                char** error) {
   auto* r = reinterpret_cast<Reducer*>(reducer);
@@ -278,6 +272,14 @@ int genolm_c10d_reducer_finish(genolm_c10d_reducer* reducer, at::Tensor** grads,
              if (r->pending[b] != 0) {
                throw std::runtime_error(
                    "a parameter's gradient never arrived (the ranks would fall out of step)");
+             }
+             if (!r->works[b]) {
+               r->launch(static_cast<int>(b));
+             }
+           }
+           for (size_t b = 0; b < r->buckets.size(); ++b) {
+             if (!r->works[b]) {
+               continue;
              }
              r->works[b]->wait();
              r->flats[b].div_(static_cast<double>(world));

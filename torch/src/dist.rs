@@ -6,8 +6,8 @@
 //!
 //! Every rank holds the same weights (broadcast from rank 0 at the start); each step the gradients
 //! are averaged across ranks in buckets of at most [`BUCKET_BYTES`]: hooks start each bucket's
-//! allreduce during the backward pass as soon as its gradients exist ([`Dist::before_backward`]),
-//! or, for parameters that are not fp32, after it ([`Dist::average`]). Rank 0 alone writes.
+//! allreduce during the backward pass as soon as its gradients exist ([`Dist::before_backward`]).
+//! Rank 0 alone writes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -126,9 +126,8 @@ pub struct Dist {
     group: ffi::Group,
     /// Gradient averaging so far: calls, bytes sent into allreduces, nanoseconds spent.
     averaged: [AtomicU64; 3],
-    /// The overlapped averaging of the model being trained (its parameters' addresses), or None
-    /// where it cannot be (parameters not fp32): then [`Dist::average`] runs after the backward.
-    reducer: std::sync::Mutex<Option<(Vec<usize>, Option<ffi::Reducer>)>>,
+    /// The gradient averaging of the model being trained, keyed by its parameters' addresses.
+    reducer: std::sync::Mutex<Option<(Vec<usize>, ffi::Reducer)>>,
 }
 
 /// What averaging the gradients cost this rank, per training step.
@@ -205,44 +204,6 @@ impl Dist {
         }
     }
 
-    /// Replaces every rank's `grads` by their mean over ranks: flattened into buckets of at most
-    /// [`BUCKET_BYTES`], all buckets' allreduces started, then waited for.
-    pub fn average(&self, grads: &mut [Tensor]) -> Result<()> {
-        let started = std::time::Instant::now();
-        let _guard = tch::no_grad_guard();
-        let buckets = buckets(grads);
-        let flats: Vec<Tensor> = buckets
-            .iter()
-            .map(|b| {
-                Tensor::cat(
-                    &b.iter()
-                        .map(|&i| grads[i].flatten(0, -1))
-                        .collect::<Vec<_>>(),
-                    0,
-                )
-            })
-            .collect();
-        let works = flats
-            .iter()
-            .map(|f| self.group.allreduce_sum(f).map_err(self.err("allreduce")))
-            .collect::<Result<Vec<_>>>()?;
-        for w in works {
-            w.wait().map_err(self.err("allreduce"))?;
-        }
-        let scale = 1.0 / self.world as f64;
-        for (bucket, flat) in buckets.iter().zip(&flats) {
-            let mut at = 0;
-            for &i in bucket {
-                let n = grads[i].numel() as i64;
-                let part = flat.narrow(0, at, n).view_as(&grads[i]);
-                grads[i].copy_(&(part * scale));
-                at += n;
-            }
-        }
-        self.record(grads.iter(), started);
-        Ok(())
-    }
-
     /// One step's averaging of `grads`, begun at `started`, in [`Self::stats`].
     fn record<'a>(&self, grads: impl Iterator<Item = &'a Tensor>, started: std::time::Instant) {
         let bytes: usize = grads
@@ -267,34 +228,30 @@ impl Dist {
 
     /// Before a backward pass over `params` (`live[i]`: parameter i gets a gradient this step):
     /// arms the hooks that start each bucket's allreduce as soon as its gradients are computed,
-    /// overlapping communication with the rest of the backward pass. Returns whether it did
-    /// (false: average after the backward with [`Self::average`]).
-    pub fn before_backward(&self, params: &[&Tensor], live: &[bool]) -> Result<bool> {
-        // GENOLM_DIST_NO_OVERLAP=1: average after the backward (to measure what overlap gains).
-        if std::env::var_os("GENOLM_DIST_NO_OVERLAP").is_some_and(|v| v == "1") {
-            return Ok(false);
-        }
+    /// overlapping communication with the rest of the backward pass (GENOLM_DIST_NO_OVERLAP=1:
+    /// all of them after it, to measure what overlap gains).
+    pub fn before_backward(&self, params: &[&Tensor], live: &[bool]) -> Result<()> {
+        let overlap = std::env::var_os("GENOLM_DIST_NO_OVERLAP").is_none_or(|v| v != "1");
         let key: Vec<usize> = params.iter().map(|p| p.data_ptr() as usize).collect();
         let mut slot = self.reducer.lock().expect("reducer lock");
         if slot.as_ref().is_none_or(|(k, _)| *k != key) {
-            let fp32 = params.iter().all(|p| p.kind() == Kind::Float);
-            let reducer = match fp32 {
-                true => Some(
-                    self.group
-                        .reducer(params, BUCKET_BYTES)
-                        .map_err(self.err("reducer"))?,
-                ),
-                false => None,
-            };
+            // Buckets filled in the order gradients arrive: the last parameters first.
+            let arrival: Vec<&Tensor> = params.iter().rev().copied().collect();
+            let mut bucket_of = vec![0; params.len()];
+            for (b, bucket) in buckets(&arrival).iter().enumerate() {
+                for &i in bucket {
+                    bucket_of[params.len() - 1 - i] = b;
+                }
+            }
+            let reducer = self
+                .group
+                .reducer(params, &bucket_of)
+                .map_err(self.err("reducer"))?;
             *slot = Some((key, reducer));
         }
-        match slot.as_ref().and_then(|(_, r)| r.as_ref()) {
-            Some(r) => {
-                r.prepare(live);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
+        let (_, reducer) = slot.as_ref().expect("a reducer");
+        reducer.prepare(live, overlap);
+        Ok(())
     }
 
     /// After the backward pass armed by [`Self::before_backward`]: waits for the buckets and
@@ -302,13 +259,10 @@ impl Dist {
     pub fn after_backward(&self, grads: &mut [Option<Tensor>]) -> Result<()> {
         let started = std::time::Instant::now();
         let slot = self.reducer.lock().expect("reducer lock");
-        let Some(r) = slot.as_ref().and_then(|(_, r)| r.as_ref()) else {
-            return Err(Error::C10d {
-                op: "reducer",
-                rank: self.rank,
-                world: self.world,
-                message: "after_backward without before_backward".into(),
-            });
+        let Some((_, r)) = slot.as_ref() else {
+            return Err(self.err("reducer")(
+                "after_backward without before_backward".into(),
+            ));
         };
         r.finish(grads, self.world).map_err(self.err("allreduce"))?;
         self.record(grads.iter().flatten(), started);
@@ -385,7 +339,7 @@ impl Dist {
 
 /// Indices of `grads` grouped into buckets of at most [`BUCKET_BYTES`] (a larger tensor alone),
 /// in order, by dtype (a flat bucket has one).
-fn buckets(grads: &[Tensor]) -> Vec<Vec<usize>> {
+fn buckets(grads: &[&Tensor]) -> Vec<Vec<usize>> {
     let mut out: Vec<Vec<usize>> = Vec::new();
     let (mut bytes, mut kind) = (0usize, None);
     for (i, g) in grads.iter().enumerate() {
@@ -452,10 +406,10 @@ mod ffi {
             group: *mut RawGroup,
             params: *mut *mut CTensor,
             n: c_int,
-            bucket_bytes: i64,
+            bucket_of: *const c_int,
             error: *mut *mut c_char,
         ) -> *mut RawReducer;
-        fn genolm_c10d_reducer_prepare(reducer: *mut RawReducer, live: *const u8);
+        fn genolm_c10d_reducer_prepare(reducer: *mut RawReducer, live: *const u8, overlap: c_int);
         fn genolm_c10d_reducer_finish(
             reducer: *mut RawReducer,
             grads: *mut *mut CTensor,
@@ -497,10 +451,10 @@ mod ffi {
     unsafe impl Send for Reducer {}
 
     impl Reducer {
-        pub fn prepare(&self, live: &[bool]) {
+        pub fn prepare(&self, live: &[bool], overlap: bool) {
             let live: Vec<u8> = live.iter().map(|&l| u8::from(l)).collect();
             // SAFETY: one flag per parameter the reducer was made with.
-            unsafe { genolm_c10d_reducer_prepare(self.0, live.as_ptr()) };
+            unsafe { genolm_c10d_reducer_prepare(self.0, live.as_ptr(), c_int::from(overlap)) };
         }
 
         pub fn finish(&self, grads: &mut [Option<Tensor>], world: usize) -> Result<(), String> {
@@ -568,17 +522,19 @@ mod ffi {
             Ok(())
         }
 
-        pub fn reducer(&self, params: &[&Tensor], bucket_bytes: usize) -> Result<Reducer, String> {
+        pub fn reducer(&self, params: &[&Tensor], bucket_of: &[usize]) -> Result<Reducer, String> {
             let mut ptrs: Vec<*mut CTensor> =
                 params.iter().map(|p| p.as_ptr() as *mut CTensor).collect();
+            let bucket_of: Vec<c_int> = bucket_of.iter().map(|&b| b as c_int).collect();
             let mut error = std::ptr::null_mut();
-            // SAFETY: live tensor handles; the shim keeps its own references to them.
+            // SAFETY: live tensor handles and one bucket per parameter; the shim keeps its own
+            // references to the tensors.
             let r = unsafe {
                 genolm_c10d_new_reducer(
                     self.0,
                     ptrs.as_mut_ptr(),
                     ptrs.len() as c_int,
-                    bucket_bytes as i64,
+                    bucket_of.as_ptr(),
                     &mut error,
                 )
             };
@@ -640,7 +596,7 @@ mod ffi {
     pub struct Reducer;
 
     impl Reducer {
-        pub fn prepare(&self, _: &[bool]) {}
+        pub fn prepare(&self, _: &[bool], _: bool) {}
         pub fn finish(&self, _: &mut [Option<Tensor>], _: usize) -> Result<(), String> {
             Err(WHY.into())
         }
@@ -661,7 +617,7 @@ mod ffi {
         pub fn barrier(&self) -> Result<(), String> {
             Err(WHY.into())
         }
-        pub fn reducer(&self, _: &[&Tensor], _: usize) -> Result<Reducer, String> {
+        pub fn reducer(&self, _: &[&Tensor], _: &[usize]) -> Result<Reducer, String> {
             Err(WHY.into())
         }
     }
@@ -736,16 +692,18 @@ mod tests {
     #[test]
     fn test_buckets_respect_the_size_cap_and_dtype() {
         let big = (BUCKET_BYTES / 4) as i64;
-        let grads = vec![
+        let grads = [
             Tensor::zeros([10], (Kind::Float, Device::Cpu)),
             Tensor::zeros([big], (Kind::Float, Device::Cpu)),
             Tensor::zeros([10], (Kind::Float, Device::Cpu)),
             Tensor::zeros([10], (Kind::BFloat16, Device::Cpu)),
         ];
+        let grads: Vec<&Tensor> = grads.iter().collect();
         assert_eq!(buckets(&grads), vec![vec![0], vec![1], vec![2], vec![3]]);
         let small: Vec<Tensor> = (0..3)
             .map(|_| Tensor::zeros([10], (Kind::Float, Device::Cpu)))
             .collect();
+        let small: Vec<&Tensor> = small.iter().collect();
         assert_eq!(buckets(&small), vec![vec![0, 1, 2]]);
     }
 }

@@ -481,14 +481,15 @@ impl<T: Task> Run<'_, T> {
         batch: &T::Batch,
     ) -> Result<(f64, f64)> {
         let started = Instant::now();
+        let dist = crate::dist::current();
         // Each rank of a data-parallel job draws its own dropout masks (rank 0 the one-process ones).
-        let rank = crate::dist::current().map_or(0, |d| d.rank as u64);
+        let rank = dist.map_or(0, |d| d.rank as u64);
         trainer::seed_step(self.plan.seed ^ rank.wrapping_mul(0x9E37_79B9), pos.step);
         let loss = self.task.train_loss(batch);
         let (lr, mom) = schedule.at(pos.step - pos.stage_start_step);
         trainer::minimize(self.opt, &loss.minimise, self.plan.clip, lr, mom)?;
         let mut reported = loss.report.double_value(&[]);
-        if let Some(d) = crate::dist::current() {
+        if let Some(d) = dist {
             // The batch's loss is the mean of the ranks' (equal shares); a stop any rank was
             // asked for travels in the same allreduce.
             let stop = self.opts.interrupted.load(Ordering::SeqCst);
@@ -498,7 +499,7 @@ impl<T: Task> Run<'_, T> {
         }
         // Counted for the whole job (the ranks' shares are equal, to a row), so positions and
         // throughput mean the same whatever the number of ranks.
-        let items = loss.items * crate::dist::current().map_or(1, |d| d.world as u64);
+        let items = loss.items * dist.map_or(1, |d| d.world as u64);
         self.timing.record(pos.step, started, items);
         pos.step += 1;
         pos.batch_in_epoch += 1;

@@ -93,31 +93,23 @@ pub fn seed_step(seed: u64, step: u64) {
 pub fn minimize(opt: &mut AdamW, loss: &Tensor, clip: f64, lr: f64, mom: f64) -> Result<()> {
     let scale = opt.loss_scaler.map_or(1.0, |s| s.scale);
     let dist = crate::dist::current();
-    // Data-parallel: the gradients' allreduces start during the backward pass where they can.
-    let overlapped = match dist {
-        Some(d) => {
-            let params: Vec<&Tensor> = opt.params.iter().map(|p| &p.param).collect();
-            let live: Vec<bool> = opt
-                .params
-                .iter()
-                .map(|p| !opt.group_frozen[p.group])
-                .collect();
-            d.before_backward(&params, &live)?
-        }
-        None => false,
-    };
+    // Data-parallel: the gradients' allreduces start during the backward pass.
+    if let Some(d) = dist {
+        let params: Vec<&Tensor> = opt.params.iter().map(|p| &p.param).collect();
+        let live: Vec<bool> = opt
+            .params
+            .iter()
+            .map(|p| !opt.group_frozen[p.group])
+            .collect();
+        d.before_backward(&params, &live)?;
+    }
     let mut grads = if scale == 1.0 {
         opt.backward(loss)
     } else {
         opt.backward(&(loss * scale))
     };
     if let Some(d) = dist {
-        if overlapped {
-            d.after_backward(&mut grads)?;
-        } else {
-            let mut live: Vec<Tensor> = grads.iter().flatten().map(Tensor::shallow_clone).collect();
-            d.average(&mut live)?;
-        }
+        d.after_backward(&mut grads)?;
     }
     if scale != 1.0 {
         let _guard = tch::no_grad_guard();
