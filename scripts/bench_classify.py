@@ -37,13 +37,21 @@ WARMUP = 3
 BS = 64
 SEQ_TOKENS = 73  # (150 - 5) / 2 + 1
 VOCAB = 4**5 + 2  # complete 5-mer vocabulary + pad + unk
+DEVICE = "cpu"  # --device: both sides on it (scripts/gpu-check.sh passes cuda)
+
+
+def sync():
+    """Waits for the GPU's queued work, so a timer read after it covers that work."""
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def fastai_model(emb, hid, layers):
     torch.manual_seed(0)
     cfg = dict(awd_lstm_clas_config)
     cfg.update(emb_sz=emb, n_hid=hid, n_layers=layers)
-    return get_text_classifier(AWD_LSTM, VOCAB, 2, seq_len=70, config=cfg, drop_mult=0.5, max_len=1400)
+    model = get_text_classifier(AWD_LSTM, VOCAB, 2, seq_len=70, config=cfg, drop_mult=0.5, max_len=1400)
+    return model.to(DEVICE)
 
 
 def fastai_train_per_s(model, steps, bf16):
@@ -51,16 +59,18 @@ def fastai_train_per_s(model, steps, bf16):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01)
     elapsed = 0.0
     for step in range(steps + WARMUP):
-        x = torch.randint(2, VOCAB, (BS, SEQ_TOKENS))
-        y = torch.randint(0, 2, (BS,))
+        x = torch.randint(2, VOCAB, (BS, SEQ_TOKENS), device=DEVICE)
+        y = torch.randint(0, 2, (BS,), device=DEVICE)
+        sync()
         t0 = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(DEVICE.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
             logits = model(x)[0]
             loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 0.25)
         opt.step()
+        sync()
         if step >= WARMUP:
             elapsed += time.perf_counter() - t0
     return steps * BS / elapsed
@@ -68,12 +78,13 @@ def fastai_train_per_s(model, steps, bf16):
 
 def fastai_predict_per_s(model, n, bf16):
     model.eval()
-    x = torch.randint(2, VOCAB, (n, SEQ_TOKENS))
+    x = torch.randint(2, VOCAB, (n, SEQ_TOKENS), device=DEVICE)
     # Timed from cold, as `genolm predict` is (its rate includes its first batch).
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.no_grad(), torch.autocast(DEVICE.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
+        sync()
         t0 = time.perf_counter()
         for i in range(0, n, BS):
-            model(x[i:i + BS])[0].float().softmax(-1)
+            model(x[i:i + BS])[0].float().softmax(-1).cpu()
         return n / (time.perf_counter() - t0)
 
 
@@ -108,13 +119,14 @@ n_layers = {layers}
 [train]
 batch_size = {BS}
 precision = "{precision}"
+device = "{DEVICE}"
 all_frames = false
 stages = [{{ unfreeze = 0, epochs = 1, lr = 1e-3 }}]
 ''')
     out = tmp / f"clf-{emb}-{precision}"
     t = run_json(["classify", "train", "--config", str(cfg), "--out", str(out), "--json"])
     p = run_json(["predict", "--model", str(out), "--fasta", str(fasta), "--out", str(tmp / "p.tsv"),
-                  "--precision", precision, "--batch-size", str(BS), "--json"])
+                  "--precision", precision, "--batch-size", str(BS), "--device", DEVICE, "--json"])
     shutil.rmtree(out)
     return t["train_sequences_per_s"], p["sequences_per_s"]
 
@@ -123,10 +135,14 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small shape only")
     ap.add_argument("--repeats", type=int, default=1, help="runs per case; medians are reported")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (both sides)")
+    ap.add_argument("--results", default=str(ROOT / "out/bench/classify.json"))
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = args.device
     tmp = Path(tempfile.mkdtemp(prefix="genolm-bench-clf-"))
     results = {"machine": f"{platform.node()}, {torch.get_num_threads()} torch threads", "torch": torch.__version__,
-               "batch": BS, "tokens_per_sequence": SEQ_TOKENS, "cases": []}
+               "device": DEVICE, "batch": BS, "tokens_per_sequence": SEQ_TOKENS, "cases": []}
     shapes = [("small", 128, 512, 2, 1600)]
     if not args.quick:
         shapes.append(("paper", 400, 1150, 3, 1280))
@@ -161,8 +177,8 @@ def main():
             results["cases"].append(row)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    (ROOT / "out/bench/classify.json").write_text(json.dumps(results, indent=2))
-    print(f"results: {ROOT / 'out/bench/classify.json'}")
+    Path(args.results).write_text(json.dumps(results, indent=2))
+    print(f"results: {args.results}")
 
 
 if __name__ == "__main__":

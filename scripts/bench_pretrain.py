@@ -3,7 +3,7 @@
 fastai side: the model from fastai 2.8's get_language_model(AWD_LSTM, vocab, config) (its AWD-LSTM
 defaults for dropouts), trained in plain PyTorch exactly as genolm trains: cross-entropy + AR (alpha 2)
 + TAR (beta 1), clip_grad_norm_ 0.25, AdamW (betas 0.9/0.99, eps 1e-5, wd 0.01), hidden state carried
-and detached, batches of the same corpus tokens. bf16: torch.autocast("cpu", torch.bfloat16).
+and detached, batches of the same corpus tokens. bf16: torch.autocast(device, torch.bfloat16).
 Timed: forward + backward + step, after warm-up steps, same threads (libtorch default, one per core).
 Usage: scripts/bench-pretrain.sh [--quick] [--repeats N]: N interleaved runs per shape, medians
 reported (this VM's timings move by 10-25 % between runs).
@@ -29,13 +29,20 @@ ROOT = Path(__file__).resolve().parent.parent
 GENOLM = ROOT / "target/release/genolm"
 CORPUS = ROOT / "out/corpus-ecoli"
 WARMUP = 3
+DEVICE = "cpu"  # --device: both sides on it (scripts/gpu-check.sh passes cuda)
+
+
+def sync():
+    """Waits for the GPU's queued work, so a timer read after it covers that work."""
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def fastai_step(model, wrapped, opt, x, y, vocab, bf16=False):
     """One training step of fastai's AWD-LSTM as genolm trains: cross-entropy + AR (alpha 2) + TAR
     (beta 1), clip 0.25, the optimizer's step, hidden state detached. `wrapped` runs the forward
     (the model itself, or a DistributedDataParallel around it)."""
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast(DEVICE.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
         decoded, raw, dropped = wrapped(x)
         loss = F.cross_entropy(decoded.float().reshape(-1, vocab), y.reshape(-1))
         loss = loss + 2.0 * dropped.float().pow(2).mean()
@@ -53,19 +60,21 @@ def fastai_tokens_per_s(vocab, emb, hid, layers, bs, bptt, steps, bf16):
     torch.manual_seed(0)
     cfg = dict(awd_lstm_lm_config)
     cfg.update(emb_sz=emb, n_hid=hid, n_layers=layers)
-    model = get_language_model(AWD_LSTM, vocab, config=cfg)
+    model = get_language_model(AWD_LSTM, vocab, config=cfg).to(DEVICE)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01)
     tokens = np.fromfile(CORPUS / "tokens.bin", dtype=np.uint16).astype(np.int64)
     stream = len(tokens) // bs
-    data = torch.from_numpy(tokens[: stream * bs].reshape(bs, stream))
+    data = torch.from_numpy(tokens[: stream * bs].reshape(bs, stream)).to(DEVICE)
     model.reset()
     elapsed, counted = 0.0, 0
     for step in range(steps + WARMUP):
         i = step * bptt
         x, y = data[:, i:i + bptt], data[:, i + 1:i + 1 + bptt]
+        sync()
         t0 = time.perf_counter()
         fastai_step(model, model, opt, x, y, vocab, bf16)
+        sync()
         if step >= WARMUP:
             elapsed += time.perf_counter() - t0
             counted += bs * bptt
@@ -85,7 +94,8 @@ def genolm_tokens_per_s(tmp, emb, hid, layers, bs, bptt, steps, precision):
     r = genolm_run(out, [f"model.emb_size={emb}", f"model.hidden_size={hid}", f"model.n_layers={layers}",
                          "model.drop_mult=1.0", f"train.batch_size={bs}", f"train.bptt={bptt}",
                          f"train.max_steps={steps + WARMUP}", f"train.precision={precision}",
-                         "train.valid_max_batches=1", "train.checkpoint_every=0", f"corpus={CORPUS}"])
+                         "train.valid_max_batches=1", "train.checkpoint_every=0", f"corpus={CORPUS}",
+                         f"train.device={DEVICE}"])
     shutil.rmtree(out)
     return r["tokens_per_s"]
 
@@ -94,10 +104,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="small shapes only, no quality run")
     ap.add_argument("--repeats", type=int, default=1, help="runs per shape; medians are reported")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (both sides)")
+    ap.add_argument("--results", default=str(ROOT / "out/bench/pretrain.json"))
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = args.device
     vocab = len(json.loads((CORPUS / "tokenizer.json").read_text())["model"]["vocab"])
     tmp = Path(tempfile.mkdtemp(prefix="genolm-bench-lm-"))
     results = {"machine": f"{platform.node()}, {torch.get_num_threads()} torch threads", "torch": torch.__version__,
+               "device": DEVICE,
                "vocab": vocab, "cases": []}
     shapes = [("small", 128, 512, 2, 64, 70, 25)]
     if not args.quick:
@@ -130,7 +145,8 @@ def main():
             q = {}
             for precision in ("fp32", "bf16"):
                 r = genolm_run(tmp / f"q-{precision}", [f"train.precision={precision}", "train.max_steps=400",
-                                                         "train.epochs=1", f"corpus={CORPUS}"])
+                                                         "train.epochs=1", f"corpus={CORPUS}",
+                                                         f"train.device={DEVICE}"])
                 q[precision] = r["valid_loss"]
             q["relative_difference"] = abs(q["bf16"] - q["fp32"]) / q["fp32"]
             results["bf16_quality"] = q
@@ -138,8 +154,8 @@ def main():
                   f"bf16 {q['bf16']:.4f} ({100 * q['relative_difference']:.2f}% apart)", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    (ROOT / "out/bench/pretrain.json").write_text(json.dumps(results, indent=2))
-    print(f"results: {ROOT / 'out/bench/pretrain.json'}")
+    Path(args.results).write_text(json.dumps(results, indent=2))
+    print(f"results: {args.results}")
 
 
 if __name__ == "__main__":

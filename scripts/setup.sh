@@ -92,6 +92,18 @@ if [ ! -f .cache/gloo/usr/include/gloo/context.h ] && command -v apt-get >/dev/n
   rm -rf .cache/gloo-dl
 fi
 
+# The CUDA runtime's crt/ and cccl headers, which c10d's ProcessGroupNCCL.hpp includes and the CUDA
+# wheels leave out (nvidia-cuda-runtime ships the rest): headers only, ~3 MB, matching the runtime's
+# version. build.rs compiles the NCCL process group against them (data-parallel training on GPUs).
+CUDA_INC="$(.venv/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/nvidia/cu13/include"
+if [ -f "$CUDA_INC/cuda_runtime_api.h" ] && { [ ! -f "$CUDA_INC/crt/host_config.h" ] || [ ! -d "$CUDA_INC/nv" ]; }; then
+  CUDA_MM=$(.venv/bin/python -c "import importlib.metadata as m; print('.'.join(m.version('nvidia-cuda-runtime').split('.')[:2]))")
+  say "installing CUDA $CUDA_MM crt and cccl headers (for NCCL data-parallel training)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+    "nvidia-cuda-crt==$CUDA_MM.*" "nvidia-cuda-cccl==$CUDA_MM.*" ||
+    say "CUDA headers not available: data-parallel training on GPUs will not be built (CPU/Gloo is)"
+fi
+
 say "building (release)"
 export LIBTORCH_USE_PYTORCH=1 PATH="$ROOT/.venv/bin:$PATH"
 cargo build --release --workspace

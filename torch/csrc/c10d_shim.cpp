@@ -1,7 +1,7 @@
 // The small part of PyTorch's c10d that genolm's data-parallel training needs, as a C API for
-// Rust (tch binds none of c10d): rendezvous through a TCPStore, a process group (Gloo on CPU,
-// NCCL on CUDA when built with its headers), asynchronous allreduce, broadcast and barrier, each
-// with a timeout. Every function catches C++ exceptions and returns them as a message the caller
+// Rust (tch binds none of c10d): rendezvous through a TCPStore, a process group (Gloo on CPU;
+// NCCL on CUDA, made by c10d_nccl.cpp's library, which links libtorch_cuda), asynchronous
+// allreduce, broadcast and barrier, each with a timeout. Every function catches C++ exceptions and returns them as a message the caller
 // frees with genolm_c10d_free_error: an error in a peer (a rank killed, a timeout) must become a
 // Rust error, never an abort.
 //
@@ -9,15 +9,13 @@
 
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#ifdef GENOLM_C10D_NCCL
-#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
-#endif
 
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -26,6 +24,10 @@ namespace {
 struct Group {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::Backend> backend;
+  // The first failure inside an autograd hook (which must not throw through the backward pass),
+  // reported by the next genolm_c10d_reducer_finish.
+  std::mutex hook_mutex;
+  std::string hook_error;
 };
 
 char* copy_message(const char* what) {
@@ -66,12 +68,17 @@ extern "C" {
 typedef struct genolm_c10d_group genolm_c10d_group;
 typedef struct genolm_c10d_work genolm_c10d_work;
 
+// c10d_nccl.cpp's genolm_c10d_nccl_backend: a c10d::Backend* for a c10d::Store*.
+typedef void* (*genolm_c10d_nccl_factory)(void* store, int rank, int world, int device,
+                                          int64_t timeout_ms, char** error);
+
 // Joins the group of `world` ranks whose store is served at host:port (by this process when
-// `serve_store`: rank 0, unless torchrun's agent serves it). `nccl` picks NCCL (CUDA tensors) over
-// Gloo (CPU tensors). `timeout_ms` bounds the rendezvous and every operation.
+// `serve_store`: rank 0, unless torchrun's agent serves it). With `nccl` (CUDA tensors on GPU
+// `device`) the group is NCCL's, else Gloo's (CPU tensors). `timeout_ms` bounds the rendezvous and
+// every operation.
 genolm_c10d_group* genolm_c10d_new_group(const char* host, int port, int rank, int world,
-                                         int serve_store, int nccl, int64_t timeout_ms,
-                                         char** error) {
+                                         int serve_store, genolm_c10d_nccl_factory nccl,
+                                         int device, int64_t timeout_ms, char** error) {
   Group* group = nullptr;
   guarded(error, [&] {
     auto timeout = std::chrono::milliseconds(timeout_ms);
@@ -84,14 +91,15 @@ genolm_c10d_group* genolm_c10d_new_group(const char* host, int port, int rank, i
     auto store = c10::make_intrusive<c10d::TCPStore>(std::string(host), so);
     auto g = std::make_unique<Group>();
     g->store = store;
-    if (nccl) {
-#ifdef GENOLM_C10D_NCCL
-      auto opts = c10d::ProcessGroupNCCL::Options::create();
-      opts->timeout = timeout;
-      g->backend = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, opts);
-#else
-      throw std::runtime_error("this genolm was built without NCCL (no nccl.h found at build time)");
-#endif
+    if (nccl != nullptr) {
+      char* nccl_error = nullptr;
+      void* backend = nccl(store.get(), rank, world, device, timeout_ms, &nccl_error);
+      if (backend == nullptr) {
+        std::string message = nccl_error != nullptr ? nccl_error : "ProcessGroupNCCL failed";
+        std::free(nccl_error);
+        throw std::runtime_error(message);
+      }
+      g->backend = c10::intrusive_ptr<c10d::Backend>::reclaim(static_cast<c10d::Backend*>(backend));
     } else {
       auto opts = c10d::ProcessGroupGloo::Options::create(timeout);
       opts->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
@@ -148,6 +156,33 @@ int genolm_c10d_broadcast(genolm_c10d_group* group, at::Tensor** tensors, int n,
 int genolm_c10d_barrier(genolm_c10d_group* group, char** error) {
   return guarded(error, [&] {
            reinterpret_cast<Group*>(group)->backend->barrier(c10d::BarrierOptions())->wait();
+         })
+             ? 1
+             : 0;
+}
+
+// Makes the gradient that reaches `tensor` (a non-leaf, e.g. a batch's per-channel sums) the sum of
+// every rank's, when autograd computes it: SyncBatchNorm's backward, where each rank's loss depends
+// on statistics that all ranks' rows make up. A failure (a peer gone) leaves the gradient local
+// and is reported by genolm_c10d_reducer_finish after the backward pass.
+int genolm_c10d_sum_grad_over_ranks(genolm_c10d_group* group, at::Tensor* tensor, char** error) {
+  auto* g = reinterpret_cast<Group*>(group);
+  return guarded(error, [&] {
+           tensor->register_hook([g](const at::Tensor& grad) -> at::Tensor {
+             try {
+               std::vector<at::Tensor> ts = {grad.contiguous().clone()};
+               c10d::AllreduceOptions o;
+               o.reduceOp = c10d::ReduceOp::SUM;
+               g->backend->allreduce(ts, o)->wait();
+               return ts[0];
+             } catch (const std::exception& e) {
+               std::lock_guard<std::mutex> lock(g->hook_mutex);
+               if (g->hook_error.empty()) {
+                 g->hook_error = e.what();
+               }
+               return grad;
+             }
+           });
          })
              ? 1
              : 0;
@@ -264,6 +299,12 @@ int genolm_c10d_reducer_finish(genolm_c10d_reducer* reducer, at::Tensor** grads,
   return guarded(error, [&] {
            if (!r->error.empty()) {
              throw std::runtime_error(r->error);
+           }
+           {
+             std::lock_guard<std::mutex> lock(r->group->hook_mutex);
+             if (!r->group->hook_error.empty()) {
+               throw std::runtime_error(r->group->hook_error);
+             }
            }
            for (size_t b = 0; b < r->buckets.size(); ++b) {
              if (r->live_in_bucket[b] == 0) {

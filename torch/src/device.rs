@@ -22,7 +22,8 @@ pub enum Error {
 pub enum DeviceRequest {
     Auto,
     Cpu,
-    Cuda(usize),
+    /// `cuda:N`, or `cuda` (None): this process's GPU, see [`own_gpu`].
+    Cuda(Option<usize>),
 }
 
 impl FromStr for DeviceRequest {
@@ -31,11 +32,11 @@ impl FromStr for DeviceRequest {
         match s.trim() {
             "auto" => Ok(Self::Auto),
             "cpu" => Ok(Self::Cpu),
-            "cuda" | "gpu" => Ok(Self::Cuda(0)),
+            "cuda" | "gpu" => Ok(Self::Cuda(None)),
             other => other
                 .strip_prefix("cuda:")
                 .and_then(|i| i.parse().ok())
-                .map(Self::Cuda)
+                .map(|i| Self::Cuda(Some(i)))
                 .ok_or_else(|| Error::Parse(s.to_string())),
         }
     }
@@ -93,16 +94,17 @@ pub fn resolve(request: DeviceRequest) -> Result<tch::Device, Error> {
         DeviceRequest::Cpu => Ok(tch::Device::Cpu),
         DeviceRequest::Auto => {
             if nvidia_driver_present() && load_cuda_backend().is_ok() && tch::Cuda::is_available() {
-                Ok(tch::Device::Cuda(0))
+                Ok(tch::Device::Cuda(own_gpu(
+                    tch::Cuda::device_count() as usize
+                )))
             } else {
                 Ok(tch::Device::Cpu)
             }
         }
-        DeviceRequest::Cuda(index) => {
-            let requested = if index == 0 {
-                "cuda".to_string()
-            } else {
-                format!("cuda:{index}")
+        DeviceRequest::Cuda(asked) => {
+            let requested = match asked {
+                None => "cuda".to_string(),
+                Some(index) => format!("cuda:{index}"),
             };
             load_cuda_backend().map_err(|reason| Error::CudaUnavailable {
                 requested: requested.clone(),
@@ -115,11 +117,22 @@ pub fn resolve(request: DeviceRequest) -> Result<tch::Device, Error> {
                 });
             }
             let count = tch::Cuda::device_count() as usize;
+            let index = asked.unwrap_or_else(|| own_gpu(count));
             if index >= count {
                 return Err(Error::NoSuchGpu { index, count });
             }
             Ok(tch::Device::Cuda(index))
         }
+    }
+}
+
+/// The GPU of a process that asked for `cuda` or `auto`: GPU 0, except in a data-parallel job
+/// (torchrun's LOCAL_RANK, Slurm's SLURM_LOCALID), where each rank on a machine takes its own,
+/// LOCAL_RANK modulo the GPUs it sees (so a rank that Slurm gave one GPU takes GPU 0).
+fn own_gpu(count: usize) -> usize {
+    match crate::dist::Launch::from_vars(|k| std::env::var(k).ok()) {
+        Ok(Some(launch)) => launch.local_rank % count.max(1),
+        _ => 0,
     }
 }
 
@@ -216,7 +229,11 @@ mod tests {
         );
         assert_eq!(
             "cuda:1".parse::<DeviceRequest>().unwrap(),
-            DeviceRequest::Cuda(1)
+            DeviceRequest::Cuda(Some(1))
+        );
+        assert_eq!(
+            "cuda".parse::<DeviceRequest>().unwrap(),
+            DeviceRequest::Cuda(None)
         );
         assert!("tpu".parse::<DeviceRequest>().is_err());
         assert!("cuda:x".parse::<DeviceRequest>().is_err());

@@ -1,5 +1,6 @@
 //! Data-parallel training on PyTorch's own c10d (issue #25): the process group is c10d's
-//! (Gloo on CPU; NCCL on CUDA not built yet), reached through `csrc/c10d_shim.cpp`, and a run joins it the way
+//! (Gloo on CPU; NCCL on CUDA, through `csrc/c10d_nccl.cpp`'s library), reached through
+//! `csrc/c10d_shim.cpp`, and a run joins it the way
 //! PyTorch jobs do: torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR,
 //! MASTER_PORT), Slurm's (SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID, with MASTER_ADDR and
 //! MASTER_PORT from the job script), or `genolm launch`, which sets torchrun's.
@@ -52,6 +53,10 @@ pub struct Launch {
     /// torchrun's agent already serves the store at MASTER_PORT (TORCHELASTIC_USE_AGENT_STORE):
     /// rank 0 joins it instead of serving its own.
     pub agent_store: bool,
+    /// BatchNorm normalises with each rank's own rows (GENOLM_DIST_LOCAL_BN=1), as DDP without
+    /// SyncBatchNorm does, instead of the whole batch's: fewer collectives, but the model then
+    /// depends on the number of ranks.
+    pub local_batch_norm: bool,
 }
 
 impl Launch {
@@ -106,6 +111,7 @@ impl Launch {
         })?;
         let agent_store = var("TORCHELASTIC_USE_AGENT_STORE")
             .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        let local_batch_norm = var("GENOLM_DIST_LOCAL_BN").is_some_and(|v| v == "1");
         Ok(Some(Self {
             rank,
             world,
@@ -114,6 +120,7 @@ impl Launch {
             master_port,
             timeout_s,
             agent_store,
+            local_batch_norm,
         }))
     }
 }
@@ -123,11 +130,19 @@ pub struct Dist {
     pub rank: usize,
     pub world: usize,
     pub local_rank: usize,
+    /// BatchNorm in training normalises with the whole batch's statistics (see
+    /// [`Launch::local_batch_norm`]).
+    pub sync_batch_norm: bool,
+    /// Where the group's tensors live: the CPU (Gloo) or this rank's GPU (NCCL).
+    device: Device,
     group: ffi::Group,
     /// Gradient averaging so far: calls, bytes sent into allreduces, nanoseconds spent.
     averaged: [AtomicU64; 3],
     /// The gradient averaging of the model being trained, keyed by its parameters' addresses.
     reducer: std::sync::Mutex<Option<(Vec<usize>, ffi::Reducer)>>,
+    /// A collective that failed inside a forward pass (which returns no Result), reported by the
+    /// step's [`Self::after_backward`].
+    failed: std::sync::Mutex<Option<Error>>,
 }
 
 /// What averaging the gradients cost this rank, per training step.
@@ -179,7 +194,11 @@ pub fn is_main() -> bool {
 
 impl Dist {
     fn join(launch: &Launch, device: Device) -> Result<Self> {
-        let group = ffi::Group::new(launch, device.is_cuda()).map_err(|message| Error::C10d {
+        let gpu = match device {
+            Device::Cuda(i) => Some(i),
+            _ => None,
+        };
+        let group = ffi::Group::new(launch, gpu).map_err(|message| Error::C10d {
             op: "rendezvous",
             rank: launch.rank,
             world: launch.world,
@@ -189,9 +208,12 @@ impl Dist {
             rank: launch.rank,
             world: launch.world,
             local_rank: launch.local_rank,
+            sync_batch_norm: !launch.local_batch_norm,
+            device,
             group,
             averaged: Default::default(),
             reducer: Default::default(),
+            failed: Default::default(),
         })
     }
 
@@ -257,6 +279,9 @@ impl Dist {
     /// After the backward pass armed by [`Self::before_backward`]: waits for the buckets and
     /// writes the ranks' mean into `grads` (None where a parameter had no gradient).
     pub fn after_backward(&self, grads: &mut [Option<Tensor>]) -> Result<()> {
+        if let Some(e) = self.failed.lock().expect("failed lock").take() {
+            return Err(e);
+        }
         let started = std::time::Instant::now();
         let slot = self.reducer.lock().expect("reducer lock");
         let Some((_, r)) = slot.as_ref() else {
@@ -272,7 +297,7 @@ impl Dist {
     /// The mean over ranks of one number (a loss), and whether any rank's `flag` is set: one
     /// allreduce of two numbers.
     pub fn mean_and_any(&self, value: f64, flag: bool) -> Result<(f64, bool)> {
-        let t = Tensor::from_slice(&[value, f64::from(u8::from(flag))]);
+        let t = Tensor::from_slice(&[value, f64::from(u8::from(flag))]).to_device(self.device);
         self.group
             .allreduce_sum(&t)
             .and_then(|w| w.wait())
@@ -281,6 +306,43 @@ impl Dist {
             t.double_value(&[0]) / self.world as f64,
             t.double_value(&[1]) > 0.0,
         ))
+    }
+
+    /// The sum over ranks of `local` (e.g. a batch's per-channel sums) and of `count` (the rows
+    /// they sum), as a tensor whose gradient, in the backward pass, is the sum of every rank's
+    /// gradient at it: what each rank's rows contribute to all ranks' losses (SyncBatchNorm).
+    /// A failure (a peer gone) is reported by the step's [`Self::after_backward`]; meanwhile the
+    /// local sums stand in.
+    pub fn sum_over_ranks(&self, local: &Tensor, count: f64) -> (Tensor, f64) {
+        let n = local.numel() as i64;
+        let flat = Tensor::cat(
+            &[
+                local.detach().to_kind(Kind::Float).flatten(0, -1),
+                Tensor::from_slice(&[count as f32]).to_device(local.device()),
+            ],
+            0,
+        );
+        let summed = self
+            .group
+            .allreduce_sum(&flat)
+            .and_then(|w| w.wait())
+            .map_err(self.err("allreduce"))
+            .map(|()| {
+                let others = flat.narrow(0, 0, n).view_as(local) - local.detach();
+                (local + others, flat.double_value(&[n]))
+            })
+            .and_then(|(global, total)| {
+                if global.requires_grad() {
+                    self.group
+                        .sum_grad_over_ranks(&global)
+                        .map_err(self.err("gradient hook"))?;
+                }
+                Ok((global, total))
+            });
+        summed.unwrap_or_else(|e| {
+            self.failed.lock().expect("failed lock").get_or_insert(e);
+            (local.shallow_clone(), count)
+        })
     }
 
     /// Copies rank 0's `tensors` into every rank's (one flat transfer).
@@ -375,6 +437,15 @@ mod ffi {
         _private: [u8; 0],
     }
     type CTensor = torch_sys::C_tensor;
+    /// csrc/c10d_nccl.cpp's `genolm_c10d_nccl_backend`.
+    type NcclFactory = unsafe extern "C" fn(
+        store: *mut std::ffi::c_void,
+        rank: c_int,
+        world: c_int,
+        device: c_int,
+        timeout_ms: i64,
+        error: *mut *mut c_char,
+    ) -> *mut std::ffi::c_void;
 
     extern "C" {
         fn genolm_c10d_new_group(
@@ -383,7 +454,8 @@ mod ffi {
             rank: c_int,
             world: c_int,
             serve_store: c_int,
-            nccl: c_int,
+            nccl: Option<NcclFactory>,
+            device: c_int,
             timeout_ms: i64,
             error: *mut *mut c_char,
         ) -> *mut RawGroup;
@@ -402,6 +474,11 @@ mod ffi {
             error: *mut *mut c_char,
         ) -> c_int;
         fn genolm_c10d_barrier(group: *mut RawGroup, error: *mut *mut c_char) -> c_int;
+        fn genolm_c10d_sum_grad_over_ranks(
+            group: *mut RawGroup,
+            tensor: *mut CTensor,
+            error: *mut *mut c_char,
+        ) -> c_int;
         fn genolm_c10d_new_reducer(
             group: *mut RawGroup,
             params: *mut *mut CTensor,
@@ -434,8 +511,47 @@ mod ffi {
 
     pub struct Group(*mut RawGroup);
 
-    /// NCCL needs a build against its headers (not yet made here; see csrc/c10d_shim.cpp).
-    pub const HAS_NCCL: bool = false;
+    /// Whether libgenolm_c10d_nccl.so was built (build.rs: CUDA wheel and headers found).
+    pub const HAS_NCCL: bool = cfg!(genolm_nccl);
+
+    /// NCCL's process-group factory from libgenolm_c10d_nccl.so, loaded after libtorch_cuda (which
+    /// it links; CPU runs load neither).
+    #[cfg(genolm_nccl)]
+    pub fn nccl_factory() -> Result<NcclFactory, String> {
+        crate::device::load_cuda_backend()?;
+        let path = env!("GENOLM_NCCL_SHIM");
+        let c_path = CString::new(path).map_err(|e| e.to_string())?;
+        // SAFETY: dlopen with a NUL-terminated path; the handle lives as long as the process.
+        let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+        if handle.is_null() {
+            // SAFETY: dlerror returns a thread-local C string or null.
+            let why = unsafe { libc::dlerror() };
+            let why = if why.is_null() {
+                "unknown dlopen error".into()
+            } else {
+                unsafe { CStr::from_ptr(why) }
+                    .to_string_lossy()
+                    .into_owned()
+            };
+            return Err(format!("cannot load {path} (rebuild genolm-torch): {why}"));
+        }
+        // SAFETY: symbol lookup by a NUL-terminated name in the handle just opened.
+        let sym = unsafe { libc::dlsym(handle, c"genolm_c10d_nccl_backend".as_ptr()) };
+        if sym.is_null() {
+            return Err(format!("{path} lacks genolm_c10d_nccl_backend"));
+        }
+        // SAFETY: the symbol is the C function of that signature (csrc/c10d_nccl.cpp).
+        Ok(unsafe { std::mem::transmute::<*mut libc::c_void, NcclFactory>(sym) })
+    }
+
+    #[cfg(not(genolm_nccl))]
+    pub fn nccl_factory() -> Result<NcclFactory, String> {
+        Err(
+            "this genolm-torch was built without NCCL (scripts/setup.sh installs the CUDA \
+             headers it needs; then rebuild), so data-parallel training runs on CPU only"
+                .into(),
+        )
+    }
 
     // SAFETY: c10d process groups are thread-safe; genolm calls them from one thread at a time.
     unsafe impl Send for Group {}
@@ -475,8 +591,10 @@ mod ffi {
     }
 
     impl Group {
-        pub fn new(launch: &super::Launch, nccl: bool) -> Result<Self, String> {
+        /// Joins the job's group: NCCL's on CUDA GPU `gpu`, else Gloo's.
+        pub fn new(launch: &super::Launch, gpu: Option<usize>) -> Result<Self, String> {
             let host = CString::new(launch.master_addr.as_str()).map_err(|e| e.to_string())?;
+            let nccl = gpu.map(|_| nccl_factory()).transpose()?;
             let mut error = std::ptr::null_mut();
             // SAFETY: valid arguments; the shim catches every C++ exception.
             let g = unsafe {
@@ -486,7 +604,8 @@ mod ffi {
                     launch.rank as c_int,
                     launch.world as c_int,
                     c_int::from(launch.rank == 0 && !launch.agent_store),
-                    c_int::from(nccl),
+                    nccl,
+                    gpu.unwrap_or(0) as c_int,
                     launch.timeout_s as i64 * 1000,
                     &mut error,
                 )
@@ -542,6 +661,20 @@ mod ffi {
                 return Err(take(error));
             }
             Ok(Reducer(r))
+        }
+
+        /// Sums the gradient reaching `t` over ranks during the backward pass (an autograd hook).
+        pub fn sum_grad_over_ranks(&self, t: &Tensor) -> Result<(), String> {
+            let mut error = std::ptr::null_mut();
+            // SAFETY: a live tensor handle; the hook keeps what it needs (the group outlives
+            // every backward pass: it lives as long as the process).
+            let ok = unsafe {
+                genolm_c10d_sum_grad_over_ranks(self.0, t.as_ptr() as *mut CTensor, &mut error)
+            };
+            if ok == 0 {
+                return Err(take(error));
+            }
+            Ok(())
         }
 
         pub fn barrier(&self) -> Result<(), String> {
@@ -605,7 +738,7 @@ mod ffi {
     pub const HAS_NCCL: bool = false;
 
     impl Group {
-        pub fn new(_: &super::Launch, _: bool) -> Result<Self, String> {
+        pub fn new(_: &super::Launch, _: Option<usize>) -> Result<Self, String> {
             Err(WHY.into())
         }
         pub fn allreduce_sum(&self, _: &Tensor) -> Result<Work, String> {
@@ -615,6 +748,9 @@ mod ffi {
             Err(WHY.into())
         }
         pub fn barrier(&self) -> Result<(), String> {
+            Err(WHY.into())
+        }
+        pub fn sum_grad_over_ranks(&self, _: &Tensor) -> Result<(), String> {
             Err(WHY.into())
         }
         pub fn reducer(&self, _: &[&Tensor], _: &[usize]) -> Result<Reducer, String> {
@@ -675,6 +811,7 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!((slurm.rank, slurm.world, slurm.master_port), (5, 8, 29500));
+        assert!(!slurm.local_batch_norm && !slurm.agent_store);
         let err = Launch::from_vars(vars(&[("WORLD_SIZE", "2"), ("RANK", "0")]))
             .unwrap_err()
             .to_string();
@@ -687,6 +824,22 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("below WORLD_SIZE"), "{err}");
+    }
+
+    /// With the CUDA wheel (setup adds the CUDA headers), NCCL's group library is built and loads
+    /// beside libtorch_cuda: every symbol it takes from libtorch resolves (RTLD_NOW). Running it
+    /// needs GPUs (scripts/gpu-check.sh).
+    #[cfg(genolm_c10d)]
+    #[test]
+    fn test_nccl_library_is_built_and_loads_with_the_cuda_wheel() {
+        if !crate::device::libtorch_dir()
+            .join("libtorch_cuda.so")
+            .exists()
+        {
+            return; // a CPU-only libtorch: there is no NCCL to bind
+        }
+        // Without the library (build.rs warned) this says "built without NCCL".
+        ffi::nccl_factory().expect("libgenolm_c10d_nccl.so is built and loads");
     }
 
     #[test]

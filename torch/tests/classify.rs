@@ -7,23 +7,13 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
-const TRAIN: &str =
-    "[train]\nbatch_size = 16\nthreads = 1\nstages = [{ unfreeze = 0, epochs = 8, lr = 1e-2 }]\n";
+const TRAIN: &str = MOTIF_TRAIN;
 
 #[test]
 fn test_naive_classifier_learns_a_motif() {
     let tmp = tempfile::tempdir().unwrap();
-    let table = motif_table(tmp.path(), 240);
-    let cfg = tmp.path().join("c.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "k = 3\nstride = 1\ndrop_mult = 0.1\n[data]\nformat = \"table\"\npath = \"{}\"\n[split]\nvalid_frac = 0.15\ntest_frac = 0.25\n\
-             [model]\nemb_size = 16\nhidden_size = 32\nn_layers = 2\n{TRAIN}",
-            table.display()
-        ),
-    )
-    .unwrap();
+    let cfg = motif_ulmfit(tmp.path(), 240, 0.1, TRAIN);
+    let table = tmp.path().join("motif.tsv");
     let out = tmp.path().join("clf");
     let line = train_classifier(&cfg, &out, &["--json"]);
     let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
@@ -149,19 +139,7 @@ fn test_naive_classifier_learns_a_motif() {
     std::fs::write(&fa, format!(">hit\n{with_motif}\n>miss\n{bg}\n")).unwrap();
     // The second reading also averages the model with itself, which must not change the columns.
     for extra in [vec![], vec!["--rc-average", "--model", m]] {
-        let preds = tmp.path().join("preds.tsv");
-        let mut args = vec![
-            "predict",
-            "--model",
-            out.to_str().unwrap(),
-            "--fasta",
-            fa.to_str().unwrap(),
-            "--out",
-            preds.to_str().unwrap(),
-        ];
-        args.extend(extra);
-        run_torch(&args);
-        let text = std::fs::read_to_string(&preds).unwrap();
+        let text = predict_tsv(&out, &fa, &tmp.path().join("preds.tsv"), &extra);
         let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
         assert_eq!(rows[0], vec!["id", "p_motif", "p_background", "predicted"]);
         assert_eq!((rows[1][0], rows[2][0]), ("hit", "miss"));
@@ -678,17 +656,7 @@ fn test_multi_label_head_learns_two_motifs_that_co_occur() {
         ">both\nACCGACCGAACTCCATAGCATGCATTGCAATTAGGGATTACAGGCATC\n",
     )
     .unwrap();
-    let pred = tmp.path().join("p.tsv");
-    run_torch(&[
-        "predict",
-        "--model",
-        out.to_str().unwrap(),
-        "--fasta",
-        fa.to_str().unwrap(),
-        "--out",
-        pred.to_str().unwrap(),
-    ]);
-    let text = std::fs::read_to_string(&pred).unwrap();
+    let text = predict_tsv(&out, &fa, &tmp.path().join("p.tsv"), &[]);
     let row: Vec<&str> = text.lines().nth(1).unwrap().split('\t').collect();
     let (p1, p2): (f64, f64) = (row[1].parse().unwrap(), row[2].parse().unwrap());
     assert!(p1 > 0.5 && p2 > 0.5, "{text}");
@@ -788,15 +756,7 @@ fn test_backward_classifier_reads_sequences_last_to_first() {
     std::fs::write(&fa, fasta).unwrap();
     let predict = |model: &Path, name: &str| {
         let p = tmp.path().join(name);
-        run_torch(&[
-            "predict",
-            "--model",
-            model.to_str().unwrap(),
-            "--fasta",
-            fa.to_str().unwrap(),
-            "--out",
-            p.to_str().unwrap(),
-        ]);
+        predict_tsv(model, &fa, &p, &[]);
         motif_probs(&p)
     };
     let back = predict(&out, "back.tsv");

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{run_torch, shared_data, torch_bin};
+use common::{predict_tsv, run_torch, shared_data, torch_bin};
 
 /// configs/cnn-primer.toml with its data paths pointed at the shared data, plus `extra` TOML.
 fn primer_config(dir: &Path, data: &Path, edit: impl Fn(String) -> String) -> PathBuf {
@@ -113,17 +113,7 @@ fn test_primer_cnn_and_transfer_through_conv1() {
         .map(|(i, s)| format!(">s{i}\n{s}\n"))
         .collect();
     std::fs::write(&fasta, text).unwrap();
-    let table = tmp.path().join("p.tsv");
-    run_torch(&[
-        "predict",
-        "--model",
-        &base_str,
-        "--fasta",
-        fasta.to_str().unwrap(),
-        "--out",
-        table.to_str().unwrap(),
-    ]);
-    let rows = std::fs::read_to_string(&table).unwrap();
+    let rows = predict_tsv(&base, &fasta, &tmp.path().join("p.tsv"), &[]);
     assert_eq!(rows.lines().count(), 9, "{rows}");
     // An ensemble may mix families: this CNN and an AWD-LSTM classifier of the same classes
     // (one epoch of the naive primer classifier) average to their mean, row by row.

@@ -28,7 +28,7 @@ fn test_device_resolution() {
         assert_eq!(auto, tch::Device::Cuda(0));
     } else {
         assert_eq!(auto, tch::Device::Cpu, "auto falls back to the CPU");
-        let err = device::resolve(DeviceRequest::Cuda(0))
+        let err = device::resolve(DeviceRequest::Cuda(None))
             .unwrap_err()
             .to_string();
         assert!(

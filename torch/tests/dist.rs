@@ -25,87 +25,11 @@ fn c10d() -> Option<()> {
     .map(|_| ())
 }
 
-/// A corpus of random bases (3-mers, stride 3) and a dropout-free LM config over it.
-fn setup(dir: &Path, max_steps: u64, extra: &str) -> PathBuf {
-    let fa = dir.join("g.fa");
-    std::fs::write(&fa, format!(">g\n{}\n", random_bases(60_000, 11))).unwrap();
-    let corpus = dir.join("corpus");
-    let o = front_bin()
-        .args(["corpus", "build", "--fasta"])
-        .arg(&fa)
-        .args([
-            "--k",
-            "3",
-            "--stride",
-            "3",
-            "--doc-len",
-            "1000",
-            "--valid-frac",
-            "0.1",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&corpus)
-        .output()
-        .unwrap();
-    check(o, "corpus build");
-    let cfg = dir.join("lm.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "corpus = \"{}\"\n[model]\nemb_size = 16\nhidden_size = 32\nn_layers = 2\ndrop_mult = 0.0\n\
-             [train]\nbatch_size = 8\nbptt = 20\nepochs = 2\nmax_steps = {max_steps}\nlr = 1e-2\nseed = 5\n\
-             threads = 1\nprecision = \"fp32\"\nlog_every = 1\ncheckpoint_every = 10\nvalid_max_batches = 4\n{extra}",
-            corpus.display()
-        ),
-    )
-    .unwrap();
-    cfg
-}
-
-fn launch(nproc: u32, args: &[&str]) -> std::process::Output {
-    front_bin()
-        .env("GENOLM_DIST_TIMEOUT", "30")
-        .args([
-            "launch",
-            "--nproc",
-            &nproc.to_string(),
-            "--threads",
-            "1",
-            "--",
-        ])
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn losses(dir: &Path) -> Vec<f64> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["train_loss"].as_f64()
-        })
-        .collect()
-}
-
-fn max_weight_diff(a: &Path, b: &Path) -> f64 {
-    let a = tch::Tensor::read_safetensors(a.join("model.safetensors")).unwrap();
-    let b: std::collections::HashMap<String, tch::Tensor> =
-        tch::Tensor::read_safetensors(b.join("model.safetensors"))
-            .unwrap()
-            .into_iter()
-            .collect();
-    a.iter()
-        .map(|(name, t)| (t - &b[name]).abs().max().double_value(&[]))
-        .fold(0.0, f64::max)
-}
-
 #[test]
 fn test_two_ranks_follow_one_rank_and_resume_on_one() {
     let Some(()) = c10d() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = setup(tmp.path(), 60, "");
+    let cfg = tiny_lm(tmp.path(), 60, "");
     let cfg_s = cfg.to_str().unwrap();
     let one = tmp.path().join("one");
     check(
@@ -130,14 +54,7 @@ fn test_two_ranks_follow_one_rank_and_resume_on_one() {
     );
     let stdout = check(o, "two ranks");
     assert_eq!(stdout.lines().count(), 1, "rank 0 alone reports: {stdout}");
-    let (a, b) = (losses(&one), losses(&two));
-    assert_eq!(a.len(), b.len());
-    for (step, (x, y)) in a.iter().zip(&b).enumerate() {
-        assert!(
-            (x - y).abs() < 1e-4,
-            "row {step}: one rank {x}, two ranks {y}"
-        );
-    }
+    assert_close(&losses(&one), &losses(&two), 1e-4, "one rank vs two");
     let d = max_weight_diff(&one, &two);
     assert!(d < 1e-4, "the two runs' weights differ by {d}");
     // A two-rank run stopped at step 25 (a checkpoint), then resumed by one rank.
@@ -169,7 +86,7 @@ fn test_two_ranks_follow_one_rank_and_resume_on_one() {
 fn test_a_killed_rank_stops_the_other_with_an_error() {
     let Some(()) = c10d() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = setup(tmp.path(), 1_000_000, "");
+    let cfg = tiny_lm(tmp.path(), 1_000_000, "");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -246,18 +163,7 @@ fn test_launch_stops_the_ranks_when_one_fails() {
 fn test_two_ranks_train_a_classifier() {
     let Some(()) = c10d() else { return };
     let tmp = tempfile::tempdir().unwrap();
-    let table = motif_table(tmp.path(), 240);
-    let cfg = tmp.path().join("c.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "k = 3\nstride = 1\ndrop_mult = 0.1\n[data]\nformat = \"table\"\npath = \"{}\"\n[split]\nvalid_frac = 0.15\n\
-             test_frac = 0.25\n[model]\nemb_size = 16\nhidden_size = 32\nn_layers = 2\n[train]\nbatch_size = 16\n\
-             threads = 1\nstages = [{{ unfreeze = 0, epochs = 8, lr = 1e-2 }}]\n",
-            table.display()
-        ),
-    )
-    .unwrap();
+    let cfg = motif_ulmfit(tmp.path(), 240, 0.1, MOTIF_TRAIN);
     let out = tmp.path().join("clf");
     let o = launch(
         2,
@@ -277,4 +183,35 @@ fn test_two_ranks_train_a_classifier() {
     let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert!(v["accuracy"].as_f64().unwrap() > 0.9, "{v}");
     assert!(out.join("model.safetensors").exists() && !out.join("train_state").exists());
+}
+
+/// One rank and two run `cmd train` (`classify`, `cnn`) on `cfg`: with BatchNorm layers and no
+/// dropout, two ranks at B/2 normalise with the whole batch's statistics (SyncBatchNorm) and
+/// follow one rank at B, in their losses and weights.
+fn one_and_two_ranks_agree(cmd: &str, cfg: &Path, dir: &Path) {
+    let (one, two) = one_and_two_ranks(&[cmd, "train"], cfg, dir, 1e-5);
+    // Weights, but not the biases of layers a BatchNorm follows (and the running means that
+    // track them): their gradient is zero but for rounding, which Adam scales up to steps of lr,
+    // differently in any two runs that round differently.
+    let d = max_weight_diff_where(&one, &two, |name| {
+        name.ends_with("weight") || name.ends_with("running_var")
+    });
+    assert!(d < 1e-4, "{cmd}: the two runs' weights differ by {d}");
+}
+
+#[test]
+fn test_two_ranks_follow_one_rank_through_batch_norm() {
+    let Some(()) = c10d() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // 240 rows: 144 train, 9 whole batches of 16 (8 per rank).
+    let ulmfit = motif_ulmfit(
+        tmp.path(),
+        240,
+        0.0,
+        "[head]\nps = [0.0, 0.0]\n[train]\nbatch_size = 16\nthreads = 1\nprecision = \"fp32\"\n\
+         stages = [{ unfreeze = 1, epochs = 2, lr = 1e-2 }, { unfreeze = 0, epochs = 2, lr = 1e-3 }]\n",
+    );
+    one_and_two_ranks_agree("classify", &ulmfit, tmp.path());
+    let cnn = motif_cnn(tmp.path(), 240, 3);
+    one_and_two_ranks_agree("cnn", &cnn, tmp.path());
 }

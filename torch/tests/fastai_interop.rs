@@ -95,19 +95,12 @@ fn test_fastai_with_genolm_weights_predicts_what_genolm_predicts() {
     let fa = tmp.path().join("q.fa");
     std::fs::write(&fa, fasta).unwrap();
     let out = tmp.path().join("p.tsv");
-    run_torch(&[
-        "predict",
-        "--model",
-        model.to_str().unwrap(),
-        "--fasta",
-        fa.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--precision",
-        "fp32",
-        "--batch-size",
-        "16",
-    ]);
+    predict_tsv(
+        &model,
+        &fa,
+        &out,
+        &["--precision", "fp32", "--batch-size", "16"],
+    );
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/genolm_fastai.py");
     let o = Command::new(&py)
         .arg(&script)

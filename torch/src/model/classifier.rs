@@ -6,7 +6,7 @@
 //! numbered as fastai's `layers`: `head.0` BatchNorm(3*emb), `head.2` Linear(3*emb, lin),
 //! `head.4` BatchNorm(lin), `head.6` Linear(lin, n_classes) (1, 3, 5 are dropout and ReLU).
 
-use tch::nn::{self, ModuleT};
+use tch::nn;
 use tch::{Kind, Tensor};
 
 use super::awd_lstm::{AwdLstm, AwdLstmConfig, Hidden};
@@ -237,9 +237,9 @@ impl Classifier {
     ) -> Tensor {
         let x = Tensor::cat(&[last, max_pool, mean_pool], 1);
         let ps = self.head.dropouts(self.encoder.config.drop_mult);
-        let x = dropout(&self.bn0.forward_t(&x, train), ps.0, train);
+        let x = dropout(&super::norm::batch_norm(&self.bn0, &x, train), ps.0, train);
         let x = x.apply(&self.lin0).relu();
-        let x = dropout(&self.bn1.forward_t(&x, train), ps.1, train);
+        let x = dropout(&super::norm::batch_norm(&self.bn1, &x, train), ps.1, train);
         x.apply(&self.lin1)
     }
 }

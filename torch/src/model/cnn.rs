@@ -7,7 +7,7 @@
 //! `dense{j}.bn.*`, `out.weight|bias` (i, j from 1); layer groups `conv1`, ..., `dense1`, ...,
 //! `out`, so `freeze_through = "conv2"` freezes the first two conv blocks.
 
-use tch::nn::{self, Module, ModuleT};
+use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use super::dropout::dropout;
@@ -321,7 +321,8 @@ impl Cnn {
     /// CUDA kernels take bf16/fp16 input with fp32 parameters), so bf16 runs keep exact statistics.
     fn bn(&self, bn: &Option<nn::BatchNorm>, group: usize, x: Tensor, train: bool) -> Tensor {
         match bn {
-            Some(bn) => bn.forward_t(
+            Some(bn) => super::norm::batch_norm(
+                bn,
                 &x,
                 train && !self.frozen.get(group).copied().unwrap_or(false),
             ),

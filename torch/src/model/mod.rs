@@ -5,5 +5,6 @@ pub mod awd_lstm;
 pub mod classifier;
 pub mod cnn;
 pub mod dropout;
+pub mod norm;
 
 pub use awd_lstm::{AwdLstm, AwdLstmConfig, LanguageModel};
