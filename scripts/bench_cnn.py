@@ -5,9 +5,13 @@ Shapes: configs/cnn-tlvar.toml (1001 bp; two Conv1d(32, 32) + MaxPool(4), Dense 
 MaxPool(3), two Dense 1000 with BatchNorm, batch 100), 2 outputs. Data: N random sequences with
 random labels (values do not change the work). PyTorch side: the same layers as nn.Sequential,
 trained as genolm trains (cross-entropy, Adam 1e-3 with betas 0.9/0.999, eps 1e-7), timed after 3
-warm-up steps; prediction: softmax of batches under no_grad, from cold. genolm: `cnn train --json`
-(train_sequences_per_s, steps after the first 3; reverse-complement augmentation off, as PyTorch
-has none) and `predict --json` (sequences_per_s; strand averaging off). `--precision bf16`: genolm's
+warm-up steps; prediction: softmax of batches under no_grad, from cold, two ways: the forward
+loop over one pre-built one-hot tensor (against genolm's compute_sequences_per_s: one-hot built
+per batch, forward, probabilities copied out) and FASTA to TSV (the same FASTA read and one-hot
+encoded with numpy, the table written; against genolm's sequences_per_s, the whole `predict`
+run). genolm: `cnn train --json` (train_sequences_per_s, steps after the first 3;
+reverse-complement augmentation off, as PyTorch has none) and `predict --json` (strand averaging
+off). `--precision bf16`: genolm's
 `train.precision = "bf16"` / `predict --precision bf16` (bf16 compute, fp32 master weights) against
 PyTorch under `torch.autocast("cpu", dtype=torch.bfloat16)`, the same recipe; only meaningful on a
 CPU with native bf16 (genolm info), elsewhere bf16 is emulated and slower than fp32.
@@ -122,6 +126,35 @@ def torch_predict_per_s(s, n):
         return n / (time.perf_counter() - t0)
 
 
+def torch_predict_file_per_s(s, fasta, out):
+    """FASTA to TSV as a PyTorch user's script does it: read the FASTA, one-hot encode it with a
+    numpy lookup table (N and others all-zero, as genolm), softmax of batches of 64, write id,
+    probabilities and the predicted class."""
+    import numpy as np
+    model = torch_model(s).eval()
+    table = np.zeros((256, 4), dtype=np.float32)
+    for i, b in enumerate(b"ACGT"):
+        table[b, i] = table[b + 32, i] = 1.0
+    with torch.no_grad(), autocast():
+        t0 = time.perf_counter()
+        ids, seqs = [], []
+        with open(fasta, "rb") as f:
+            for line in f:
+                if line.startswith(b">"):
+                    ids.append(line[1:].split()[0].decode())
+                    seqs.append([])
+                else:
+                    seqs[-1].append(line.strip())
+        codes = np.frombuffer(b"".join(b"".join(p) for p in seqs), dtype=np.uint8).reshape(len(ids), -1)
+        x = torch.from_numpy(table[codes]).permute(0, 2, 1)
+        probs = torch.cat([model(x[i:i + 64]).float().softmax(-1) for i in range(0, len(ids), 64)]).numpy()
+        with open(out, "w") as f:
+            f.write("id\tp_0\tp_1\tpredicted\n")
+            for i, p in zip(ids, probs):
+                f.write(f"{i}\t{p[0]:.6g}\t{p[1]:.6g}\t{int(p[1] > p[0])}\n")
+        return len(ids) / (time.perf_counter() - t0)
+
+
 def conv_rate(s):
     """fp32 FLOP/s of the network's forward pass in PyTorch, the best over batch sizes 32-512 (the
     CPU's rate for these layers; dense layers and pooling included, as in a real step)."""
@@ -171,7 +204,7 @@ def genolm_rates(s, tmp, run):
                         str(tmp / "p.tsv"), "--json", "--batch-size", "64", "--precision", PRECISION],
                        check=True, capture_output=True, text=True)
     pred = json.loads(p.stdout.strip().splitlines()[-1])
-    return r["train_sequences_per_s"], pred["sequences_per_s"]
+    return r["train_sequences_per_s"], pred["sequences_per_s"], pred["compute_sequences_per_s"], fasta
 
 
 def main():
@@ -185,15 +218,18 @@ def main():
     results = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
                "threads": torch.get_num_threads(), "precision": PRECISION, "shapes": {}}
     for name, s in SHAPES.items():
-        runs = {"genolm_train": [], "torch_train": [], "genolm_predict": [], "torch_predict": []}
+        runs = {k: [] for k in ("genolm_train", "torch_train", "genolm_predict", "torch_predict",
+                                "genolm_predict_file", "torch_predict_file")}
         with tempfile.TemporaryDirectory() as tmp:
             for r in range(a.repeats):
-                g_train, g_pred = genolm_rates(s, Path(tmp), r)
+                g_train, g_file, g_pred, fasta = genolm_rates(s, Path(tmp), r)
                 runs["genolm_train"].append(g_train)
                 runs["genolm_predict"].append(g_pred)
+                runs["genolm_predict_file"].append(g_file)
                 steps = (s["n"] * 9 // 10) // s["batch"] * 2 - WARMUP
                 runs["torch_train"].append(torch_train_per_s(s, max(steps, 8)))
                 runs["torch_predict"].append(torch_predict_per_s(s, s["n"]))
+                runs["torch_predict_file"].append(torch_predict_file_per_s(s, fasta, Path(tmp) / "t.tsv"))
         rate = conv_rate(s)
         fl = forward_flops(s)
         med = {k: statistics.median(v) for k, v in runs.items()}
@@ -201,6 +237,7 @@ def main():
             **{k: round(v, 1) for k, v in med.items()},
             "train_ratio": round(med["genolm_train"] / med["torch_train"], 3),
             "predict_ratio": round(med["genolm_predict"] / med["torch_predict"], 3),
+            "predict_file_ratio": round(med["genolm_predict_file"] / med["torch_predict_file"], 3),
             "forward_mflop_per_seq": round(fl / 1e6, 2),
             "forward_gflops_this_cpu": round(rate / 1e9, 1),
             "genolm_train_fraction_of_floor": round(med["genolm_train"] * 3 * fl / rate, 3),
@@ -210,7 +247,8 @@ def main():
         results["shapes"][name] = res
         print(f"{name} ({PRECISION}): train genolm {res['genolm_train']:.0f} vs torch {res['torch_train']:.0f} seq/s "
               f"({res['train_ratio']:.2f}x); predict genolm {res['genolm_predict']:.0f} vs torch "
-              f"{res['torch_predict']:.0f} seq/s ({res['predict_ratio']:.2f}x); floor: "
+              f"{res['torch_predict']:.0f} seq/s ({res['predict_ratio']:.2f}x; forward loops), FASTA to TSV "
+              f"{res['genolm_predict_file']:.0f} vs {res['torch_predict_file']:.0f} ({res['predict_file_ratio']:.2f}x); floor: "
               f"{res['forward_gflops_this_cpu']} GFLOP/s forward, genolm train at "
               f"{res['genolm_train_fraction_of_floor']:.0%} of it, predict at "
               f"{res['genolm_predict_fraction_of_floor']:.0%}", flush=True)

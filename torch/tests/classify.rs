@@ -195,6 +195,12 @@ fn predict_streams_in_chunks(model: &Path, dir: &Path, table: &Path) {
         (v["sequences"].as_u64(), v["shorter_than_k"].as_u64()),
         (Some(n as u64), Some(1))
     );
+    // The prediction alone is part of the whole run, so its rate is at least the run's.
+    let (whole_rate, compute_rate) = (
+        v["sequences_per_s"].as_f64().unwrap(),
+        v["compute_sequences_per_s"].as_f64().unwrap(),
+    );
+    assert!(compute_rate >= whole_rate && whole_rate > 0.0, "{v}");
     assert!(
         stderr.contains("shorter than k") && stderr.contains("'tiny'"),
         "{stderr}"

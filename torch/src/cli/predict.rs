@@ -21,7 +21,8 @@ pub struct PredictArgs {
     rc_average: bool,
     #[arg(long, default_value_t = 64, value_parser = super::at_least_one)]
     batch_size: usize,
-    /// Print a one-line JSON summary (sequences, seconds, sequences per second) on stdout.
+    /// Print a one-line JSON summary on stdout: sequences, seconds, sequences per second (of the
+    /// whole run, and of the prediction alone: compute_sequences_per_s).
     #[arg(long)]
     json: bool,
     /// Sequences read and predicted at a time: memory stays flat however large the input.
@@ -49,6 +50,8 @@ pub fn run(a: PredictArgs, stop: &AtomicBool) -> Result<()> {
     if a.json {
         let mut summary = serde_json::to_value(&s)?;
         summary["sequences_per_s"] = rate.into();
+        summary["compute_sequences_per_s"] =
+            (s.sequences as f64 / s.compute_seconds.max(1e-9)).into();
         println!("{summary}");
     } else {
         eprintln!(

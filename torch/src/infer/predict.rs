@@ -247,7 +247,11 @@ pub struct PredictSummary {
     /// probabilities say nothing about them.
     pub shorter_than_k: usize,
     pub first_short: Option<String>,
+    /// The whole run: reading, prediction, writing.
     pub seconds: f64,
+    /// The part spent predicting (one-hot or k-mer ids, forward passes, probabilities copied
+    /// out): what an in-memory loop over the same model times.
+    pub compute_seconds: f64,
 }
 
 /// Class probabilities for every sequence of a FASTA/GenBank file, written as a predictions TSV.
@@ -278,6 +282,7 @@ pub fn predict_file(
         shorter_than_k: 0,
         first_short: None,
         seconds: 0.0,
+        compute_seconds: 0.0,
     };
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -297,7 +302,9 @@ pub fn predict_file(
                 s.first_short.get_or_insert_with(|| id.clone());
             }
         }
+        let computing = Instant::now();
         let probs = predict_sequences(p, &seqs, o.rc_average, o.batch_size)?;
+        s.compute_seconds += computing.elapsed().as_secs_f64();
         file.write_all(prediction_rows(&ids, classes, None, &probs, p.multi_label()).as_bytes())
             .map_err(io_err(out))?;
         s.sequences += ids.len();
