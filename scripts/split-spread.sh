@@ -30,7 +30,8 @@ mkdir -p "$out"
 for s in "${seeds[@]}"; do
   [ -f "$out/clf-s$s/test_metrics.json" ] && [ -f "$out/naive-s$s/test_metrics.json" ] && continue
   # The task config with this split seed.
-  scripts/task_runs.py split-seed "configs/$task.toml" "$out/task-s$s.toml" "$s"  rm -rf "$out/lm-s$s" "$out/clf-s$s" "$out/naive-s$s"
+  scripts/task_runs.py split-seed "configs/$task.toml" "$out/task-s$s.toml" "$s"
+  rm -rf "$out/lm-s$s" "$out/clf-s$s" "$out/naive-s$s"
   init=$lm
   if [ $finetune = yes ]; then
     init=$out/lm-s$s

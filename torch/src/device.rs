@@ -59,26 +59,33 @@ pub fn load_cuda_backend() -> Result<(), String> {
                     path.display()
                 ));
             }
-            let c_path = std::ffi::CString::new(path.to_string_lossy().as_bytes())
-                .map_err(|e| e.to_string())?;
-            // SAFETY: dlopen with a valid NUL-terminated path; the handle is kept for the process lifetime.
-            let handle =
-                unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
-            if handle.is_null() {
-                // SAFETY: dlerror returns a thread-local C string or null.
-                let msg = unsafe { libc::dlerror() };
-                let msg = if msg.is_null() {
-                    "unknown dlopen error".to_string()
-                } else {
-                    unsafe { std::ffi::CStr::from_ptr(msg) }
-                        .to_string_lossy()
-                        .into_owned()
-                };
-                return Err(format!("cannot load {}: {msg}", path.display()));
-            }
-            Ok(())
+            open_library(&path, libc::RTLD_GLOBAL).map(|_| ())
         })
         .clone()
+}
+
+/// dlopen(`path`, RTLD_NOW | `scope`): the handle, kept for the process's life, or why not.
+pub(crate) fn open_library(
+    path: &std::path::Path,
+    scope: libc::c_int,
+) -> Result<*mut libc::c_void, String> {
+    let c_path =
+        std::ffi::CString::new(path.to_string_lossy().as_bytes()).map_err(|e| e.to_string())?;
+    // SAFETY: dlopen with a valid NUL-terminated path.
+    let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | scope) };
+    if handle.is_null() {
+        // SAFETY: dlerror returns a thread-local C string or null.
+        let msg = unsafe { libc::dlerror() };
+        let msg = if msg.is_null() {
+            "unknown dlopen error".to_string()
+        } else {
+            unsafe { std::ffi::CStr::from_ptr(msg) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        return Err(format!("cannot load {}: {msg}", path.display()));
+    }
+    Ok(handle)
 }
 
 /// Whether a GPU is worth looking for: skips loading ~300 MB of CUDA libraries on machines

@@ -520,21 +520,8 @@ mod ffi {
     pub fn nccl_factory() -> Result<NcclFactory, String> {
         crate::device::load_cuda_backend()?;
         let path = env!("GENOLM_NCCL_SHIM");
-        let c_path = CString::new(path).map_err(|e| e.to_string())?;
-        // SAFETY: dlopen with a NUL-terminated path; the handle lives as long as the process.
-        let handle = unsafe { libc::dlopen(c_path.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-        if handle.is_null() {
-            // SAFETY: dlerror returns a thread-local C string or null.
-            let why = unsafe { libc::dlerror() };
-            let why = if why.is_null() {
-                "unknown dlopen error".into()
-            } else {
-                unsafe { CStr::from_ptr(why) }
-                    .to_string_lossy()
-                    .into_owned()
-            };
-            return Err(format!("cannot load {path} (rebuild genolm-torch): {why}"));
-        }
+        let handle = crate::device::open_library(std::path::Path::new(path), libc::RTLD_LOCAL)
+            .map_err(|why| format!("{why} (rebuild genolm-torch)"))?;
         // SAFETY: symbol lookup by a NUL-terminated name in the handle just opened.
         let sym = unsafe { libc::dlsym(handle, c"genolm_c10d_nccl_backend".as_ptr()) };
         if sym.is_null() {
