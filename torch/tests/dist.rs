@@ -30,7 +30,6 @@ fn test_two_ranks_follow_one_rank_and_resume_on_one() {
     let Some(()) = c10d() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tiny_lm(tmp.path(), 60, "");
-    let cfg_s = cfg.to_str().unwrap();
     let one = tmp.path().join("one");
     check(
         pretrain_cmd(torch_bin(), &cfg, &one)
@@ -40,18 +39,7 @@ fn test_two_ranks_follow_one_rank_and_resume_on_one() {
         "one rank",
     );
     let two = tmp.path().join("two");
-    let o = launch(
-        2,
-        &[
-            "pretrain",
-            "--config",
-            cfg_s,
-            "--out",
-            two.to_str().unwrap(),
-            "--quiet",
-            "--json",
-        ],
-    );
+    let o = launch(2, &["pretrain"], &cfg, &two, &["--quiet", "--json"]);
     let stdout = check(o, "two ranks");
     assert_eq!(stdout.lines().count(), 1, "rank 0 alone reports: {stdout}");
     assert_close(&losses(&one), &losses(&two), 1e-4, "one rank vs two");
@@ -61,16 +49,10 @@ fn test_two_ranks_follow_one_rank_and_resume_on_one() {
     let split = tmp.path().join("split");
     let o = launch(
         2,
-        &[
-            "pretrain",
-            "--config",
-            cfg_s,
-            "--out",
-            split.to_str().unwrap(),
-            "--quiet",
-            "--stop-after",
-            "25",
-        ],
+        &["pretrain"],
+        &cfg,
+        &split,
+        &["--quiet", "--stop-after", "25"],
     );
     check(o, "two ranks, stopped");
     let o = torch_bin()
@@ -141,16 +123,7 @@ fn test_a_killed_rank_stops_the_other_with_an_error() {
 fn test_launch_stops_the_ranks_when_one_fails() {
     let tmp = tempfile::tempdir().unwrap();
     let missing = tmp.path().join("missing.toml");
-    let o = launch(
-        2,
-        &[
-            "pretrain",
-            "--config",
-            missing.to_str().unwrap(),
-            "--out",
-            "x",
-        ],
-    );
+    let o = launch(2, &["pretrain"], &missing, Path::new("x"), &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(err.contains("launch: failed: rank"), "{err}");
@@ -167,16 +140,10 @@ fn test_two_ranks_train_a_classifier() {
     let out = tmp.path().join("clf");
     let o = launch(
         2,
-        &[
-            "classify",
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--json",
-            "--quiet",
-        ],
+        &["classify", "train"],
+        &cfg,
+        &out,
+        &["--json", "--quiet"],
     );
     let stdout = check(o, "two-rank classifier");
     assert_eq!(stdout.lines().count(), 1, "rank 0 alone reports: {stdout}");

@@ -209,8 +209,15 @@ pub fn tiny_lm(dir: &Path, max_steps: u64, extra: &str) -> PathBuf {
     cfg
 }
 
-/// `genolm launch --nproc N --threads 1 -- ARGS` (30 s collective timeout).
-pub fn launch(nproc: u32, args: &[&str]) -> std::process::Output {
+/// `genolm launch --nproc N --threads 1 -- CMD --config CFG --out OUT EXTRA...` (30 s collective
+/// timeout).
+pub fn launch(
+    nproc: u32,
+    cmd: &[&str],
+    cfg: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> std::process::Output {
     front_bin()
         .env("GENOLM_DIST_TIMEOUT", "30")
         .args([
@@ -221,7 +228,12 @@ pub fn launch(nproc: u32, args: &[&str]) -> std::process::Output {
             "1",
             "--",
         ])
-        .args(args)
+        .args(cmd)
+        .arg("--config")
+        .arg(cfg)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
         .output()
         .unwrap()
 }
@@ -326,15 +338,8 @@ pub fn assert_close(a: &[f64], b: &[f64], tol: f64, what: &str) {
 pub fn one_and_two_ranks(cmd: &[&str], cfg: &Path, dir: &Path, tol: f64) -> (PathBuf, PathBuf) {
     let run = |ranks: u32| {
         let out = dir.join(format!("{}-{ranks}", cmd.join("-")));
-        let mut args = cmd.to_vec();
-        args.extend([
-            "--config",
-            cfg.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--quiet",
-        ]);
-        check(launch(ranks, &args), &format!("{cmd:?} on {ranks} rank(s)"));
+        let o = launch(ranks, cmd, cfg, &out, &["--quiet"]);
+        check(o, &format!("{cmd:?} on {ranks} rank(s)"));
         out
     };
     let (one, two) = (run(1), run(2));
